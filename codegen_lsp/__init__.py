@@ -1,0 +1,3 @@
+"""codegen-lsp: Copilot-style completions from a self-hosted causal language model, over LSP."""
+
+__version__ = "0.1.0"

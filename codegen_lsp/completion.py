@@ -1,0 +1,182 @@
+"""The completion pipeline, free of LSP: cursor context → typed-through → prompt → cache → scheduler →
+engine → post-processing. The server and the `complete` command both drive it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from .cache import CompletionCache, TypedThrough
+from .context import SKIP, CursorContext, cursor_context
+from .engines import Engine, EngineError, Generation, GenerationRequest, create_engine
+from .engines.base import CancelToken, ProgressFn
+from .postprocess import ends_here, postprocess
+from .prompt import cut_to_budget, token_budget
+from .scheduler import Scheduler, Stopped, Superseded
+from .settings import Settings
+from .stats import Stats
+
+log = logging.getLogger(__name__)
+
+IDLE, LOADING, READY, FAILED = "idle", "loading", "ready", "failed"
+
+
+class Completer:
+    def __init__(self, settings: Settings, on_error: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.scheduler = Scheduler()
+        self.stats = Stats()
+        self.engine: Engine | None = None
+        self.state = IDLE
+        self.error: str | None = None
+        self.on_error = on_error or (lambda message: None)
+        self.cache = CompletionCache(settings.cache_entries, settings.cache_ttl_seconds)
+        self.typed_through = TypedThrough()
+        self._max_token_chars = 64
+
+    # -- the model -----------------------------------------------------------------------------------
+    async def load(self, report: ProgressFn) -> bool:
+        """Load the engine the settings name on the model thread; False (and on_error) when it fails."""
+        self.state, self.error = LOADING, None
+        old, self.engine = self.engine, None
+        settings = self.settings
+
+        def work() -> Engine:
+            if old is not None:
+                old.close()
+            engine = create_engine(settings)
+            engine.load(report)
+            return engine
+
+        try:
+            engine = await self.scheduler.call(work)
+        except Exception as err:  # EngineError, and anything a broken checkpoint raises
+            message = str(err) if isinstance(err, EngineError) else f"could not load '{settings.model}': {err!r}"
+            log.error("model load failed: %s", message, exc_info=not isinstance(err, EngineError))
+            self.state, self.error = FAILED, message
+            self.on_error(message)
+            return False
+        if settings is not self.settings:
+            return False  # settings changed while loading; a newer load is on its way
+        self.engine, self.state = engine, READY
+        self._max_token_chars = engine.max_token_chars()
+        log.info("model ready: %s (%s engine)", settings.model, engine.name)
+        return True
+
+    def update_settings(self, settings: Settings) -> bool:
+        """Apply new settings; True when the engine must be reloaded."""
+        reload = settings.model_key() != self.settings.model_key()
+        if (settings.cache_entries, settings.cache_ttl_seconds) != (
+            self.settings.cache_entries,
+            self.settings.cache_ttl_seconds,
+        ):
+            self.cache = CompletionCache(settings.cache_entries, settings.cache_ttl_seconds)
+        self.settings = settings
+        return reload
+
+    def status(self) -> dict:
+        """What an editor's status bar shows: loading, ready, failed (with why) or disabled."""
+        state = self.state if self.settings.enabled else "disabled"
+        engine = self.engine.name if self.engine is not None else None
+        return {"state": state, "model": self.settings.model, "engine": engine, "error": self.error}
+
+    def close(self) -> None:
+        self.scheduler.cancel_all()
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            try:
+                engine.close()
+            except Exception:
+                log.exception("closing the engine failed")
+        self.scheduler.shutdown()
+
+    # -- completions ---------------------------------------------------------------------------------
+    async def complete(self, uri: str, text: str, offset: int, language_id: str | None) -> list[str]:
+        """Completions to insert at `offset` of `text`; [] when there is nothing good to offer.
+
+        Raises asyncio.CancelledError when the request is cancelled while it waits for the model.
+        """
+        started = time.perf_counter()
+        self.stats.count("requests")
+        settings = self.settings
+        if not settings.enabled:
+            return []
+        ctx = cursor_context(text, offset, language_id, uri, settings.mode)
+        if ctx.mode == SKIP:
+            return self._empty()
+        rest = self.typed_through.lookup(uri, ctx.prefix, ctx.suffix)
+        if rest is not None:
+            self.stats.count("typed_through_hits")
+            return self._done(rest, started)
+        engine = self.engine
+        if engine is None or self.state != READY:
+            return self._empty()
+        try:
+            completions = await self._generate(engine, ctx)
+        except Superseded:
+            self.stats.count("superseded")
+            return []
+        except (asyncio.CancelledError, Stopped):
+            self.stats.count("cancelled")
+            raise asyncio.CancelledError()
+        except EngineError as err:
+            return self._failed(str(err))
+        except Exception as err:
+            log.exception("completion failed")
+            return self._failed(f"completion failed: {err!r}")
+        self.typed_through.remember(uri, ctx.prefix, ctx.suffix, completions)
+        return self._done(completions, started)
+
+    async def _generate(self, engine: Engine, ctx: CursorContext) -> list[str]:
+        settings = self.settings
+        budget = token_budget(engine.context_window, settings.max_new_tokens, settings.context_tokens)
+        prompt = cut_to_budget(ctx.prefix, budget, engine.count_tokens, self._max_token_chars)
+        key = (settings.model_key(), settings.max_new_tokens, settings.temperature, settings.top_p, ctx.mode, prompt)
+        raw = self.cache.get(key)
+        if raw is not None:
+            self.stats.count("cache_hits")
+        else:
+            request = GenerationRequest(
+                prompt=prompt,
+                max_new_tokens=settings.max_new_tokens,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                suffix=ctx.suffix,
+            )
+            generation = await self.scheduler.generate(lambda cancel: self._run(engine, request, ctx, cancel))
+            raw = [generation.text]
+            self.cache.put(key, raw)
+        return [text for text in dict.fromkeys(postprocess(r, ctx) for r in raw) if text]
+
+    def _run(self, engine: Engine, request: GenerationRequest, ctx: CursorContext, cancel: CancelToken) -> Generation:
+        """On the model thread: generate, count, and turn a stop into the right exception."""
+        self.stats.count("model_calls")
+        started = time.perf_counter()
+        generation = engine.generate(request, cancel, lambda text: ends_here(text, ctx))
+        self.stats.count("tokens_prefilled", generation.prefilled_tokens)
+        self.stats.count("tokens_reused", generation.reused_tokens)
+        self.stats.count("tokens_generated", generation.generated_tokens)
+        self.stats.engine_latency((time.perf_counter() - started) * 1000)
+        if generation.finish_reason == "cancelled":
+            self.stats.count("tokens_wasted", generation.generated_tokens)
+            if cancel.reason == "superseded":
+                raise Superseded()
+            raise Stopped()
+        return generation
+
+    def _empty(self) -> list[str]:
+        self.stats.count("empty_results")
+        return []
+
+    def _done(self, completions: list[str], started: float) -> list[str]:
+        self.stats.latency((time.perf_counter() - started) * 1000)
+        if not completions:
+            self.stats.count("empty_results")
+        return completions
+
+    def _failed(self, message: str) -> list[str]:
+        self.stats.count("errors")
+        self.on_error(message)
+        return []

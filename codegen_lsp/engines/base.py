@@ -1,0 +1,90 @@
+"""The one seam between the scheduler and whatever generates text.
+
+The scheduler knows only `Engine`: load it (with progress), count tokens, generate text for a prompt,
+stop when told. In-process engines (transformers, the fast CodeGen path) and remote ones (an
+OpenAI-compatible server) all sit behind it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+# report(message, percentage or None): how an engine tells the user how far loading has come.
+ProgressFn = Callable[[str, "int | None"], None]
+
+# should_stop(text generated so far) -> True when post-processing would cut everything after this point,
+# so decoding more tokens would be wasted work.
+StopCheck = Callable[[str], bool]
+
+
+class EngineError(RuntimeError):
+    """A failure the user should hear about (load failed, out of memory, server unreachable)."""
+
+
+class CancelToken:
+    """A stop flag that the model loop checks between decode steps (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason: str | None = None
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    max_new_tokens: int
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    # Token healing: text that was backed off the end of the prompt and that the generated text must
+    # start with (the engine constrains its first tokens to it). Empty: no constraint.
+    heal: str = ""
+    # FIM models: the text after the cursor; engines that cannot use it ignore it.
+    suffix: str = ""
+
+
+@dataclass
+class Generation:
+    text: str
+    finish_reason: str  # "eos" | "stop" | "length" | "cut" | "cancelled"
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens served from a KV cache instead of being prefilled
+    generated_tokens: int = 0
+
+    @property
+    def prefilled_tokens(self) -> int:
+        return self.prompt_tokens - self.reused_tokens
+
+
+class Engine(Protocol):
+    name: str
+    # The model's context window in tokens (prompt + generated).
+    context_window: int
+
+    def load(self, report: ProgressFn) -> None:
+        """Load the model; raises EngineError with a message for the user when it cannot."""
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def max_token_chars(self) -> int:
+        """An upper bound on the characters one token can stand for (used to pre-cut long documents)."""
+
+    def generate(
+        self, request: GenerationRequest, cancel: CancelToken, should_stop: StopCheck | None = None
+    ) -> Generation:
+        """Generate text for the request; returns early with finish_reason "cancelled" or "cut"."""
+
+    def close(self) -> None:
+        """Free what the engine holds (GPU memory first)."""

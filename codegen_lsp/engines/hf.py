@@ -1,0 +1,156 @@
+"""The transformers engine: any Hugging Face causal LM, in process, with KV prefix reuse.
+
+Between keystrokes the prompt changes by a token or two. The engine keeps the key/value caches of its
+last few sequences (`kv_cache_slots`), finds the one that shares the longest token prefix with the new
+prompt, crops it there and runs only the new tokens.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass, field
+
+import torch
+
+from ..settings import Settings
+from .base import EngineError, ProgressFn
+from .local import LocalEngine, load_failure_message, resolve_device, resolve_dtype
+
+log = logging.getLogger(__name__)
+
+
+def common_prefix_length(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+@dataclass
+class KVSlot:
+    """A KV cache together with the token ids it holds, in order."""
+
+    cache: object
+    ids: list[int] = field(default_factory=list)
+
+    def crop(self, length: int) -> None:
+        if length >= len(self.ids):
+            return
+        for layer in self.cache.layers:
+            layer.keys = layer.keys[..., :length, :]
+            layer.values = layer.values[..., :length, :]
+        del self.ids[length:]
+
+
+class HFTokenModel:
+    """prefill/step over a transformers model, reusing the best-matching cached prefix."""
+
+    def __init__(self, model, device: str, slots: int) -> None:
+        self.model = model
+        self.device = device
+        self.max_slots = slots
+        self.slots: list[KVSlot] = []  # most recently used last
+        self.current: KVSlot | None = None
+        params = inspect.signature(model.forward).parameters
+        # transformers 5.24 renamed past_key_values to cache; older 5.x only know the old name.
+        self.cache_kw = "cache" if "cache" in params else "past_key_values"
+
+    def _new_cache(self):
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.model.config)
+
+    def _choose_slot(self, ids: list[int]) -> tuple[KVSlot, int]:
+        best, best_len = None, 0
+        for slot in self.slots:
+            length = common_prefix_length(slot.ids, ids)
+            if length > best_len:
+                best, best_len = slot, length
+        if best is None or (best_len < len(best.ids) // 2 and len(self.slots) < self.max_slots):
+            # Little in common with any slot: start a new one rather than destroy a useful cache.
+            best, best_len = KVSlot(self._new_cache()), 0
+            self.slots.append(best)
+            while len(self.slots) > max(self.max_slots, 1):
+                self.slots.pop(0)
+        else:
+            self.slots.remove(best)
+            self.slots.append(best)
+        return best, best_len
+
+    def prefill(self, ids: list[int]) -> tuple[torch.Tensor, int]:
+        if self.max_slots == 0:
+            self.slots.clear()
+            slot, reused = KVSlot(self._new_cache()), 0
+        else:
+            slot, reused = self._choose_slot(ids)
+        reused = min(reused, len(ids) - 1)  # at least one token must run to get logits
+        slot.crop(reused)
+        self.current = slot
+        logits = self._forward(ids[reused:])
+        return logits, reused
+
+    def step(self, token: int) -> torch.Tensor:
+        return self._forward([token])
+
+    def _forward(self, new_ids: list[int]) -> torch.Tensor:
+        slot = self.current
+        input_ids = torch.tensor([new_ids], device=self.device)
+        with torch.inference_mode():
+            out = self.model(input_ids=input_ids, use_cache=True, **{self.cache_kw: slot.cache})
+        slot.ids.extend(new_ids)
+        return out.logits[0, -1]
+
+    def reset(self) -> None:
+        self.slots.clear()
+        self.current = None
+
+
+class TransformersEngine(LocalEngine):
+    name = "transformers"
+
+    def _load_model(self, report: ProgressFn) -> None:
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        settings: Settings = self.settings
+        device = resolve_device(settings.device)
+        report("reading model config", 10)
+        try:
+            config = AutoConfig.from_pretrained(
+                settings.model, revision=settings.revision, trust_remote_code=settings.trust_remote_code
+            )
+            dtype = resolve_dtype(settings.dtype, device, getattr(config, "dtype", None))
+            report(f"loading weights ({dtype} on {device})", 20)
+            kwargs = dict(dtype=dtype, revision=settings.revision, trust_remote_code=settings.trust_remote_code)
+            if device.startswith("cuda"):
+                # accelerate spreads a model that does not fit one GPU over GPUs and CPU memory.
+                kwargs["device_map"] = "auto" if settings.device == "auto" else device
+            model = AutoModelForCausalLM.from_pretrained(settings.model, **kwargs)
+        except torch.OutOfMemoryError as err:
+            raise EngineError(
+                f"not enough memory to load '{settings.model}' ({err}); try a smaller model or --device cpu"
+            ) from err
+        except Exception as err:
+            raise EngineError(load_failure_message(settings, "model", err)) from err
+        if not device.startswith("cuda"):
+            model.to(device)
+        model.eval()
+        self.context_window = context_window_of(model.config)
+        input_device = str(next(model.parameters()).device)
+        self.model = HFTokenModel(model, input_device, settings.kv_cache_slots)
+        self.device, self.dtype = input_device, dtype
+        report("warming up", 90)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        self.model.prefill(self.encode("def main():\n") or [0])
+        self.model.reset()
+
+
+def context_window_of(config) -> int:
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048

@@ -1,0 +1,184 @@
+"""The language server: lifecycle, documents, inline and classic completion, `codegen/stats`.
+
+Handlers stay thin: they turn LSP into calls on the `Completer` and its answers back into LSP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from . import __version__
+from .completion import Completer
+from .settings import Settings, parse_settings
+
+log = logging.getLogger(__name__)
+
+STATS_REQUEST = "codegen/stats"
+STATUS_NOTIFICATION = "codegen/status"
+
+
+class CodegenLanguageServer(LanguageServer):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__("codegen-lsp", __version__)
+        self.flag_settings = settings
+        self.completer = Completer(settings, on_error=self.show_error_once)
+        self._shown_errors: set[str] = set()
+        self._pending_messages: list[str] = []
+        self._load_task: asyncio.Task | None = None
+        self._load_again = False
+
+    # -- messages --------------------------------------------------------------------------------------
+    def show_error_once(self, message: str) -> None:
+        """Errors the user must see: one showMessage per distinct message, never one per keystroke."""
+        if message in self._shown_errors:
+            return
+        self._shown_errors.add(message)
+        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=f"codegen-lsp: {message}"))
+
+    def show_warnings(self, messages: list[str]) -> None:
+        for message in messages:
+            log.warning("settings: %s", message)
+            self.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Warning, message=f"codegen-lsp settings: {message}")
+            )
+
+    def send_status(self) -> None:
+        self.protocol.notify(STATUS_NOTIFICATION, self.completer.status())
+
+    # -- settings and model loading ------------------------------------------------------------------------
+    def apply_settings(self, raw, base: Settings) -> list[str]:
+        """Take new settings; reload the model when they name another one (and it was loaded before)."""
+        settings, messages = parse_settings(raw, base)
+        logging.getLogger("codegen_lsp").setLevel(settings.log_level.upper())
+        if self.completer.update_settings(settings) and self._load_task is not None:
+            self.request_load()
+        return messages
+
+    def request_load(self) -> None:
+        if self._load_task is not None and not self._load_task.done():
+            self._load_again = True  # settings changed mid-load: load once more when this one ends
+            return
+        self._load_task = asyncio.ensure_future(self._load_loop())
+
+    async def _load_loop(self) -> None:
+        while True:
+            self._load_again = False
+            self._shown_errors.clear()  # a new load may fail differently; say it again
+            await self._load_with_progress()
+            if not self._load_again:
+                return
+
+    async def _load_with_progress(self) -> None:
+        token = str(uuid.uuid4())
+        progress = await self._start_progress(token, f"loading {self.completer.settings.model}")
+        loop = asyncio.get_running_loop()
+
+        def report(message: str, percentage: int | None) -> None:
+            log.info("loading: %s", message)
+            if progress:
+                value = types.WorkDoneProgressReport(message=message, percentage=percentage)
+                loop.call_soon_threadsafe(self.work_done_progress.report, token, value)
+
+        self.send_status()
+        ok = await self.completer.load(report)
+        if progress:
+            message = "ready" if ok else f"failed: {self.completer.error}"
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+        self.send_status()
+
+    async def _start_progress(self, token: str, title: str) -> bool:
+        window = self.client_capabilities.window
+        if not (window and window.work_done_progress):
+            return False
+        try:
+            await asyncio.wait_for(self.work_done_progress.create_async(token), timeout=5)
+        except Exception:
+            log.info("client did not accept a progress token; loading without $/progress")
+            return False
+        self.work_done_progress.begin(
+            token, types.WorkDoneProgressBegin(title="codegen-lsp", message=title, percentage=0, cancellable=False)
+        )
+        return True
+
+    # -- completions ---------------------------------------------------------------------------------------
+    async def complete_at(self, uri: str, position: types.Position) -> list[str]:
+        """Completions at an LSP position; [] for unopened documents and positions past the end."""
+        document = self.workspace.text_documents.get(uri)
+        if document is None:
+            log.info("completion asked for a document that is not open: %s", uri)
+            return []
+        lines = document.lines
+        past_end = position.line > len(lines) or (
+            position.line == len(lines) and lines and not lines[-1].endswith(("\n", "\r"))
+        )
+        if past_end:
+            return []
+        # pygls clamps a character past the line's end, and does so by writing to the Position it is given.
+        offset = document.offset_at_position(types.Position(position.line, position.character))
+        return await self.completer.complete(uri, document.source, offset, document.language_id)
+
+
+def create_server(settings: Settings) -> CodegenLanguageServer:
+    server = CodegenLanguageServer(settings)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: CodegenLanguageServer, params: types.InitializeParams) -> None:
+        ls._pending_messages = ls.apply_settings(params.initialization_options, ls.flag_settings)
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: CodegenLanguageServer, params: types.InitializedParams) -> None:
+        ls.show_warnings(ls._pending_messages)
+        ls._pending_messages = []
+        ls.request_load()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(ls: CodegenLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+        ls.show_warnings(ls.apply_settings(params.settings, ls.completer.settings))
+        ls.send_status()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: CodegenLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.completer.typed_through.forget(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        ls: CodegenLanguageServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList:
+        texts = await ls.complete_at(params.text_document.uri, params.position)
+        here = types.Range(start=params.position, end=params.position)
+        return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=t, range=here) for t in texts])
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
+    async def completion(ls: CodegenLanguageServer, params: types.CompletionParams) -> types.CompletionList:
+        texts = await ls.complete_at(params.text_document.uri, params.position)
+        here = types.Range(start=params.position, end=params.position)
+        return types.CompletionList(is_incomplete=True, items=[completion_item(t, here) for t in texts])
+
+    @server.feature(STATS_REQUEST)
+    def stats(ls: CodegenLanguageServer, params) -> dict:
+        running = {"max_running": ls.completer.scheduler.max_running}
+        return {**ls.completer.stats.snapshot(), **ls.completer.status(), **running}
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: CodegenLanguageServer, params) -> None:
+        ls.completer.close()
+
+    return server
+
+
+def completion_item(text: str, here: types.Range) -> types.CompletionItem:
+    first_line = next((line.strip() for line in text.split("\n") if line.strip()), text.strip())
+    return types.CompletionItem(
+        label=first_line[:80],
+        kind=types.CompletionItemKind.Snippet,
+        detail="codegen-lsp",
+        documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{text}\n```"),
+        text_edit=types.TextEdit(range=here, new_text=text),
+        insert_text_format=types.InsertTextFormat.PlainText,
+        sort_text="0",
+    )

@@ -1,0 +1,161 @@
+"""One frozen, typed set of settings, read from flags, `initializationOptions` and
+`workspace/didChangeConfiguration`.
+
+Editors send camelCase (`maxNewTokens`), flags arrive snake_case (`max_new_tokens`): both are accepted.
+An invalid value never stops the server: it keeps the previous/default value and yields a message that
+the server shows the user once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "Salesforce/codegen-350M-multi"
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "dtype": ("auto", "float32", "float16", "bfloat16"),
+    "engine": ("auto", "fast", "transformers", "openai"),
+    "log_level": ("debug", "info", "warning", "error"),
+    "mode": ("auto", "line", "block"),
+}
+
+# Inclusive numeric ranges; None means unbounded on that side.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "max_new_tokens": (1, 2048),
+    "temperature": (0.0, 5.0),
+    "top_p": (0.0, 1.0),
+    "context_tokens": (0, 1_000_000),
+    "cache_entries": (0, 100_000),
+    "cache_ttl_seconds": (0, 7 * 24 * 3600),
+    "kv_cache_slots": (0, 64),
+    "candidates": (1, 10),
+    "request_timeout_seconds": (0.1, 3600),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    # The model and where it runs.
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    dtype: str = "auto"
+    engine: str = "auto"
+    trust_remote_code: bool = False
+    revision: str | None = None
+    # Generation.
+    max_new_tokens: int = 64
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0
+    mode: str = "auto"  # how much to complete: auto decides per cursor (line or block)
+    candidates: int = 3  # alternatives when the user explicitly asks (invoked trigger)
+    context_tokens: int = 0  # prompt budget in tokens; 0 means the model's window minus max_new_tokens
+    # Completion cache and KV reuse.
+    cache_entries: int = 256
+    cache_ttl_seconds: float = 600.0
+    kv_cache_slots: int = 4
+    # Remote backend (OpenAI-compatible server).
+    api_base: str | None = None
+    api_model: str | None = None
+    api_key_env: str = "CODEGEN_LSP_API_KEY"
+    request_timeout_seconds: float = 30.0
+    # The server itself.
+    enabled: bool = True
+    log_level: str = "info"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def model_key(self) -> tuple:
+        """What decides which engine is loaded: a change here means a reload."""
+        return (
+            self.model,
+            self.device,
+            self.dtype,
+            self.engine,
+            self.trust_remote_code,
+            self.revision,
+            self.api_base,
+            self.api_model,
+            self.api_key_env,
+        )
+
+
+FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def camel_to_snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def parse_settings(
+    raw: Mapping[str, Any] | None, base: Settings | None = None
+) -> tuple[Settings, list[str]]:
+    """Apply `raw` (camelCase or snake_case keys) on top of `base`.
+
+    Returns the new settings and one message per rejected value. Unknown keys are logged and skipped:
+    editors send their client-side settings (serverPath, trace ...) in the same section.
+    """
+    base = base or Settings()
+    if raw is None:
+        return base, []
+    if not isinstance(raw, Mapping):
+        return base, [f"settings must be an object, got {type(raw).__name__}"]
+    raw = _unwrap_section(raw)
+    changes: dict[str, Any] = {}
+    errors: list[str] = []
+    for key, value in raw.items():
+        name = camel_to_snake(str(key))
+        if name not in FIELD_TYPES:
+            log.info("ignoring unknown setting %r", key)
+            continue
+        try:
+            changes[name] = _convert(name, value)
+        except ValueError as err:
+            default = getattr(base, name)
+            errors.append(f"invalid value for '{key}': {err}; using {default!r}")
+    return base.replace(**changes), errors
+
+
+def _unwrap_section(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Editors often nest settings under the server's section: {"codegenLsp": {...}}."""
+    for section in ("codegenLsp", "codegen_lsp", "codegen-lsp"):
+        inner = raw.get(section)
+        if isinstance(inner, Mapping) and len(raw) == 1:
+            return inner
+    return raw
+
+
+def _convert(name: str, value: Any) -> Any:
+    kind = FIELD_TYPES[name]
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"expected true or false, got {value!r}")
+    if kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number, got {value!r}")
+        if kind == "int" and value != int(value):
+            raise ValueError(f"expected a whole number, got {value!r}")
+        value = int(value) if kind == "int" else float(value)
+        low, high = RANGES.get(name, (None, None))
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(f"{value} is outside {low}..{high}")
+        return value
+    # strings (optional or not)
+    if value is None and "None" in kind:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty string, got {value!r}")
+    if name in CHOICES and value not in CHOICES[name]:
+        raise ValueError(f"expected one of {', '.join(CHOICES[name])}, got {value!r}")
+    if name == "device" and not DEVICE_PATTERN.match(value):
+        raise ValueError(f"expected auto, cpu, cuda or cuda:N, got {value!r}")
+    return value

@@ -1,0 +1,59 @@
+"""Local, private counters returned by the `codegen/stats` request. Nothing leaves the machine."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections import Counter, deque
+
+COUNTERS = (
+    "requests",
+    "cache_hits",
+    "typed_through_hits",
+    "cancelled",
+    "superseded",
+    "model_calls",
+    "errors",
+    "empty_results",
+    "tokens_prefilled",
+    "tokens_reused",
+    "tokens_generated",
+    "tokens_wasted",  # decoded, then cancelled or cut away
+)
+
+
+class Stats:
+    def __init__(self, window: int = 2000) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter = Counter()
+        self._latencies_ms: deque[float] = deque(maxlen=window)
+        self._engine_ms: deque[float] = deque(maxlen=window)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += amount
+
+    def latency(self, total_ms: float) -> None:
+        """Round trip inside the server, request in to answer out."""
+        with self._lock:
+            self._latencies_ms.append(total_ms)
+
+    def engine_latency(self, engine_ms: float) -> None:
+        """Time spent in the engine for one model call."""
+        with self._lock:
+            self._engine_ms.append(engine_ms)
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            result = {name: self._counts[name] for name in COUNTERS}
+            result["latency_ms"] = percentiles(self._latencies_ms)
+            result["engine_ms"] = percentiles(self._engine_ms)
+        return result
+
+
+def percentiles(values) -> dict:
+    data = sorted(values)
+    if not data:
+        return {"count": 0, "p50": None, "p95": None, "max": None}
+    p95 = data[min(len(data) - 1, int(round(0.95 * (len(data) - 1))))]
+    return {"count": len(data), "p50": statistics.median(data), "p95": p95, "max": data[-1]}
