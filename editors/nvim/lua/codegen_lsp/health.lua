@@ -1,0 +1,49 @@
+-- :checkhealth codegen_lsp — is the server command there, is the server running, is its model loaded?
+local M = {}
+
+function M.check()
+  local health = vim.health
+  local plugin = require('codegen_lsp')
+  health.start('codegen-lsp')
+
+  if vim.fn.has('nvim-0.11') == 1 then
+    health.ok(('Neovim %s'):format(tostring(vim.version())))
+  else
+    health.error('Neovim 0.11 or newer is needed (vim.lsp.config, vim.lsp.enable)')
+  end
+  health.info(('completion UI: %s'):format(plugin.mode() == 'inline'
+    and 'ghost text (vim.lsp.inline_completion)' or 'completion menu (vim.lsp.completion)'))
+
+  local cmd = plugin.config.cmd
+  local exe = type(cmd) == 'table' and cmd[1] or nil
+  if exe and vim.fn.executable(exe) == 1 then
+    health.ok(('server command found: %s'):format(vim.fn.exepath(exe)))
+  else
+    health.error(('server command not found: %s'):format(tostring(exe)),
+      { 'pip install codegen-lsp, or pass cmd = { "/path/to/codegen-lsp", "--stdio" } to setup()' })
+  end
+
+  local clients = plugin.clients()
+  if #clients == 0 then
+    health.warn('no codegen-lsp server is running', { 'open a file of one of: ' .. table.concat(plugin.config.filetypes, ', ') })
+    return
+  end
+  for _, client in ipairs(clients) do
+    local response = client:request_sync('codegen/stats', vim.NIL, 5000)
+    local stats = response and response.result
+    if not stats then
+      local why = response and response.err and response.err.message or 'no answer within 5 s'
+      health.error(('server %d did not answer codegen/stats: %s'):format(client.id, why))
+    elseif stats.state == 'ready' then
+      health.ok(('model loaded: %s (engine %s)'):format(stats.model, tostring(stats.engine)))
+    elseif stats.state == 'loading' then
+      health.warn(('model still loading: %s'):format(stats.model))
+    elseif stats.state == 'disabled' then
+      health.warn(('completions are turned off (:CodegenLspToggle); model %s'):format(stats.model))
+    else
+      health.error(('model failed to load: %s'):format(tostring(stats.error or stats.model)))
+    end
+  end
+end
+
+return M

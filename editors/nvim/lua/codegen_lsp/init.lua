@@ -1,0 +1,154 @@
+-- codegen-lsp for Neovim: starts the server through vim.lsp.config/vim.lsp.enable and shows its completions as
+-- ghost text (vim.lsp.inline_completion, Neovim 0.12+) or in the completion menu (vim.lsp.completion, 0.11).
+local M = {}
+
+M.name = 'codegen_lsp'
+
+M.defaults = {
+  -- The server's command line.
+  cmd = { 'codegen-lsp', '--stdio' },
+  -- Sent to the server as initializationOptions (camelCase or snake_case keys: model, device, dtype,
+  -- maxNewTokens, enabled, ...) and again on :CodegenLspToggle.
+  settings = {},
+  -- The languages CodeGen was trained on; add more freely.
+  filetypes = { 'python', 'c', 'cpp', 'go', 'java', 'javascript', 'javascriptreact', 'typescript',
+    'typescriptreact', 'rust', 'php', 'ruby', 'sh', 'lua' },
+  root_markers = { '.git', 'pyproject.toml', 'setup.py', 'package.json', 'go.mod', 'Cargo.toml' },
+  -- 'auto': ghost text where Neovim has it (0.12+), the completion menu otherwise; or 'inline' / 'classic'.
+  completion = 'auto',
+  keys = {
+    accept = '<Tab>', -- accepts the ghost text; without one the key does what it normally does
+    dismiss = '<C-]>',
+    next = '<M-]>',
+    prev = '<M-[>',
+  },
+}
+
+M.config = vim.deepcopy(M.defaults)
+-- Last `codegen/status` notification per client id: { state, model, engine, error }.
+M.status = {}
+
+local function has_inline()
+  return vim.lsp.inline_completion ~= nil and vim.fn.has('nvim-0.12') == 1
+end
+
+--- The completion UI this setup uses: 'inline' or 'classic'.
+function M.mode()
+  if M.config.completion == 'auto' then
+    return has_inline() and 'inline' or 'classic'
+  end
+  if M.config.completion == 'inline' and not has_inline() then
+    return 'classic'
+  end
+  return M.config.completion
+end
+
+function M.clients(bufnr)
+  return vim.lsp.get_clients({ name = M.name, bufnr = bufnr })
+end
+
+--- A key that accepts the suggestion when one shows and otherwise falls back to its normal meaning.
+local function map_keys(keys)
+  if keys.accept then
+    vim.keymap.set('i', keys.accept, function()
+      if vim.lsp.inline_completion.get() then
+        return ''
+      end
+      return vim.api.nvim_replace_termcodes(keys.accept, true, true, true)
+    end, { expr = true, replace_keycodes = false, desc = 'codegen-lsp: accept the suggestion' })
+  end
+  if keys.dismiss then
+    vim.keymap.set('i', keys.dismiss, function()
+      -- get() with an on_accept that returns nil clears the suggestion and inserts nothing.
+      if vim.lsp.inline_completion.get({ on_accept = function() return nil end }) then
+        return ''
+      end
+      return vim.api.nvim_replace_termcodes(keys.dismiss, true, true, true)
+    end, { expr = true, replace_keycodes = false, desc = 'codegen-lsp: dismiss the suggestion' })
+  end
+  if keys.next then
+    vim.keymap.set('i', keys.next, function() vim.lsp.inline_completion.select({ count = 1 }) end,
+      { desc = 'codegen-lsp: next suggestion' })
+  end
+  if keys.prev then
+    vim.keymap.set('i', keys.prev, function() vim.lsp.inline_completion.select({ count = -1 }) end,
+      { desc = 'codegen-lsp: previous suggestion' })
+  end
+end
+
+local function on_attach(client, bufnr)
+  if M.mode() == 'inline' then
+    vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
+  else
+    vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = true })
+  end
+end
+
+local function on_status(_, result, ctx)
+  M.status[ctx.client_id] = result
+  if type(result) == 'table' and result.state == 'failed' then
+    vim.notify(('codegen-lsp: %s'):format(result.error or 'the model failed to load'), vim.log.levels.ERROR)
+  end
+end
+
+--- `require('codegen_lsp').setup({ cmd = {...}, settings = {...} })`
+function M.setup(opts)
+  if vim.fn.has('nvim-0.11') ~= 1 then
+    vim.notify('codegen-lsp needs Neovim 0.11 or newer', vim.log.levels.ERROR)
+    return
+  end
+  M.config = vim.tbl_deep_extend('force', vim.deepcopy(M.defaults), opts or {})
+  if opts and opts.filetypes then
+    M.config.filetypes = opts.filetypes -- a list replaces the default list instead of merging into it
+  end
+  vim.lsp.config(M.name, {
+    cmd = M.config.cmd,
+    filetypes = M.config.filetypes,
+    root_markers = M.config.root_markers,
+    init_options = M.config.settings,
+    handlers = { ['codegen/status'] = on_status },
+    on_attach = on_attach,
+  })
+  vim.lsp.enable(M.name)
+  if M.mode() == 'inline' then
+    map_keys(M.config.keys or {})
+  end
+  vim.api.nvim_create_user_command('CodegenLspToggle', function() M.toggle() end,
+    { desc = 'codegen-lsp: turn completions off or on' })
+  vim.api.nvim_create_user_command('CodegenLspRestart', function() M.restart() end,
+    { desc = 'codegen-lsp: restart the server' })
+end
+
+--- Turns the server's completions off or on (it keeps the model loaded) and says which.
+function M.toggle()
+  local settings = M.config.settings
+  settings.enabled = settings.enabled == false
+  for _, client in ipairs(M.clients()) do
+    client:notify('workspace/didChangeConfiguration', { settings = settings })
+  end
+  vim.notify(('codegen-lsp completions %s'):format(settings.enabled and 'on' or 'off'))
+end
+
+function M.restart()
+  local clients = M.clients()
+  for _, client in ipairs(clients) do
+    client:stop()
+  end
+  vim.defer_fn(function()
+    vim.lsp.enable(M.name, false)
+    vim.lsp.enable(M.name)
+  end, 500)
+end
+
+--- The server's state for a statusline: "codegen: ready", "codegen: loading" ...
+function M.statusline()
+  for _, client in ipairs(M.clients(0)) do
+    local status = M.status[client.id]
+    if status then
+      return 'codegen: ' .. status.state
+    end
+  end
+  return ''
+end
+
+return M

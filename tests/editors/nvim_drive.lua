@@ -1,0 +1,94 @@
+-- Drives a real Neovim the way a user would: loads editors/nvim from the runtimepath, types in insert mode,
+-- waits for the server's ghost text, accepts it with the plugin's Tab mapping, and writes what it saw as JSON
+-- to $CODEGEN_TEST_RESULT. Keys go through nvim_feedkeys with remapping, so the plugin's mappings are used;
+-- waiting never blocks the event loop (vim.defer_fn), so typeahead, LSP replies and timers all run.
+local out_path = assert(os.getenv('CODEGEN_TEST_RESULT'))
+local typed = os.getenv('CODEGEN_TEST_TYPE') or 'value = '
+local result = { steps = {} }
+local ns = vim.api.nvim_create_namespace('nvim.lsp.inline_completion')
+local plugin = require('codegen_lsp')
+
+local function finish(ok, why)
+  result.ok = ok
+  result.why = why
+  local f = assert(io.open(out_path, 'w'))
+  f:write(vim.json.encode(result))
+  f:close()
+  vim.cmd(ok and 'qall!' or 'cquit! 1')
+end
+
+local function step(name) table.insert(result.steps, name) end
+
+-- Polls `probe` every 50 ms until it returns a value, then calls `after` with it; fails after `timeout_ms`.
+local function wait_for(name, timeout_ms, probe, after)
+  local deadline = vim.uv.now() + timeout_ms
+  local function poll()
+    local ok, value = pcall(probe)
+    if not ok then return finish(false, name .. ': ' .. tostring(value)) end
+    if value ~= nil and value ~= false then step(name); return after(value) end
+    if vim.uv.now() > deadline then return finish(false, 'timed out waiting for ' .. name) end
+    vim.defer_fn(poll, 50)
+  end
+  vim.defer_fn(poll, 50) -- first let the loop take in the keys fed just before
+
+end
+
+local function feed(keys) vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), 'mt', false) end
+
+local function ghost_text()
+  local marks = vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, { details = true })
+  for _, mark in ipairs(marks) do
+    local chunks = mark[4].virt_text
+    if chunks and chunks[1] and chunks[1][1] ~= '' then
+      return table.concat(vim.tbl_map(function(c) return c[1] end, chunks))
+    end
+  end
+end
+
+local function server_state()
+  local client = plugin.clients(0)[1]
+  if not client then return nil end
+  local response = client:request_sync('codegen/stats', vim.NIL, 2000)
+  local state = response and response.result and response.result.state
+  if state == 'ready' or state == 'failed' then return state end
+end
+
+local function current_line() return vim.api.nvim_get_current_line() end
+
+wait_for('ready', 60000, server_state, function(state)
+  result.state = state
+  if state ~= 'ready' then return finish(false, 'model failed to load') end
+  local file_win = vim.api.nvim_get_current_win()
+  vim.cmd('checkhealth codegen_lsp')
+  local health_buf = vim.api.nvim_get_current_buf()
+  result.health = table.concat(vim.api.nvim_buf_get_lines(health_buf, 0, -1, false), '\n')
+  vim.api.nvim_buf_delete(health_buf, { force = true })
+  vim.api.nvim_set_current_win(file_win)
+  feed('GA' .. typed)
+  wait_for('ghost text', 30000, ghost_text, function(ghost)
+    result.ghost = ghost
+    result.line_with_ghost = current_line()
+    feed('<Tab>')
+    wait_for('accepted', 5000, function() return current_line() ~= result.line_with_ghost and current_line() end,
+      function(line)
+        result.line_after = line
+        result.ghost_after_accept = ghost_text() or ''
+        -- A fresh line, before any suggestion can arrive: Tab must keep its normal meaning (indent).
+        local accepted_row = vim.fn.line('.')
+        feed('<Esc>o<Tab>')
+        wait_for('tab fallback', 5000, function() return vim.fn.line('.') == accepted_row + 1 and current_line() end,
+          function(indent)
+            result.fallback_line = indent
+            feed('x = ')
+            wait_for('second ghost text', 30000, ghost_text, function()
+              result.line_before_dismiss = current_line()
+              feed('<C-]>')
+              wait_for('dismissed', 5000, function() return ghost_text() == nil end, function()
+                result.line_after_dismiss = current_line()
+                finish(true)
+              end)
+            end)
+          end)
+      end)
+  end)
+end)

@@ -1,0 +1,73 @@
+"""Neovim 0.12, for real: the plugin in editors/nvim, loaded as a user would, shows the server's completion as
+ghost text while typing in insert mode; Tab accepts it (and indents when nothing is shown); <C-]> dismisses it;
+:checkhealth codegen_lsp says the server was found and the model loaded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from editor_tools import REPO, SERVER_COMMAND, TOOLS, install, isolated_env
+
+pytestmark = [pytest.mark.editor, pytest.mark.slow]
+
+DRIVER = Path(__file__).with_name("nvim_drive.lua")
+
+
+@pytest.fixture(scope="module")
+def nvim() -> Path:
+    version = install("install-nvim.sh", str(TOOLS / "nvim"))
+    assert version.startswith("NVIM v0.1"), version
+    return TOOLS / "nvim" / "nvim"
+
+
+def lua_string(value) -> str:
+    return json.dumps(str(value))  # a JSON string literal is a valid Lua string literal for these paths
+
+
+def user_init(settings: dict) -> str:
+    """What a user writes in init.lua: the plugin on the runtimepath and one setup() call."""
+    cmd = ", ".join(lua_string(part) for part in SERVER_COMMAND)
+    options = ", ".join(f"{key} = {json.dumps(value)}" for key, value in settings.items())
+    return (
+        f"vim.opt.runtimepath:prepend({lua_string(REPO / 'editors' / 'nvim')})\n"
+        f"require('codegen_lsp').setup({{ cmd = {{ {cmd} }}, settings = {{ {options} }} }})\n"
+    )
+
+
+def run_nvim(nvim: Path, tmp_path: Path, settings: dict, text: str, typed: str) -> dict:
+    init = tmp_path / "init.lua"
+    init.write_text(user_init(settings))
+    source = tmp_path / "project" / "example.py"
+    source.parent.mkdir()
+    source.write_text(text)
+    result_path = tmp_path / "result.json"
+    env = isolated_env(tmp_path / "home", CODEGEN_TEST_RESULT=str(result_path), CODEGEN_TEST_TYPE=typed)
+    done = subprocess.run(
+        [str(nvim), "--headless", "--clean", "-u", str(init), str(source), "-c", f"luafile {DRIVER}"],
+        cwd=source.parent, env=env, capture_output=True, text=True, timeout=180,
+    )
+    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    log = next((tmp_path / "home").rglob("lsp.log"), None)
+    assert result.get("ok"), (result, done.returncode, done.stderr[-2000:], log and log.read_text()[-3000:])
+    return result
+
+
+def test_ghost_text_tab_accepts_dismiss_and_health(nvim, wordy_model_dir, tmp_path):
+    settings = {"model": str(wordy_model_dir), "device": "cpu", "maxNewTokens": 8}
+    result = run_nvim(nvim, tmp_path, settings, "import os\n\ndef main():\n    ", typed="value = ")
+
+    assert "server command found" in result["health"] and "model loaded" in result["health"]
+    assert result["line_with_ghost"] == "    value = "
+    ghost = result["ghost"]
+    assert ghost.strip(), "the ghost text showed nothing"
+    # Tab put exactly the shown suggestion at the cursor, and the ghost text is gone.
+    assert result["line_after"] == result["line_with_ghost"] + ghost
+    assert result["ghost_after_accept"] == ""
+    # With no suggestion showing, Tab indents as usual: deeper than the auto-indent of the new line.
+    assert result["fallback_line"].strip() == "" and len(result["fallback_line"].expandtabs(8)) > 4
+    # <C-]> hid the second suggestion without changing the text.
+    assert result["line_after_dismiss"] == result["line_before_dismiss"]
