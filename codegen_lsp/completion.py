@@ -106,15 +106,16 @@ class Completer:
         ctx = cursor_context(text, offset, language_id, uri, settings.mode)
         if ctx.mode == SKIP:
             return self._empty()
-        rest = self.typed_through.lookup(uri, ctx.prefix, ctx.suffix)
+        rest = self.typed_through.lookup(uri, ctx.prefix, ctx.suffix) if settings.typed_through else None
         if rest is not None:
             self.stats.count("typed_through_hits")
-            return self._done(rest, started)
+            return self._done(rest, started, {"outcome": "typed_through"})
         engine = self.engine
         if engine is None or self.state != READY:
             return self._empty()
+        trace: dict = {}
         try:
-            completions = await self._generate(engine, ctx)
+            completions = await self._generate(engine, ctx, trace)
         except Superseded:
             self.stats.count("superseded")
             return []
@@ -127,9 +128,10 @@ class Completer:
             log.exception("completion failed")
             return self._failed(f"completion failed: {err!r}")
         self.typed_through.remember(uri, ctx.prefix, ctx.suffix, completions)
-        return self._done(completions, started)
+        return self._done(completions, started, trace)
 
-    async def _generate(self, engine: Engine, ctx: CursorContext) -> list[str]:
+    async def _generate(self, engine: Engine, ctx: CursorContext, trace: dict) -> list[str]:
+        """Completions from the cache or the model; `trace` receives what happened, for codegen/stats."""
         settings = self.settings
         budget = token_budget(engine.context_window, settings.max_new_tokens, settings.context_tokens)
         prompt = cut_to_budget(ctx.prefix, budget, engine.count_tokens, self._max_token_chars)
@@ -137,6 +139,7 @@ class Completer:
         raw = self.cache.get(key)
         if raw is not None:
             self.stats.count("cache_hits")
+            trace["outcome"] = "cache"
         else:
             request = GenerationRequest(
                 prompt=prompt,
@@ -145,12 +148,15 @@ class Completer:
                 top_p=settings.top_p,
                 suffix=ctx.suffix,
             )
-            generation = await self.scheduler.generate(lambda cancel: self._run(engine, request, ctx, cancel))
+            generation = await self.scheduler.generate(lambda cancel: self._run(engine, request, ctx, cancel, trace))
             raw = [generation.text]
             self.cache.put(key, raw)
+            trace["outcome"] = "model"
         return [text for text in dict.fromkeys(postprocess(r, ctx) for r in raw) if text]
 
-    def _run(self, engine: Engine, request: GenerationRequest, ctx: CursorContext, cancel: CancelToken) -> Generation:
+    def _run(
+        self, engine: Engine, request: GenerationRequest, ctx: CursorContext, cancel: CancelToken, trace: dict
+    ) -> Generation:
         """On the model thread: generate, count, and turn a stop into the right exception."""
         self.stats.count("model_calls")
         started = time.perf_counter()
@@ -158,7 +164,15 @@ class Completer:
         self.stats.count("tokens_prefilled", generation.prefilled_tokens)
         self.stats.count("tokens_reused", generation.reused_tokens)
         self.stats.count("tokens_generated", generation.generated_tokens)
-        self.stats.engine_latency((time.perf_counter() - started) * 1000)
+        engine_ms = (time.perf_counter() - started) * 1000
+        self.stats.engine_latency(engine_ms)
+        trace.update(
+            engine_ms=engine_ms,
+            prefilled=generation.prefilled_tokens,
+            reused=generation.reused_tokens,
+            generated=generation.generated_tokens,
+            finish=generation.finish_reason,
+        )
         if generation.finish_reason == "cancelled":
             self.stats.count("tokens_wasted", generation.generated_tokens)
             if cancel.reason == "superseded":
@@ -170,8 +184,8 @@ class Completer:
         self.stats.count("empty_results")
         return []
 
-    def _done(self, completions: list[str], started: float) -> list[str]:
-        self.stats.latency((time.perf_counter() - started) * 1000)
+    def _done(self, completions: list[str], started: float, trace: dict) -> list[str]:
+        self.stats.finish_request(trace, (time.perf_counter() - started) * 1000)
         if not completions:
             self.stats.count("empty_results")
         return completions

@@ -61,6 +61,7 @@ class Settings:
     cache_entries: int = 256
     cache_ttl_seconds: float = 600.0
     kv_cache_slots: int = 4
+    typed_through: bool = True  # answer from the last completion while the user types its start
     # Remote backend (OpenAI-compatible server).
     api_base: str | None = None
     api_model: str | None = None

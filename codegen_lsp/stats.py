@@ -28,15 +28,17 @@ class Stats:
         self._counts: Counter = Counter()
         self._latencies_ms: deque[float] = deque(maxlen=window)
         self._engine_ms: deque[float] = deque(maxlen=window)
+        self._last: dict = {}
 
     def count(self, name: str, amount: int = 1) -> None:
         with self._lock:
             self._counts[name] += amount
 
-    def latency(self, total_ms: float) -> None:
-        """Round trip inside the server, request in to answer out."""
+    def finish_request(self, trace: dict, server_ms: float) -> None:
+        """An answered request: its time inside the server, and what served it (kept as `last`)."""
         with self._lock:
-            self._latencies_ms.append(total_ms)
+            self._latencies_ms.append(server_ms)
+            self._last = {**trace, "server_ms": server_ms}
 
     def engine_latency(self, engine_ms: float) -> None:
         """Time spent in the engine for one model call."""
@@ -48,6 +50,7 @@ class Stats:
             result = {name: self._counts[name] for name in COUNTERS}
             result["latency_ms"] = percentiles(self._latencies_ms)
             result["engine_ms"] = percentiles(self._engine_ms)
+            result["last"] = dict(self._last)
         return result
 
 

@@ -63,21 +63,21 @@ class HFTokenModel:
         return DynamicCache(config=self.model.config)
 
     def _choose_slot(self, ids: list[int]) -> tuple[KVSlot, int]:
+        """The slot sharing the longest prefix with `ids`; a fresh one (evicting the least recently used)
+        when none shares at least a quarter of it, so that another document's cache is not destroyed."""
         best, best_len = None, 0
         for slot in self.slots:
             length = common_prefix_length(slot.ids, ids)
             if length > best_len:
                 best, best_len = slot, length
-        if best is None or (best_len < len(best.ids) // 2 and len(self.slots) < self.max_slots):
-            # Little in common with any slot: start a new one rather than destroy a useful cache.
-            best, best_len = KVSlot(self._new_cache()), 0
-            self.slots.append(best)
-            while len(self.slots) > max(self.max_slots, 1):
-                self.slots.pop(0)
-        else:
+        if best is not None and best_len >= len(ids) // 4:
             self.slots.remove(best)
             self.slots.append(best)
-        return best, best_len
+            return best, best_len
+        fresh = KVSlot(self._new_cache())
+        self.slots.append(fresh)
+        del self.slots[: -self.max_slots]
+        return fresh, 0
 
     def prefill(self, ids: list[int]) -> tuple[torch.Tensor, int]:
         if self.max_slots == 0:

@@ -1,0 +1,51 @@
+"""The completion cache (by key) and typed-through lookups."""
+
+import time
+
+from codegen_lsp.cache import CompletionCache, TypedThrough
+
+
+def test_cache_returns_what_was_put_under_the_same_key_only():
+    cache = CompletionCache(entries=4, ttl_seconds=60)
+    cache.put(("model", 64, "prompt"), ["x = 1"])
+    assert cache.get(("model", 64, "prompt")) == ["x = 1"]
+    assert cache.get(("model", 32, "prompt")) is None
+    assert cache.get(("other", 64, "prompt")) is None
+
+
+def test_cache_is_bounded_and_evicts_the_least_recently_used():
+    cache = CompletionCache(entries=2, ttl_seconds=60)
+    cache.put(("a",), ["1"])
+    cache.put(("b",), ["2"])
+    cache.get(("a",))
+    cache.put(("c",), ["3"])
+    assert cache.get(("b",)) is None and cache.get(("a",)) == ["1"] and len(cache) == 2
+
+
+def test_cache_entries_expire():
+    cache = CompletionCache(entries=4, ttl_seconds=0.05)
+    cache.put(("a",), ["1"])
+    time.sleep(0.1)
+    assert cache.get(("a",)) is None
+
+
+def test_zero_entries_turns_the_cache_off():
+    cache = CompletionCache(entries=0, ttl_seconds=60)
+    cache.put(("a",), ["1"])
+    assert cache.get(("a",)) is None
+
+
+def test_typed_through_serves_the_rest_of_what_was_shown():
+    shown = TypedThrough()
+    shown.remember("file:///a.py", "x = com", ")\n", ["pute(1, 2"])
+    assert shown.lookup("file:///a.py", "x = compu", ")\n") == ["te(1, 2"]
+
+
+def test_typed_through_misses_when_the_user_typed_something_else_or_moved():
+    shown = TypedThrough()
+    shown.remember("file:///a.py", "x = com", "", ["pute(1, 2)"])
+    assert shown.lookup("file:///a.py", "x = comb", "") is None  # typed a different character
+    assert shown.lookup("file:///a.py", "x = com", "") is None  # same place: the completion cache's job
+    assert shown.lookup("file:///a.py", "x = compute(1, 2)", "") is None  # typed all of it: nothing left
+    assert shown.lookup("file:///b.py", "x = compu", "") is None  # another document
+    assert shown.lookup("file:///a.py", "x = compu", "# changed after the cursor") is None
