@@ -1,0 +1,438 @@
+"""The remote engine: generation on an OpenAI-compatible server (vLLM, llama.cpp's llama-server, TGI,
+`transformers serve`) through `POST {api_base}/completions` with `stream: true`.
+
+Everything else (documents, context, prompt, cache, post-processing) stays in codegen-lsp. Generation
+streams so that a stop sequence, the caller's stop check or a cancellation can close the connection
+mid-way: every server tested here stops generating when its client goes away.
+
+Token budgeting without the model in process: the model's own tokenizer when one loads from a local
+directory or the Hugging Face cache (AutoTokenizer, tokenizer files only), else a conservative estimate of
+CHARS_PER_TOKEN characters per token (it overestimates the tokens of code, so prompts come out shorter
+than the window, never longer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+from contextlib import aclosing, suppress
+from typing import AsyncIterator, Iterable
+
+from ..settings import DEFAULT_MODEL, Settings
+from .base import CancelToken, EngineError, Generation, GenerationRequest, ProgressFn, StopCheck
+
+log = logging.getLogger(__name__)
+
+# Code tokenizers average 3-4 characters per token; assuming fewer keeps an estimated prompt inside the window.
+CHARS_PER_TOKEN = 2.5
+# When neither the server nor a local config says how long the model's context is.
+DEFAULT_CONTEXT_WINDOW = 2048
+# Connecting should be quick; a longer wait means the host is gone (the read timeout is the setting).
+CONNECT_TIMEOUT_SECONDS = 5.0
+# How often the model thread looks at the cancel token while it waits for the next streamed chunk.
+CANCEL_POLL_SECONDS = 0.02
+# llama.cpp's /infill keeps only ~n_batch/4 tokens of suffix itself; sending more is wasted bytes.
+INFILL_SUFFIX_CHARS = 4096
+
+
+class OpenAIEngine:
+    name = "openai"
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.api_base:
+            raise EngineError("the openai engine needs a server: set codegenLsp.apiBase (or --api-base)")
+        self.settings = settings
+        self.api_base = settings.api_base.rstrip("/")
+        self.model_name: str | None = settings.api_model
+        self.context_window = DEFAULT_CONTEXT_WINDOW
+        self.tokenizer = None  # a transformers tokenizer, or None for the estimate
+        self.infill = False  # llama.cpp's /infill serves fill-in-the-middle for this model
+        self._loop = asyncio.new_event_loop()  # driven by whichever thread calls (the one model thread)
+        self._client = None
+
+    # -- loading -------------------------------------------------------------------------------------
+    def load(self, report: ProgressFn) -> None:
+        """Check that the server answers and accepts the model; learn its context window and FIM support."""
+        import httpx
+
+        timeout = self.settings.request_timeout_seconds
+        self._client = httpx.AsyncClient(
+            headers=auth_headers(self.settings.api_key_env),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
+        )
+        try:
+            report(f"connecting to {self.api_base}", 10)
+            models = self._loop.run_until_complete(self._get_json(f"{self.api_base}/models"))
+            entries = models.get("data") if isinstance(models, dict) else None
+            entries = entries if isinstance(entries, list) else []
+            if not self.model_name:
+                self.model_name = first_model_id(entries)
+            if not self.model_name:
+                raise EngineError(f"the server at {self.api_base} lists no model; set codegenLsp.apiModel (or --api-model)")
+            report(f"checking model '{self.model_name}'", 40)
+            self._loop.run_until_complete(self._probe_completion())
+            self.infill = self._loop.run_until_complete(self._probe_infill(entries))
+            report("loading tokenizer", 70)
+            self.tokenizer, config_window = load_local_tokenizer(self.tokenizer_candidates())
+            self.context_window = served_context_window(entries, self.model_name) or config_window or DEFAULT_CONTEXT_WINDOW
+        except BaseException:
+            self.close()
+            raise
+        how = "the model's tokenizer" if self.tokenizer is not None else f"~{CHARS_PER_TOKEN} chars/token estimate"
+        log.info(
+            "remote model '%s' at %s: context %d tokens, token counts from %s%s",
+            self.model_name, self.api_base, self.context_window, how, ", FIM through /infill" if self.infill else "",
+        )
+        report("ready", 100)
+
+    def tokenizer_candidates(self) -> list[str]:
+        """Where a tokenizer may come from: the model setting when the user set one, then the served name."""
+        names = [self.settings.model] if self.settings.model != DEFAULT_MODEL else []
+        if self.model_name and self.model_name not in names:
+            names.append(self.model_name)
+        return names
+
+    async def _get_json(self, url: str):
+        response = await self._send("GET", url)
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    async def _probe_completion(self) -> None:
+        """One token for a one-character prompt: the server must accept the model name and the request."""
+        body = {"model": self.model_name, "prompt": "\n", "max_tokens": 1, "temperature": 0.0, "stream": False}
+        await self._send("POST", f"{self.api_base}/completions", json=body, about_model=True)
+
+    async def _probe_infill(self, entries: list) -> bool:
+        """Only llama.cpp offers /infill, and only for models with FIM tokens: ask it once."""
+        if not any(isinstance(e, dict) and e.get("owned_by") == "llamacpp" for e in entries):
+            return False
+        body = {"input_prefix": "", "input_suffix": "", "n_predict": 1, "stream": False}
+        try:
+            await self._send("POST", f"{server_root(self.api_base)}/infill", json=body)
+        except EngineError as err:
+            log.info("no fill-in-the-middle through /infill: %s", err)
+            return False
+        return True
+
+    async def _send(self, method: str, url: str, about_model: bool = False, **kwargs):
+        """One plain request; every failure becomes an EngineError that says what to do."""
+        import httpx
+
+        try:
+            response = await self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as err:
+            raise EngineError(transport_error_message(err, self.api_base, self.settings.request_timeout_seconds)) from err
+        if response.status_code >= 400:
+            raise EngineError(self._status_message(response.status_code, response.text, about_model))
+        return response
+
+    def _status_message(self, status: int, body: str, about_model: bool = False) -> str:
+        return status_error_message(
+            status, body, self.api_base, self.model_name, self.settings.api_key_env, about_model
+        )
+
+    # -- tokens --------------------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        if self.tokenizer is not None:
+            return len(self.tokenizer.encode(text, add_special_tokens=False))
+        return estimate_tokens(text)
+
+    def max_token_chars(self) -> int:
+        if self.tokenizer is not None:
+            # A token's vocabulary string is at least as long as the text it decodes to (byte-level BPE and
+            # SentencePiece spell each character or byte with one or more symbols).
+            return max((len(t) for t in self.tokenizer.get_vocab()), default=64)
+        return math.ceil(CHARS_PER_TOKEN)
+
+    # -- generation ----------------------------------------------------------------------------------
+    def generate(
+        self, request: GenerationRequest, cancel: CancelToken, should_stop: StopCheck | None = None
+    ) -> Generation:
+        if self._client is None:
+            raise EngineError(f"not connected to {self.api_base}")
+        result = Generation(text="", finish_reason="length")
+        if cancel.cancelled:
+            result.finish_reason = "cancelled"
+            return result
+        return self._loop.run_until_complete(self._generate(request, cancel, should_stop, result))
+
+    async def _generate(self, request, cancel: CancelToken, should_stop, result: Generation) -> Generation:
+        """Stream on a task; when the cancel token is set, cancel the task: that closes the connection."""
+        task = asyncio.ensure_future(self._stream(request, should_stop, result))
+        while not task.done():
+            await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
+            if cancel.cancelled and not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+                result.finish_reason = "cancelled"
+                return result
+        return task.result()
+
+    async def _stream(self, request: GenerationRequest, should_stop, result: Generation) -> Generation:
+        import httpx
+
+        use_infill = self.infill and bool(request.suffix.strip())
+        if use_infill:
+            url, body = f"{server_root(self.api_base)}/infill", infill_body(request)
+        else:
+            url, body = f"{self.api_base}/completions", completion_body(request, self.model_name)
+        try:
+            async with self._client.stream("POST", url, json=body) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise EngineError(self._status_message(response.status_code, response.text))
+                async with aclosing(sse_events(response.aiter_lines())) as events:
+                    # Returning from inside this block closes the connection: the server stops generating.
+                    return await read_stream(events, request, should_stop, result)
+        except httpx.HTTPError as err:
+            raise EngineError(transport_error_message(err, self.api_base, self.settings.request_timeout_seconds)) from err
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if self._loop.is_closed():
+            return
+        if self._loop.is_running():  # closing from another thread while a request streams (shutdown)
+            return
+        if client is not None:
+            with suppress(Exception):
+                self._loop.run_until_complete(client.aclose())
+        self._loop.close()
+
+
+# -- pure helpers (unit-tested without a server) ------------------------------------------------------
+async def read_stream(events: AsyncIterator[dict], request: GenerationRequest, should_stop, result: Generation) -> Generation:
+    """Accumulate streamed text until the server finishes, a stop sequence appears or should_stop says so."""
+    text, chunks = "", 0
+    async for event in events:
+        piece, finish = parse_chunk(event)
+        record_usage(event, result)
+        if piece:
+            text += piece
+            chunks += 1
+            result.generated_tokens = max(result.generated_tokens, chunks)  # counted as they arrive (for cancels)
+        cut = first_stop(text, request.stop)
+        if cut is not None:
+            text, result.finish_reason = text[:cut], "stop"
+            break
+        if should_stop is not None and text and should_stop(text):
+            result.finish_reason = "cut"
+            break
+        if finish:
+            # Read on to the end ([DONE], a usage chunk): a fully read response keeps its connection for reuse.
+            result.finish_reason = finish
+    result.text = text
+    return result
+
+
+def auth_headers(api_key_env: str) -> dict[str, str]:
+    """The key comes only from the environment variable the settings name; it is never logged."""
+    key = os.environ.get(api_key_env, "").strip() if api_key_env else ""
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def server_root(api_base: str) -> str:
+    """llama.cpp serves /infill beside /v1, not under it."""
+    base = api_base.rstrip("/")
+    return base[: -len("/v1")] if base.endswith("/v1") else base
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def completion_body(request: GenerationRequest, model: str | None) -> dict:
+    # Token healing cannot be constrained remotely: put the backed-off text back into the prompt.
+    body = {
+        "model": model,
+        "prompt": request.prompt + request.heal,
+        "max_tokens": request.max_new_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stream": True,
+    }
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
+
+
+def infill_body(request: GenerationRequest) -> dict:
+    """llama.cpp's /infill: the server builds the model's own FIM prompt from prefix and suffix."""
+    body = {
+        "input_prefix": request.prompt,
+        "input_suffix": request.suffix[:INFILL_SUFFIX_CHARS],
+        "prompt": request.heal,
+        "n_predict": request.max_new_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stream": True,
+        "cache_prompt": True,
+    }
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
+
+
+async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[dict]:
+    """JSON payloads of `data:` lines until `data: [DONE]` or the end of the stream (transformers serve
+    sends no [DONE]; it closes the connection). A payload with an `error` becomes an EngineError."""
+    async for line in lines:
+        event = parse_sse_line(line)
+        if event is DONE:
+            return
+        if event is not None:
+            yield event
+
+
+DONE = object()
+
+
+def parse_sse_line(line: str):
+    """One SSE line: a dict for a JSON `data:` line, DONE for `data: [DONE]`, None for anything else."""
+    if not line.startswith("data:"):
+        return None  # blank separators, comments (`: ping`), `event:` and `id:` lines
+    data = line[len("data:") :].strip()
+    if data == "[DONE]":
+        return DONE
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    if event.get("error"):
+        raise EngineError(f"the server stopped the completion: {error_text(event)}")
+    return event
+
+
+def parse_chunk(event: dict) -> tuple[str, str | None]:
+    """(text, finish reason or None) from an OpenAI completion chunk or a llama.cpp /infill chunk."""
+    choices = event.get("choices")
+    if isinstance(choices, list):
+        if not choices or not isinstance(choices[0], dict):
+            return "", None  # vLLM's final usage-only chunk
+        choice = choices[0]
+        return str(choice.get("text") or ""), finish_reason(choice.get("finish_reason"))
+    if "content" in event:  # llama.cpp's native format (/infill)
+        finish = None
+        if event.get("stop"):
+            finish = {"eos": "eos", "word": "stop", "limit": "length"}.get(event.get("stop_type"), "eos")
+        return str(event.get("content") or ""), finish
+    return "", None
+
+
+def finish_reason(reason) -> str | None:
+    if not reason:
+        return None
+    return {"stop": "eos", "length": "length"}.get(reason, "eos")
+
+
+def record_usage(event: dict, result: Generation) -> None:
+    """Token counts where the server reports them (OpenAI `usage`; llama.cpp `timings` with its cache hits)."""
+    usage = event.get("usage")
+    if isinstance(usage, dict):
+        result.prompt_tokens = int(usage.get("prompt_tokens") or result.prompt_tokens)
+        result.generated_tokens = int(usage.get("completion_tokens") or result.generated_tokens)
+    timings = event.get("timings")
+    if isinstance(timings, dict):
+        cached, prefilled = int(timings.get("cache_n") or 0), int(timings.get("prompt_n") or 0)
+        result.prompt_tokens = max(result.prompt_tokens, cached + prefilled)
+        result.reused_tokens = cached
+        result.generated_tokens = int(timings.get("predicted_n") or result.generated_tokens)
+
+
+def first_stop(text: str, stops: Iterable[str]) -> int | None:
+    """Where the first stop sequence starts (servers differ: transformers serve leaves it in the text)."""
+    positions = [text.find(s) for s in stops if s and s in text]
+    return min(positions) if positions else None
+
+
+def first_model_id(entries: list) -> str | None:
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"]:
+            return entry["id"]
+    return None
+
+
+def served_context_window(entries: list, model: str | None) -> int | None:
+    """vLLM lists `max_model_len`; llama.cpp lists `meta.n_ctx` (one slot's context)."""
+    chosen = [e for e in entries if isinstance(e, dict) and e.get("id") == model] or [
+        e for e in entries if isinstance(e, dict)
+    ][:1]
+    for entry in chosen:
+        meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+        for value in (entry.get("max_model_len"), meta.get("n_ctx"), meta.get("n_ctx_train")):
+            if isinstance(value, int) and value > 0:
+                return value
+    return None
+
+
+def load_local_tokenizer(names: list[str]):
+    """(tokenizer, context window from its config or None) for the first name that loads, else (None, None)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    for name in names:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name)
+        except Exception as err:  # not a model id or directory, not cached, hub unreachable ...
+            log.info("no tokenizer from '%s' (%s); trying the next source", name, str(err).splitlines()[0] if str(err) else err)
+            continue
+        window = None
+        with suppress(Exception):
+            config = AutoConfig.from_pretrained(name)
+            for attribute in ("max_position_embeddings", "n_positions", "n_ctx"):
+                value = getattr(config, attribute, None)
+                if isinstance(value, int) and value > 0:
+                    window = value
+                    break
+        return tokenizer, window
+    return None, None
+
+
+def error_text(payload) -> str:
+    """The message in an error body: OpenAI/vLLM/llama.cpp `error.message`, FastAPI `detail`, TGI `error`."""
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        for key in ("detail", "message", "error"):
+            if payload.get(key):
+                return str(payload[key])
+    return str(payload)
+
+
+def status_error_message(
+    status: int, body: str, api_base: str, model: str | None, api_key_env: str, about_model: bool = False
+) -> str:
+    """about_model: the request only checked the model, so a 400/404/422 means the model was refused."""
+    try:
+        detail = error_text(json.loads(body))
+    except ValueError:
+        detail = body.strip()
+    detail = " ".join(detail.split())[:300] or f"HTTP {status}"
+    if status in (401, 403):
+        return f"the server at {api_base} refused the API key (HTTP {status}: {detail}); put the key in ${api_key_env}"
+    if status in (400, 404, 422) and model and (about_model or "model" in detail.lower()):
+        return f"the server at {api_base} rejected model '{model}' (HTTP {status}: {detail}); check codegenLsp.apiModel"
+    return f"the server at {api_base} answered HTTP {status}: {detail}"
+
+
+def transport_error_message(err: Exception, api_base: str, timeout: float) -> str:
+    import httpx
+
+    if isinstance(err, httpx.ConnectTimeout):
+        return f"cannot reach the completion server at {api_base}: no answer within {min(timeout, CONNECT_TIMEOUT_SECONDS):g} s"
+    if isinstance(err, httpx.TimeoutException):
+        return f"the completion server at {api_base} sent nothing for {timeout:g} s (codegenLsp.requestTimeoutSeconds)"
+    if isinstance(err, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)):
+        return f"cannot reach the completion server at {api_base} ({type(err).__name__}: {err}); is it running?"
+    return f"request to the completion server at {api_base} failed: {type(err).__name__}: {err}"

@@ -1,0 +1,361 @@
+"""The remote engine against REAL OpenAI-compatible servers on 127.0.0.1 (`transformers serve` with the
+suite's tiny CodeGen; llama.cpp's llama-server with a tiny GGUF written here), plus its pure helpers.
+
+What a user would notice: completions arrive; stop sequences end them; a cancelled request stops the
+server's work; a server that is down gives one clear message, and completions resume when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+import httpx
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from codegen_lsp.completion import Completer
+from codegen_lsp.engines.base import CancelToken, EngineError, GenerationRequest
+from codegen_lsp.engines.openai import (
+    CHARS_PER_TOKEN,
+    DONE,
+    OpenAIEngine,
+    auth_headers,
+    completion_body,
+    estimate_tokens,
+    parse_chunk,
+    parse_sse_line,
+    server_root,
+    status_error_message,
+)
+from codegen_lsp.settings import Settings
+from lsp_helpers import SERVER_COMMAND, field, inline, open_document, stats, wait_for_state
+from remote_servers import (  # noqa: F401  (fixtures)
+    LLAMA_CONTEXT,
+    ServerProcess,
+    free_port,
+    llama_server,
+    require_transformers_serve,
+    start_llama_server,
+    tiny_gguf,
+    transformers_command_env,
+    transformers_server,
+)
+
+NO_PROGRESS = lambda message, percentage: None  # noqa: E731
+
+
+def connect(server: ServerProcess, **settings) -> OpenAIEngine:
+    engine = OpenAIEngine(Settings(api_base=server.api_base, **settings))
+    engine.load(NO_PROGRESS)
+    return engine
+
+
+def generate(engine: OpenAIEngine, prompt: str, max_new_tokens: int = 16, **fields):
+    return engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=max_new_tokens, **fields), CancelToken())
+
+
+def plain_completion(server: ServerProcess, model: str, prompt: str, max_tokens: int) -> str:
+    """The same request without streaming, straight to the server: what the engine's stream must add up to."""
+    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0, "stream": False}
+    return httpx.post(f"{server.api_base}/completions", json=body, timeout=60).json()["choices"][0]["text"]
+
+
+# -- pure helpers ---------------------------------------------------------------------------------------
+def test_sse_lines_yield_payloads_done_and_nothing_for_the_rest():
+    assert parse_sse_line('data: {"choices": [{"text": "x"}]}') == {"choices": [{"text": "x"}]}
+    assert parse_sse_line("data: [DONE]") is DONE
+    for other in ("", ": ping", "event: completion", "id: 3", "data: not json"):
+        assert parse_sse_line(other) is None
+    with pytest.raises(EngineError, match="out of memory"):
+        parse_sse_line('data: {"error": {"message": "out of memory", "code": 500}}')
+
+
+def test_chunks_of_openai_vllm_and_llama_cpp_shapes():
+    assert parse_chunk({"choices": [{"text": "ab", "finish_reason": None}]}) == ("ab", None)
+    assert parse_chunk({"choices": [{"text": "", "finish_reason": "length"}]}) == ("", "length")
+    assert parse_chunk({"choices": [], "usage": {"completion_tokens": 3}}) == ("", None)  # vLLM's usage chunk
+    assert parse_chunk({"content": "x", "stop": False}) == ("x", None)  # llama.cpp /infill
+    assert parse_chunk({"content": "", "stop": True, "stop_type": "limit"}) == ("", "length")
+
+
+def test_request_body_streams_with_stop_sequences_and_puts_healed_text_back():
+    request = GenerationRequest(prompt="def f(x", heal=")", max_new_tokens=9, stop=("\n\n",), temperature=0.2)
+    body = completion_body(request, "m")
+    assert body["stream"] is True and body["max_tokens"] == 9 and body["stop"] == ["\n\n"]
+    assert body["prompt"] == "def f(x)" and body["model"] == "m" and body["temperature"] == 0.2
+
+
+def test_api_key_comes_from_the_named_environment_variable(monkeypatch):
+    monkeypatch.setenv("MY_KEY", "sk-123")
+    assert auth_headers("MY_KEY") == {"Authorization": "Bearer sk-123"}
+    monkeypatch.delenv("MY_KEY")
+    assert auth_headers("MY_KEY") == {}
+
+
+def test_error_messages_say_what_to_fix_and_never_carry_the_key():
+    refused = status_error_message(401, '{"error": {"message": "Invalid API Key"}}', "http://h/v1", "m", "MY_KEY")
+    assert "$MY_KEY" in refused and "Invalid API Key" in refused
+    rejected = status_error_message(404, '{"error": {"message": "The model `x` does not exist."}}', "http://h/v1", "x", "K")
+    assert "rejected model 'x'" in rejected
+    other = status_error_message(500, "<html>boom</html>", "http://h/v1", "x", "K")
+    assert "HTTP 500" in other and "boom" in other
+
+
+def test_infill_lives_beside_v1():
+    assert server_root("http://127.0.0.1:8080/v1/") == "http://127.0.0.1:8080"
+    assert server_root("http://gpu-box/api") == "http://gpu-box/api"
+
+
+def test_estimate_overcounts_ordinary_code(wordy_model_dir):
+    """Without the model's tokenizer, prompts must come out shorter than the window, not longer."""
+    import inspect
+
+    from transformers import AutoTokenizer
+
+    import codegen_lsp.completion as sample
+
+    tokenizer = AutoTokenizer.from_pretrained(wordy_model_dir)
+    source = inspect.getsource(sample)
+    assert estimate_tokens(source) >= len(tokenizer.encode(source)) > len(source) / (2 * CHARS_PER_TOKEN)
+
+
+def test_unreachable_server_is_a_clear_error():
+    engine = OpenAIEngine(Settings(api_base=f"http://127.0.0.1:{free_port()}/v1", api_model="m"))
+    with pytest.raises(EngineError, match="cannot reach the completion server at http://127.0.0.1"):
+        engine.load(NO_PROGRESS)
+
+
+# -- transformers serve (no [DONE]; the connection closes) ---------------------------------------------------
+@pytest.mark.slow
+def test_transformers_serve_streams_the_same_text_as_a_plain_request(transformers_server, wordy_model_dir):
+    engine = connect(transformers_server, model=str(wordy_model_dir))
+    try:
+        assert engine.model_name == str(wordy_model_dir)  # learned from GET /models
+        assert engine.tokenizer is not None  # the model's own tokenizer, from the local directory
+        assert engine.context_window == 2048  # from the local config (n_positions)
+        result = generate(engine, "def load(path):\n    ", 12)
+        assert result.finish_reason == "length" and result.generated_tokens == 12
+        assert result.text == plain_completion(transformers_server, str(wordy_model_dir), "def load(path):\n    ", 12)
+    finally:
+        engine.close()
+
+
+@pytest.mark.slow
+def test_transformers_serve_stop_sequence_ends_the_text_before_it(transformers_server, wordy_model_dir):
+    engine = connect(transformers_server, model=str(wordy_model_dir))
+    try:
+        full = generate(engine, "import os\n", 16).text
+        stop = full[len(full) // 2 : len(full) // 2 + 3]
+        result = generate(engine, "import os\n", 16, stop=(stop,))
+        assert result.finish_reason == "stop"
+        assert result.text == full[: full.index(stop)]  # transformers serve leaves the stop in; it must go
+    finally:
+        engine.close()
+
+
+@pytest.mark.slow
+def test_transformers_serve_stops_generating_when_cancelled(transformers_server, wordy_model_dir):
+    """Cancel a long generation after its first chunks: a follow-up answers at once, long before the
+    cancelled one could have finished (the ratio is measured side by side in this run)."""
+    engine = connect(transformers_server, model=str(wordy_model_dir))
+    try:
+        started = time.perf_counter()
+        generate(engine, "x = ", 24)
+        seconds_per_token = (time.perf_counter() - started) / 24
+        cancel, seen = CancelToken(), []
+
+        def stop_after_a_few(text: str) -> bool:
+            seen.append(text)
+            if len(seen) == 3:
+                cancel.cancel("cancelled")
+            return False
+
+        long = GenerationRequest(prompt="x = ", max_new_tokens=1500)
+        result = engine.generate(long, cancel, stop_after_a_few)
+        assert result.finish_reason == "cancelled" and 3 <= result.generated_tokens < 100
+        started = time.perf_counter()
+        assert generate(engine, "y = ", 4).generated_tokens == 4
+        follow_up = time.perf_counter() - started
+        remaining = (1500 - result.generated_tokens) * seconds_per_token
+        assert follow_up < remaining / 5, (follow_up, remaining)
+    finally:
+        engine.close()
+
+
+@pytest.mark.slow
+def test_transformers_serve_rejects_an_unknown_model_clearly(transformers_server):
+    engine = OpenAIEngine(Settings(api_base=transformers_server.api_base, api_model="no-such-model"))
+    with pytest.raises(EngineError, match="rejected model 'no-such-model'"):
+        engine.load(NO_PROGRESS)
+
+
+@pytest.mark.slow
+def test_api_key_is_sent_but_never_logged(transformers_server, wordy_model_dir, monkeypatch, caplog):
+    monkeypatch.setenv("CODEGEN_TEST_KEY", "sk-very-secret")
+    caplog.set_level(logging.DEBUG)
+    engine = connect(transformers_server, model=str(wordy_model_dir), api_key_env="CODEGEN_TEST_KEY")
+    try:
+        assert engine._client.headers["authorization"] == "Bearer sk-very-secret"
+        assert generate(engine, "a = ", 3).text
+    finally:
+        engine.close()
+    assert caplog.records and "sk-very-secret" not in caplog.text
+
+
+# -- llama.cpp llama-server ([DONE], cancel logging, /infill, API keys) ---------------------------------------
+@pytest.mark.slow
+def test_llama_server_completion_context_and_done(llama_server):
+    engine = connect(llama_server)  # no --api-model: the first model the server lists
+    try:
+        assert engine.model_name == "tiny-llama"
+        assert engine.tokenizer is None  # a GGUF alias is no tokenizer: the estimate is used
+        assert engine.context_window == LLAMA_CONTEXT  # the slot's context, from GET /models
+        assert engine.infill  # the GGUF has FIM tokens, so /infill answered
+        result = generate(engine, "def main():\n    ", 20)
+        assert result.finish_reason == "length" and result.generated_tokens == 20
+        assert result.text == plain_completion(llama_server, "tiny-llama", "def main():\n    ", 20)
+    finally:
+        engine.close()
+
+
+@pytest.mark.slow
+def test_llama_server_stop_sequence(llama_server):
+    engine = connect(llama_server)
+    try:
+        full = generate(engine, "for item in ", 24).text
+        stop = full[len(full) // 2 : len(full) // 2 + 3]
+        result = generate(engine, "for item in ", 24, stop=(stop,))
+        assert result.finish_reason == "stop" and result.text == full[: full.index(stop)]
+    finally:
+        engine.close()
+
+
+@pytest.mark.slow
+def test_llama_server_fills_in_the_middle_through_infill(llama_server):
+    engine = connect(llama_server)
+    try:
+        prefix, suffix = "def total(values):\n    ", "\n    return result\n"
+        result = generate(engine, prefix, 12, suffix=suffix)
+        body = {"input_prefix": prefix, "input_suffix": suffix, "n_predict": 12, "temperature": 0.0}
+        direct = httpx.post(f"{llama_server.root}/infill", json=body, timeout=60).json()["content"]
+        assert result.text == direct
+        assert result.text != generate(engine, prefix, 12).text  # the suffix changed what the model saw
+    finally:
+        engine.close()
+
+
+@pytest.mark.slow
+def test_llama_server_cancel_closes_the_stream_and_the_server_stops(llama_server):
+    engine = connect(llama_server)
+    try:
+        cancel = CancelToken()
+        threading.Timer(0.3, cancel.cancel).start()
+        result = engine.generate(GenerationRequest(prompt="x", max_new_tokens=LLAMA_CONTEXT - 64), cancel)
+        assert result.finish_reason == "cancelled" and result.generated_tokens < LLAMA_CONTEXT - 64
+        deadline = time.monotonic() + 10
+        while "cancel task" not in llama_server.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "cancel task" in llama_server.log_text()
+        assert generate(engine, "y", 4).generated_tokens == 4  # the one slot is free again
+    finally:
+        engine.close()
+
+
+@pytest.mark.slow
+def test_llama_server_api_key(tiny_gguf, tmp_path, monkeypatch):
+    server = start_llama_server(tiny_gguf, tmp_path, 4096, extra=["--api-key", "sk-right"])
+    try:
+        monkeypatch.setenv("CODEGEN_TEST_KEY", "sk-wrong")
+        with pytest.raises(EngineError, match=r"refused the API key .*\$CODEGEN_TEST_KEY"):
+            connect(server, api_key_env="CODEGEN_TEST_KEY")
+        monkeypatch.setenv("CODEGEN_TEST_KEY", "sk-right")
+        engine = connect(server, api_key_env="CODEGEN_TEST_KEY")
+        assert generate(engine, "a", 3).generated_tokens == 3
+        engine.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+async def test_completer_recovers_when_the_server_comes_back(tiny_gguf, tmp_path):
+    """Down at load → one error; back → completions resume; down mid-session → an error, back → resume."""
+    server = start_llama_server(tiny_gguf, tmp_path, 4096)
+    server.stop()
+    errors: list[str] = []
+    completer = Completer(Settings(api_base=server.api_base, max_new_tokens=8), on_error=errors.append)
+    text = "def main():\n    value = "
+    try:
+        assert not await completer.load(NO_PROGRESS)
+        assert len(errors) == 1 and "cannot reach the completion server" in errors[0]
+        assert await completer.complete("file:///a.py", text, len(text), "python") == []
+        server.start()
+        completions = await complete_eventually(completer, text)
+        assert completions and completer.status()["state"] == "ready"
+        server.stop()
+        assert await completer.complete("file:///a.py", text + "x", len(text) + 1, "python") == []
+        assert "cannot reach the completion server" in errors[-1]
+        server.start()
+        assert await complete_eventually(completer, text + "y")
+    finally:
+        completer.close()
+        server.stop()
+
+
+async def complete_eventually(completer: Completer, text: str, timeout: float = 20.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        completions = await completer.complete("file:///a.py", text, len(text), "python")
+        if completions:
+            return completions
+        await asyncio.sleep(0.5)
+    return []
+
+
+# -- through the real LSP server over stdio -----------------------------------------------------------------
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))
+async def lsp(lsp_client: LanguageClient):
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.slow
+async def test_lsp_server_down_one_message_then_completions_resume(lsp: LanguageClient, wordy_model_dir, tmp_path):
+    require_transformers_serve()
+    port = free_port()
+    command, env = transformers_command_env(wordy_model_dir, port)
+    server = ServerProcess(command, port, tmp_path / "serve.log", env)
+    uri, text = "file:///work/remote.py", "import os\n\ndef main():\n    path = os."
+    try:
+        await lsp.initialize_session(
+            types.InitializeParams(
+                capabilities=types.ClientCapabilities(window=types.WindowClientCapabilities(work_done_progress=True)),
+                initialization_options={"apiBase": server.api_base, "model": str(wordy_model_dir), "maxNewTokens": 6},
+            )
+        )
+        await wait_for_state(lsp, ("failed",))
+        open_document(lsp, uri, text)
+        for _ in range(3):  # keystrokes while the server is down: empty, and no further popups
+            assert (await inline(lsp, uri, 3, 15)).items == []
+        server.start()
+        items = await inline_eventually(lsp, uri, 3, 15)
+        assert items and items[0].insert_text.strip()
+        assert field(await stats(lsp), "engine") == "openai"
+        errors = [m for m in lsp.messages if m.type == types.MessageType.Error]
+        assert len(errors) == 1 and "cannot reach the completion server" in errors[0].message
+    finally:
+        server.stop()
+
+
+async def inline_eventually(client, uri, line, character, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await inline(client, uri, line, character)
+        if result.items:
+            return result.items
+        await asyncio.sleep(0.5)
+    return []
