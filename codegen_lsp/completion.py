@@ -10,7 +10,7 @@ from typing import Callable
 
 from .cache import CompletionCache, TypedThrough
 from .context import SKIP, CursorContext, cursor_context
-from .engines import Engine, EngineError, Generation, GenerationRequest, create_engine
+from .engines import Engine, EngineError, Generation, GenerationRequest, choose_engine, create_engine
 from .engines.base import CancelToken, ProgressFn
 from .postprocess import ends_here, postprocess
 from .prompt import cut_to_budget, token_budget
@@ -21,6 +21,8 @@ from .stats import Stats
 log = logging.getLogger(__name__)
 
 IDLE, LOADING, READY, FAILED = "idle", "loading", "ready", "failed"
+# A remote server that was down when the engine loaded may come back: completions try again this often.
+RETRY_REMOTE_LOAD_SECONDS = 3.0
 
 
 class Completer:
@@ -35,6 +37,7 @@ class Completer:
         self.cache = CompletionCache(settings.cache_entries, settings.cache_ttl_seconds)
         self.typed_through = TypedThrough()
         self._max_token_chars = 64
+        self._retry_load_at = 0.0
 
     # -- the model -----------------------------------------------------------------------------------
     async def load(self, report: ProgressFn) -> bool:
@@ -56,6 +59,7 @@ class Completer:
             message = str(err) if isinstance(err, EngineError) else f"could not load '{settings.model}': {err!r}"
             log.error("model load failed: %s", message, exc_info=not isinstance(err, EngineError))
             self.state, self.error = FAILED, message
+            self._retry_load_at = time.monotonic() + RETRY_REMOTE_LOAD_SECONDS
             self.on_error(message)
             return False
         if settings is not self.settings:
@@ -64,6 +68,12 @@ class Completer:
         self._max_token_chars = engine.max_token_chars()
         log.info("model ready: %s (%s engine)", settings.model, engine.name)
         return True
+
+    async def _retry_remote_load(self) -> bool:
+        """Load a remote engine again once its server may be back (a local model that failed fails again)."""
+        if self.state != FAILED or choose_engine(self.settings) != "openai" or time.monotonic() < self._retry_load_at:
+            return False
+        return await self.load(lambda message, percentage: None)
 
     def update_settings(self, settings: Settings) -> bool:
         """Apply new settings; True when the engine must be reloaded."""
@@ -112,7 +122,9 @@ class Completer:
             return self._done(rest, started, {"outcome": "typed_through"})
         engine = self.engine
         if engine is None or self.state != READY:
-            return self._empty()
+            if not await self._retry_remote_load():
+                return self._empty()
+            engine = self.engine
         trace: dict = {}
         try:
             completions = await self._generate(engine, ctx, trace)
