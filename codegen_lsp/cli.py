@@ -118,6 +118,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         server.start_tcp(args.host, args.port)
     else:
         server.start_io()
+    sys.exit(server.protocol.final_exit_code())  # pygls swallows the code `exit` asks for
 
 
 def is_loopback(host: str) -> bool:

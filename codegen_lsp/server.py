@@ -14,23 +14,32 @@ from pygls.lsp.server import LanguageServer
 
 from . import __version__
 from .completion import Completer
+from .documents import document_text
+from .lifecycle import exit_now, watch_parent
+from .protocol import CodegenProtocol
 from .settings import Settings, parse_settings
 
 log = logging.getLogger(__name__)
 
 STATS_REQUEST = "codegen/stats"
 STATUS_NOTIFICATION = "codegen/status"
+DOCUMENT_TEXT_REQUEST = "codegen/documentText"  # the server's copy of an open document (tests, debugging)
 
 
 class CodegenLanguageServer(LanguageServer):
     def __init__(self, settings: Settings) -> None:
-        super().__init__("codegen-lsp", __version__)
+        super().__init__("codegen-lsp", __version__, protocol_cls=CodegenProtocol)
         self.flag_settings = settings
         self.completer = Completer(settings, on_error=self.show_error_once)
         self._shown_errors: set[str] = set()
         self._pending_messages: list[str] = []
         self._load_task: asyncio.Task | None = None
         self._load_again = False
+
+    def report_server_error(self, error, source) -> None:
+        """A body that is not JSON gets a Parse error response, not a popup; other errors as pygls does."""
+        if not self.protocol.answer_unparsable(error):
+            super().report_server_error(error, source)
 
     # -- messages --------------------------------------------------------------------------------------
     def show_error_once(self, message: str) -> None:
@@ -108,7 +117,7 @@ class CodegenLanguageServer(LanguageServer):
     # -- completions ---------------------------------------------------------------------------------------
     async def complete_at(self, uri: str, position: types.Position) -> list[str]:
         """Completions at an LSP position; [] for unopened documents and positions past the end."""
-        document = self.workspace.text_documents.get(uri)
+        document = self.workspace.open_document(uri)
         if document is None:
             log.info("completion asked for a document that is not open: %s", uri)
             return []
@@ -129,6 +138,7 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     @server.feature(types.INITIALIZE)
     def initialize(ls: CodegenLanguageServer, params: types.InitializeParams) -> None:
         ls._pending_messages = ls.apply_settings(params.initialization_options, ls.flag_settings)
+        watch_parent(params.process_id, lambda: exit_now(ls.completer.close))
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: CodegenLanguageServer, params: types.InitializedParams) -> None:
@@ -163,6 +173,10 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     def stats(ls: CodegenLanguageServer, params) -> dict:
         running = {"max_running": ls.completer.scheduler.max_running}
         return {**ls.completer.stats.snapshot(), **ls.completer.status(), **running}
+
+    @server.feature(DOCUMENT_TEXT_REQUEST)
+    def text_of_document(ls: CodegenLanguageServer, params) -> dict:
+        return document_text(ls.workspace, params)
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: CodegenLanguageServer, params) -> None:

@@ -1,0 +1,188 @@
+"""The open documents, kept exactly as the editor has them.
+
+pygls' own TextDocument gets three things wrong for a server that must never lose the text:
+- its lines come from `str.splitlines`, which also breaks at \\x0b \\x0c \\x1c-\\x1e \\x85 \\u2028 \\u2029; LSP knows only
+  \\n, \\r\\n and \\r, so an edit on a line after such a character lands in the wrong place;
+- a character past the end of the last line is clamped to one before its end (and written back into the
+  Position it was given), so the edit lands inside the line;
+- an unopened URI is read from disk.
+
+`Document` and `DocumentWorkspace` fix those at the root and plug into pygls where it creates documents.
+Positions follow the spec: a character past the end of a line means the end of that line, a line past the
+end of the document means its end. A position inside a character (half a UTF-16 surrogate pair, a partial
+UTF-8 sequence) means the end of that character. Such edits are applied as clamped and logged; an edit whose
+start lies after its end is applied to the range between them; an edit whose version does not increase is
+applied too (the stream keeps edits in order, so the text stays what the editor has) and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from lsprotocol import types
+from pygls.workspace import TextDocument, Workspace
+
+log = logging.getLogger(__name__)
+
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+UNITS_PER_CHAR = {
+    types.PositionEncodingKind.Utf8: lambda c: len(c.encode("utf-8", "surrogatepass")),
+    types.PositionEncodingKind.Utf16: lambda c: 2 if ord(c) > 0xFFFF else 1,
+    types.PositionEncodingKind.Utf32: lambda c: 1,
+}
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their line breaks, split only where LSP splits (\\n, \\r\\n, \\r). "" has no lines."""
+    lines, start = [], 0
+    for match in LINE_BREAK.finditer(text):
+        lines.append(text[start : match.end()])
+        start = match.end()
+    if start < len(text):
+        lines.append(text[start:])
+    return lines
+
+
+def line_starts(text: str) -> list[int]:
+    """Offset where each LSP line starts; the empty line after a final line break counts."""
+    return [0] + [match.end() for match in LINE_BREAK.finditer(text)]
+
+
+def column_of(content: str, units: int, encoding: str) -> tuple[int, bool]:
+    """Code points before `units` code units of `content` (one line, no line break); True when clamped."""
+    if content.isascii() or encoding == types.PositionEncodingKind.Utf32:
+        return min(units, len(content)), units > len(content)
+    width = UNITS_PER_CHAR.get(encoding, UNITS_PER_CHAR[types.PositionEncodingKind.Utf16])
+    seen = 0
+    for index, char in enumerate(content):
+        if seen >= units:
+            return index, False
+        seen += width(char)
+    return len(content), units > seen
+
+
+def offset_at(text: str, position: types.Position, encoding: str, starts: list[int] | None = None) -> tuple[int, bool]:
+    """Offset in code points of an LSP position, clamped as the spec says; True when it had to be clamped."""
+    starts = starts if starts is not None else line_starts(text)
+    if position.line >= len(starts):
+        return len(text), True
+    start = starts[position.line]
+    end = starts[position.line + 1] if position.line + 1 < len(starts) else len(text)
+    content = text[start:end].rstrip("\r\n")
+    column, clamped = column_of(content, position.character, encoding)
+    return start + column, clamped
+
+
+def apply_change(
+    text: str, start: types.Position, end: types.Position, new_text: str, encoding: str
+) -> tuple[str, list[str]]:
+    """Text after replacing the range with `new_text`, and what had to be corrected (empty when nothing)."""
+    starts = line_starts(text)
+    begin, begin_clamped = offset_at(text, start, encoding, starts)
+    finish, finish_clamped = offset_at(text, end, encoding, starts)
+    problems = []
+    if begin_clamped or finish_clamped:
+        problems.append(f"range {_show(start)}-{_show(end)} reaches past the text; clamped to its end")
+    if finish < begin:
+        problems.append(f"range {_show(start)}-{_show(end)} ends before it starts; its ends were swapped")
+        begin, finish = finish, begin
+    return text[:begin] + new_text + text[finish:], problems
+
+
+def _show(position: types.Position) -> str:
+    return f"{position.line}:{position.character}"
+
+
+class Document(TextDocument):
+    """A TextDocument with LSP line breaks, spec clamping, and no reading from disk."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lines_of: tuple[str, list[str]] | None = None
+
+    @property
+    def encoding(self) -> str:
+        return self.position_codec.encoding or types.PositionEncodingKind.Utf16
+
+    @property
+    def source(self) -> str:
+        return self._source or ""
+
+    @property
+    def lines(self) -> list[str]:
+        text = self.source
+        if self._lines_of is None or self._lines_of[0] is not text:
+            self._lines_of = (text, split_lines(text))
+        return self._lines_of[1]
+
+    def offset_at_position(self, client_position: types.Position) -> int:
+        return offset_at(self.source, client_position, self.encoding)[0]
+
+    def _apply_incremental_change(self, change: types.TextDocumentContentChangePartial) -> None:
+        self._source, problems = apply_change(
+            self.source, change.range.start, change.range.end, change.text, self.encoding
+        )
+        for problem in problems:
+            log.warning("didChange for %s: %s", self.uri, problem)
+
+
+class DocumentWorkspace(Workspace):
+    """pygls' Workspace holding `Document`s; edits to documents that are not open are ignored, with a log line."""
+
+    @classmethod
+    def like(cls, workspace: Workspace) -> "DocumentWorkspace":
+        """A DocumentWorkspace set up as pygls set up `workspace` (root, sync kind, folders, encoding)."""
+        return cls(
+            workspace.root_uri,
+            workspace._sync_kind,
+            list(workspace.folders.values()),
+            workspace.position_encoding,
+        )
+
+    def _create_text_document(self, doc_uri, source=None, version=None, language_id=None) -> Document:
+        return Document(
+            doc_uri,
+            source=source,
+            version=version,
+            language_id=language_id,
+            sync_kind=self._sync_kind,
+            position_codec=self.position_codec,
+        )
+
+    def open_document(self, doc_uri: str) -> Document | None:
+        """The open document at this URI (pygls keys documents by the unquoted URI), or None."""
+        return self.text_documents.get(unquote(doc_uri))
+
+    def get_text_document(self, doc_uri: str) -> Document:
+        """The open document, or an empty one: never the file on disk (only the protocol says what is in it)."""
+        document = self.open_document(doc_uri)
+        if document is None:
+            log.info("asked for a document that is not open: %s", doc_uri)
+            return self._create_text_document(doc_uri, source="")
+        return document
+
+    def update_text_document(self, text_doc: types.VersionedTextDocumentIdentifier, change) -> None:
+        document = self.open_document(text_doc.uri)
+        if document is None:
+            log.warning("didChange for %s, which is not open: ignored", text_doc.uri)
+            return
+        if document.version is not None and text_doc.version is not None and text_doc.version <= document.version:
+            log.warning(
+                "didChange for %s goes from version %s to %s; applied anyway (edits arrive in order)",
+                text_doc.uri,
+                document.version,
+                text_doc.version,
+            )
+        super().update_text_document(text_doc, change)
+
+
+def document_text(workspace: DocumentWorkspace, params: Any) -> dict:
+    """The `codegen/documentText` answer: the server's copy of an open document (null text when not open)."""
+    uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
+    document = workspace.open_document(uri) if isinstance(uri, str) else None
+    if document is None:
+        return {"uri": uri, "text": None, "version": None}
+    return {"uri": uri, "text": document.source, "version": document.version}
