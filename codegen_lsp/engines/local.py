@@ -165,8 +165,8 @@ class LocalEngine:
                 result.finish_reason = "cancelled"
                 break
             logits = logits.float().cpu()
-            if pending_heal:
-                logits = logits + self._heal_bias(pending_heal, logits.shape[-1])
+            if pending_heal or heal_guards_next(text, heal):
+                logits = logits + self._heal_bias(text, heal, logits.shape[-1])
             token = pick_token(logits, request.temperature, request.top_p, generator)
             if token in self.eos_ids and not pending_heal:
                 result.finish_reason = "eos"
@@ -189,15 +189,11 @@ class LocalEngine:
         result.text = text[len(heal):] if text.startswith(heal) else text
         return result
 
-    def _heal_bias(self, pending: str, size: int) -> torch.Tensor:
+    def _heal_bias(self, generated: str, heal: str, size: int) -> torch.Tensor:
         """0 for the tokens that agree with the text the prompt backed off, -inf for all others."""
         texts = self.token_texts()
         bias = torch.full((size,), float("-inf"))
-        allowed = [
-            i
-            for i, t in enumerate(texts[:size])
-            if t and "\ufffd" not in t and (t.startswith(pending) or pending.startswith(t))
-        ]
+        allowed = [i for i, t in enumerate(texts[:size]) if t and "\ufffd" not in t and heal_allows(generated + t, heal)]
         bias[allowed] = 0.0
         return bias
 
@@ -205,6 +201,21 @@ class LocalEngine:
         self.model = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def heal_allows(text: str, heal: str) -> bool:
+    """May the generated text start like this? It must reproduce `heal`; after backed-off indentation or a
+    space it must go on with code, not more whitespace (the stray-space answer that healing exists to stop)."""
+    if len(text) <= len(heal):
+        return heal.startswith(text)
+    if not text.startswith(heal):
+        return False
+    return not (heal[-1] in " \t" and text[len(heal)].isspace())
+
+
+def heal_guards_next(generated: str, heal: str) -> bool:
+    """The heal is reproduced exactly and ended in a space or tab: the next token must not add whitespace."""
+    return bool(heal) and generated == heal and heal[-1] in " \t"
 
 
 def heal_worthy(token_text: str) -> bool:

@@ -1,0 +1,88 @@
+"""Token healing: a prompt that ends in indentation or half a word is backed off to a whole token, and the
+first generated tokens must put the removed text back — and, after indentation, go on with code rather
+than the stray extra space that unhealed BPE models write at line starts."""
+
+import pytest
+import torch
+
+from codegen_lsp.engines.base import CancelToken, GenerationRequest
+from codegen_lsp.engines.local import LocalEngine, heal_allows
+from codegen_lsp.settings import Settings
+
+
+class PreferenceModel:
+    """Logits that follow candidate continuations of the prompt, the first one most strongly."""
+
+    def __init__(self, engine, candidates: list[str]):
+        self.engine, self.candidates = engine, candidates
+        self.size = len(engine.tokenizer)
+        self.generated: list[int] = []
+
+    def logits(self):
+        scores = torch.zeros(self.size)
+        text = self.engine.decode(self.generated)
+        for weight, candidate in zip((10.0, 5.0, 2.0), self.candidates):
+            if candidate.startswith(text):
+                ids = self.engine.encode(candidate[len(text):])
+                token = ids[0] if ids else next(iter(self.engine.eos_ids))
+                scores[token] = max(scores[token], weight)
+        return scores
+
+    def prefill(self, ids):
+        return self.logits(), 0
+
+    def step(self, token):
+        self.generated.append(token)
+        return self.logits()
+
+    def reset(self):
+        pass
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    engine = LocalEngine(Settings(model=str(tiny_model_dir)))
+    engine._load_model = lambda report: None
+    engine.load(lambda message, pct: None)
+    return engine
+
+
+def generate(engine, prompt, candidates):
+    engine.model = PreferenceModel(engine, candidates)
+    return engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=8), CancelToken()).text
+
+
+@pytest.mark.parametrize("prompt", ["def f(x):\n    ", "def f(x):\n\tif x:\n\t\t", "x = "])
+def test_healed_indentation_is_followed_by_code_not_a_stray_space(engine, prompt):
+    heal = engine.decode(engine.encode(prompt)[-1:])
+    # The model's favourite continuation repeats the backed-off whitespace and then adds a space.
+    text = generate(engine, prompt, [heal + " return x", heal + "return x"])
+    assert text == "return x"
+
+
+def test_a_word_fragment_is_completed_not_restarted(engine):
+    prompt = "for item in ite"
+    heal = engine.decode(engine.encode(prompt)[-1:])
+    assert heal.strip() and "ite".endswith(heal)
+    text = generate(engine, prompt, [heal[:-1] + "x in y:", heal + "ms:"])
+    assert text == "ms:"
+
+
+@pytest.mark.parametrize(
+    "text, heal, allowed",
+    [
+        ("  ", "    ", True),  # part of the indentation
+        ("    ", "    ", True),  # all of it
+        ("    x", "    ", True),  # the indentation, then code
+        ("     x", "    ", False),  # one space too many
+        ("    \n", "    ", False),  # a blank line instead of code
+        (" retu", " ret", True),
+        (" rex", " ret", False),
+        (" ret(", " ret", True),
+        ("\n    y", "\n    ", True),
+        ("\n     y", "\n    ", False),
+        ("\n\n", "\n", True),  # a heal that ends in a newline puts no limit on what follows
+    ],
+)
+def test_heal_allows_golden(text, heal, allowed):
+    assert heal_allows(text, heal) is allowed
