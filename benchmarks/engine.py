@@ -1,0 +1,364 @@
+"""Engine speed: the transformers baseline against the fast CodeGen engine, same run, same weights.
+
+For each CodeGen shape (random weights of the real shapes: timing only, the text is noise):
+prefill of the prompt, decode ms/token, a 32-token greedy completion from scratch, and a 32-token
+completion after a 16-token extension of a cached prompt (the keystroke case). The floor is the weight
+bytes over the measured device-to-device copy bandwidth: streaming every weight once per token.
+
+    python benchmarks/engine.py                                   # CUDA, fp16, 350M,2B,6B,16B
+    python benchmarks/engine.py --device cpu --shapes tiny,small --prompt 128 --new 8   # stays working on CPU
+
+Prints a markdown table (stdout) and writes the numbers as JSON (--json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import inspect
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from codegen_lsp.engines.codegen_static import StaticCodeGen, weights_from_hf  # noqa: E402
+
+# n_layer, n_embd, n_head, rotary_dim (CodeGen-{350M,2B,6B,16B}); vocab 51200, 2048 positions.
+SHAPES = {
+    "tiny": (2, 64, 4, 8),
+    "small": (4, 256, 8, 16),
+    "350M": (20, 1024, 16, 32),
+    "2B": (32, 2560, 32, 64),
+    "6B": (33, 4096, 16, 64),
+    "16B": (34, 6144, 24, 64),
+}
+
+
+def log(*args) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def build_hf_model(shape: str, device: str, dtype: torch.dtype, seed: int = 0):
+    """A CodeGenForCausalLM of the given shape with random weights, created directly on the device."""
+    from transformers import CodeGenConfig, CodeGenForCausalLM
+
+    n_layer, n_embd, n_head, rotary_dim = SHAPES[shape]
+    config = CodeGenConfig(
+        vocab_size=51200, n_positions=2048, n_ctx=2048, n_layer=n_layer, n_embd=n_embd, n_head=n_head,
+        rotary_dim=rotary_dim, bos_token_id=50256, eos_token_id=50256,
+    )
+    torch.manual_seed(seed)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            model = CodeGenForCausalLM(config)
+    finally:
+        torch.set_default_dtype(previous)
+    return model.eval()
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def median_ms(fn, device: str, reps: int, setup=None, warmup: int = 1) -> float:
+    """Median wall time of fn() in ms (device synchronized around it); setup() runs untimed before each."""
+    times = []
+    for i in range(warmup + reps):
+        if setup is not None:
+            setup()
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def copy_bandwidth(device: str) -> float:
+    """Bytes per second of a large device-to-device copy, counting bytes read plus bytes written."""
+    n = (1 << 30) if device.startswith("cuda") else (1 << 26)
+    src = torch.empty(n, dtype=torch.uint8, device=device).random_(0, 255)
+    dst = torch.empty_like(src)
+    ms = median_ms(lambda: dst.copy_(src), device, reps=10, warmup=2)
+    del src, dst
+    return 2 * n / (ms / 1000)
+
+
+class HFBaseline:
+    """prefill/step over transformers' forward with a DynamicCache (what the transformers engine does)."""
+
+    def __init__(self, model, device: str) -> None:
+        self.model, self.device = model, device
+        params = inspect.signature(model.forward).parameters
+        self.cache_kw = "cache" if "cache" in params else "past_key_values"
+        self.cache = None
+
+    def _new_cache(self):
+        from transformers import DynamicCache
+
+        try:
+            return DynamicCache(config=self.model.config)
+        except TypeError:
+            return DynamicCache()
+
+    def prefill(self, ids: list[int], keep_cache: bool = False) -> torch.Tensor:
+        if not keep_cache or self.cache is None:
+            self.cache = self._new_cache()
+        return self._forward(ids)
+
+    def step(self, token: int) -> torch.Tensor:
+        return self._forward([token])
+
+    def _forward(self, ids: list[int]) -> torch.Tensor:
+        with torch.inference_mode():
+            x = torch.tensor([ids], device=self.device)
+            out = self.model(input_ids=x, use_cache=True, **{self.cache_kw: self.cache})
+        return out.logits[0, -1]
+
+
+def host_argmax(logits: torch.Tensor) -> int:
+    return int(torch.argmax(logits.float().cpu()))
+
+
+def greedy_loop(first_logits: torch.Tensor, step, n: int, read=host_argmax) -> list[int]:
+    """What local.py's loop does per token (copy logits to the host, argmax, step) minus the text work.
+    read(logits) -> the next token (default: as local.py does it)."""
+    logits, out = first_logits, []
+    for i in range(n):
+        token = read(logits)
+        out.append(token)
+        if i + 1 < n:
+            logits = step(token)
+    return out
+
+
+def bench_hf(model, prompt: list[int], extension: list[int], args, device: str) -> dict:
+    hf = HFBaseline(model, device)
+    reps = args.reps
+    row: dict = {}
+    row["prefill_ms"] = median_ms(lambda: hf.prefill(prompt), device, reps)
+
+    def steps():
+        for t in range(args.steps):
+            hf.step(t + 1)
+
+    row["step_ms"] = median_ms(steps, device, reps, setup=lambda: hf.prefill(prompt)) / args.steps
+    row["complete_ms"] = median_ms(lambda: greedy_loop(hf.prefill(prompt), hf.step, args.new), device, reps)
+
+    def extend():
+        greedy_loop(hf.prefill(extension, keep_cache=True), hf.step, args.new)
+
+    row["extend_ms"] = median_ms(extend, device, reps, setup=lambda: hf.prefill(prompt))
+    hf.cache = None
+    gen_ids = torch.tensor([prompt], device=device)
+
+    def generate():
+        with torch.inference_mode():
+            model.generate(gen_ids, max_new_tokens=args.new, min_new_tokens=args.new, do_sample=False,
+                           pad_token_id=0)
+
+    row["generate_ms"] = median_ms(generate, device, reps)
+    return row
+
+
+def bench_fast(model: StaticCodeGen, prompt: list[int], extension: list[int], args, device: str) -> dict:
+    reps = args.reps
+    row: dict = {}
+    start = time.perf_counter()
+    model.capture_all()  # falls back to no graphs (logged) if capture fails
+    sync(device)
+    row["capture_s"] = time.perf_counter() - start
+    row["graphs"] = model.graphs
+
+    def fresh():
+        model.reset()
+
+    row["prefill_ms"] = median_ms(lambda: model.prefill(prompt), device, reps, setup=fresh)
+
+    def steps():
+        for t in range(args.steps):
+            model.step(t + 1)
+
+    row["step_ms"] = median_ms(steps, device, reps, setup=lambda: (fresh(), model.prefill(prompt))) / args.steps
+
+    def complete():
+        greedy_loop(model.prefill(prompt)[0], model.step, args.new)
+
+    row["complete_ms"] = median_ms(complete, device, reps, setup=fresh)
+
+    def extend():
+        logits, reused = model.prefill(extension)
+        assert reused == len(prompt), (reused, len(prompt))
+        greedy_loop(logits, model.step, args.new)
+
+    cached = lambda: model.prefill(prompt)  # noqa: E731 - leaves exactly the prompt in the cache
+    row["extend_ms"] = median_ms(extend, device, reps, setup=cached)
+    if model.static_step:
+        # The same loop reading the argmax computed on the device (inside the graph after a step).
+        def device_argmax(logits):
+            return int(model.greedy_token if model.greedy_token is not None else torch.argmax(logits))
+
+        def extend_device_argmax():
+            greedy_loop(model.prefill(extension)[0], model.step, args.new, read=device_argmax)
+
+        row["extend_device_argmax_ms"] = median_ms(extend_device_argmax, device, reps, setup=cached)
+    return row
+
+
+def hf_references(model, device: str, n_prompt: int = 256, n_steps: int = 32) -> dict:
+    """transformers' logits for a prompt, its greedy continuation step by step, and a fresh forward of
+    prompt + continuation with one token edited in the middle (the fast engine must reuse up to it)."""
+    hf = HFBaseline(model, device)
+    prompt = torch.randint(0, 50000, (n_prompt,), generator=torch.Generator().manual_seed(2)).tolist()
+    logits = hf.prefill(prompt)
+    refs = {"prompt": prompt, "prefill": logits.float().cpu(), "tokens": [], "steps": []}
+    for _ in range(n_steps):
+        token = host_argmax(logits)
+        refs["tokens"].append(token)
+        logits = hf.step(token)
+        refs["steps"].append(logits.float().cpu())
+    edited = prompt + refs["tokens"]
+    edited[n_prompt // 2] = (edited[n_prompt // 2] + 1) % 50000
+    refs["edited"], refs["edited_logits"] = edited, hf.prefill(edited).float().cpu()
+    hf.cache = None
+    return refs
+
+
+def check_against(model: StaticCodeGen, refs: dict) -> dict:
+    """Relative logit errors of the fast engine against transformers, teacher-forced on its tokens."""
+    def rel(a, b):
+        return float((a.float().cpu() - b).norm() / b.norm())
+
+    model.reset()
+    logits, _ = model.prefill(refs["prompt"])
+    result = {"prefill_rel_err": rel(logits, refs["prefill"]), "greedy_agree": 0, "step_rel_err": 0.0}
+    agree = True
+    for token, ref in zip(refs["tokens"], refs["steps"]):
+        agree = agree and host_argmax(logits) == token
+        result["greedy_agree"] += agree
+        logits = model.step(token)
+        result["step_rel_err"] = max(result["step_rel_err"], rel(logits, ref))
+    logits, reused = model.prefill(refs["edited"])
+    result["reuse_rel_err"], result["reused"] = rel(logits, refs["edited_logits"]), reused
+    model.reset()
+    return result
+
+
+def run_shape(shape: str, args, device: str, dtype: torch.dtype, bandwidth: float) -> list[dict]:
+    log(f"[{shape}] building random weights on {device} ({dtype})")
+    model = build_hf_model(shape, device, dtype)
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    floor_ms = weight_bytes / bandwidth * 1000
+    generator = torch.Generator().manual_seed(1)
+    prompt = torch.randint(0, 50000, (args.prompt,), generator=generator).tolist()
+    extension = prompt + torch.randint(0, 50000, (args.extend,), generator=generator).tolist()
+    common = {"shape": shape, "weights_gb": weight_bytes / 1e9, "floor_ms": floor_ms}
+    rows = []
+    if not args.no_hf:
+        log(f"[{shape}] transformers baseline")
+        rows.append({**common, "engine": "transformers", **guarded(bench_hf, model, prompt, extension, args, device)})
+    refs = hf_references(model, device) if args.check else None
+    log(f"[{shape}] fast engine")
+    weights = weights_from_hf(model, device, dtype)
+    del model
+    gc.collect()
+    for attention in args.attention.split(","):
+        fast = StaticCodeGen(weights, graphs=device.startswith("cuda"), decode_attention=attention)
+        row = {**common, "engine": f"fast ({attention})"}
+        if refs is not None:
+            row.update(guarded(check_against, fast, refs))
+            log(f"[{shape}] {row['engine']} vs transformers: " + ", ".join(
+                f"{k} {row[k]:.2e}" if isinstance(row.get(k), float) else f"{k} {row.get(k)}"
+                for k in ("prefill_rel_err", "step_rel_err", "greedy_agree", "reuse_rel_err", "reused")))
+        row.update(guarded(bench_fast, fast, prompt, extension, args, device))
+        rows.append(row)
+        del fast
+        gc.collect()
+    del weights
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return rows
+
+
+def guarded(fn, *args) -> dict:
+    """One failing measurement must not lose the rest of a (scarce) GPU run."""
+    try:
+        return fn(*args)
+    except Exception as err:  # noqa: BLE001 - reported in the table and the log
+        import traceback
+
+        traceback.print_exc()
+        return {"error": f"{type(err).__name__}: {err}"[:200]}
+
+
+def fmt(value, digits=1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(rows: list[dict], args) -> str:
+    lines = [
+        f"| shape | weights GB | floor ms/tok | engine | prefill {args.prompt} ms | decode ms/tok | × floor "
+        f"| {args.new} tok ms | +{args.extend} then {args.new} tok ms | same, device argmax | generate() {args.new} tok ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "step_ms" not in r:
+            lines.append(f"| {r['shape']} | {r['weights_gb']:.2f} | {r['floor_ms']:.2f} | {r['engine']} | failed: {r.get('error')} |")
+            continue
+        lines.append(
+            f"| {r['shape']} | {r['weights_gb']:.2f} | {r['floor_ms']:.2f} | {r['engine']} | {fmt(r['prefill_ms'])} "
+            f"| {fmt(r['step_ms'], 2)} | {r['step_ms'] / r['floor_ms']:.2f} | {fmt(r['complete_ms'])} "
+            f"| {fmt(r['extend_ms'])} | {fmt(r.get('extend_device_argmax_ms'))} | {fmt(r.get('generate_ms'))} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default=None, help="default: float16 on CUDA, float32 on CPU")
+    parser.add_argument("--shapes", default="350M,2B,6B,16B", help=f"comma list of {','.join(SHAPES)}")
+    parser.add_argument("--prompt", type=int, default=1536, help="prompt tokens")
+    parser.add_argument("--new", type=int, default=32, help="tokens per completion")
+    parser.add_argument("--extend", type=int, default=16, help="tokens added to the cached prompt")
+    parser.add_argument("--steps", type=int, default=32, help="decode steps timed for ms/token")
+    parser.add_argument("--reps", type=int, default=3, help="timed repetitions (median), after one warm-up")
+    parser.add_argument("--attention", default="sdpa,matmul", help="decode attention variants of the fast engine")
+    parser.add_argument("--no-hf", action="store_true", help="skip the transformers baseline")
+    parser.add_argument("--check", action="store_true", help="compare the fast engine's logits with transformers")
+    parser.add_argument("--json", type=Path, help="write all numbers here")
+    args = parser.parse_args(argv)
+    device = args.device
+    dtype = getattr(torch, args.dtype) if args.dtype else (torch.float16 if device.startswith("cuda") else torch.float32)
+    import transformers
+
+    card = torch.cuda.get_device_name(device) if device.startswith("cuda") else "CPU"
+    bandwidth = copy_bandwidth(device)
+    log(f"{card}: copy bandwidth {bandwidth / 1e12:.2f} TB/s; torch {torch.__version__}, transformers {transformers.__version__}")
+    rows = []
+    for shape in args.shapes.split(","):
+        shape_rows = run_shape(shape, args, device, dtype, bandwidth)
+        log(markdown(shape_rows, args))
+        rows.extend(shape_rows)
+    print(f"{card}, {dtype}, copy bandwidth {bandwidth / 1e12:.2f} TB/s, torch {torch.__version__}, "
+          f"transformers {transformers.__version__}; random weights (timing only)\n")
+    print(markdown(rows, args))
+    if args.json:
+        meta = {"card": card, "dtype": str(dtype), "bandwidth_Bps": bandwidth, "torch": torch.__version__,
+                "transformers": transformers.__version__, "args": {k: str(v) for k, v in vars(args).items()}}
+        args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

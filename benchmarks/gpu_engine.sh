@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The fast CodeGen engine on a GPU machine, in one call (about 3 minutes on one H100, plus the machine's start):
+#   1. benchmarks/engine_e2e.py: fast vs transformers engine through Engine.generate on a real checkpoint
+#      (pycodegen-tiny when carried as .cache/pycodegen-tiny, else the tiny random test model), fp32 and fp16.
+#   2. benchmarks/engine.py --check: logits against transformers, then the speed table for 350M/2B/6B/16B.
+# Results land in $OUT (default ./gpu-results): engine.md (the table), engine.json, engine.log, engine_e2e.md.
+# Needs torch with CUDA and transformers; not pygls. To carry the real small model:
+#   mkdir -p .cache && cp -r ../shared/models/pycodegen-tiny .cache/   # then carry ".cache/pycodegen-tiny"
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu-results}
+mkdir -p "$OUT"
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false
+PY=${PYTHON:-python3}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+MODEL=${ENGINE_MODEL:-}
+for dir in .cache/pycodegen-tiny ../shared/models/pycodegen-tiny; do
+  if [ -z "$MODEL" ] && [ -f "$dir/config.json" ]; then MODEL=$dir; fi
+done
+timeout 80 "$PY" benchmarks/engine_e2e.py ${MODEL:+--model "$MODEL"} --device cuda >"$OUT/engine_e2e.md" 2>"$OUT/engine_e2e.log"
+echo "engine_e2e exit $?"
+timeout "${ENGINE_BENCH_TIMEOUT:-200}" "$PY" benchmarks/engine.py --check ${ENGINE_SHAPES:+--shapes "$ENGINE_SHAPES"} \
+  --json "$OUT/engine.json" >"$OUT/engine.md" 2>"$OUT/engine.log"
+echo "engine.py exit $?"
+grep -E "Error|error|Traceback|warning" "$OUT/engine_e2e.log" "$OUT/engine.log" | grep -v "^.*UserWarning: .*past_key_values" | head -20
+grep "vs transformers" "$OUT/engine.log"
+cat "$OUT/engine_e2e.md"
+echo
+if [ -s "$OUT/engine.md" ]; then cat "$OUT/engine.md"; else grep "^|" "$OUT/engine.log"; fi

@@ -1,0 +1,72 @@
+"""The fast CodeGen engine: CodeGen's own forward over a static KV cache, decode step in a CUDA graph.
+
+It loads the same checkpoint transformers loads (hub id or local directory), takes the weights into
+its own fused layout (see codegen_static.py) and frees the transformers module. The shared decode loop
+in local.py (sampling, token healing, stop sequences, cancellation between steps) drives it unchanged.
+On a CPU it runs the same forward eagerly, so `--engine fast` and `--engine transformers` can be
+compared anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..settings import Settings
+from .base import EngineError, ProgressFn
+from .codegen_static import StaticCodeGen, weights_from_hf
+from .local import LocalEngine, load_failure_message, resolve_device, resolve_dtype
+
+log = logging.getLogger(__name__)
+
+
+class FastCodeGenEngine(LocalEngine):
+    name = "fast"
+
+    def _load_model(self, report: ProgressFn) -> None:
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        settings: Settings = self.settings
+        device = resolve_device(settings.device)
+        report("reading model config", 10)
+        try:
+            config = AutoConfig.from_pretrained(
+                settings.model, revision=settings.revision, trust_remote_code=settings.trust_remote_code
+            )
+        except Exception as err:
+            raise EngineError(load_failure_message(settings, "model config", err)) from err
+        if getattr(config, "model_type", None) != "codegen":
+            raise EngineError(
+                f"the fast engine runs CodeGen checkpoints only; '{settings.model}' is a "
+                f"{getattr(config, 'model_type', 'unknown')} model (use --engine transformers)"
+            )
+        dtype = resolve_dtype(settings.dtype, device, getattr(config, "dtype", None))
+        report(f"loading weights ({dtype} on {device})", 20)
+        try:
+            # Loaded on the CPU, then moved layer by layer into the fused layout on the device.
+            hf_model = AutoModelForCausalLM.from_pretrained(
+                settings.model, dtype=dtype, revision=settings.revision,
+                trust_remote_code=settings.trust_remote_code,
+            )
+            weights = weights_from_hf(hf_model, device, dtype)
+            del hf_model
+            self.model = StaticCodeGen(
+                weights, graphs=device.startswith("cuda"), reuse=settings.kv_cache_slots > 0
+            )
+        except torch.OutOfMemoryError as err:
+            raise EngineError(
+                f"not enough memory to load '{settings.model}' ({err}); try a smaller model or --device cpu"
+            ) from err
+        except Exception as err:
+            raise EngineError(load_failure_message(settings, "model", err)) from err
+        self.context_window = self.model.window
+        self.device, self.dtype = device, dtype
+        report("warming up", 80)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        model: StaticCodeGen = self.model
+        model.capture_all()  # CUDA only: one decode graph per attention length bucket
+        model.prefill(self.encode("def main():\n") or [0])
+        model.reset()

@@ -1,0 +1,377 @@
+"""CodeGen's forward pass over a preallocated KV cache, as a `TokenModel` (prefill / step / reset).
+
+Layout chosen for decoding one token at a time, where every weight byte is read once per step:
+- CodeGen's block is parallel (attention and MLP both read ln_1(h)), so per layer there are only two
+  matrix products: x @ [qkv; fc_in] and [attn, gelu(fc)] @ [out_proj, fc_out].
+- The checkpoint's qkv rows come in 4 model-parallel shards, each (q, v, k); they are reordered once to
+  (q, k, v) across all heads.
+- GPT-J rotary (interleaved pairs, first `rotary_dim` channels) is one multiply-add against per-position
+  tables that are the identity beyond `rotary_dim` and for v, so q, k and v go through it together.
+- The cache is one tensor (layers, 2, heads, window, head_dim); new keys/values land with index_copy_
+  at positions held in a device tensor, so the decode step has static shapes and can be captured in a
+  CUDA graph per attention length bucket (a mask hides the unfilled end of the bucket).
+- Prefix reuse: the token ids held in the cache are kept; a new prompt runs only the tokens after the
+  longest common prefix.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+# Attention length buckets for the captured decode step: one graph per multiple of this.
+DEFAULT_BUCKET = 256
+
+
+@dataclass(frozen=True)
+class CodeGenShape:
+    n_layer: int
+    n_embd: int
+    n_head: int
+    rotary_dim: int
+    n_inner: int
+    vocab_size: int
+    n_positions: int
+    layer_norm_epsilon: float = 1e-5
+    activation: str = "gelu_new"
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    @classmethod
+    def from_config(cls, config) -> "CodeGenShape":
+        n_embd = config.n_embd
+        head_dim = n_embd // config.n_head
+        return cls(
+            n_layer=config.n_layer,
+            n_embd=n_embd,
+            n_head=config.n_head,
+            rotary_dim=config.rotary_dim or head_dim,
+            n_inner=config.n_inner or 4 * n_embd,
+            vocab_size=config.vocab_size,
+            n_positions=config.n_positions,
+            layer_norm_epsilon=config.layer_norm_epsilon,
+            activation=config.activation_function,
+        )
+
+
+@dataclass
+class LayerWeights:
+    ln_weight: torch.Tensor
+    ln_bias: torch.Tensor
+    w_in: torch.Tensor  # (3E + inner, E): q, k, v, fc_in rows
+    b_in: torch.Tensor  # zeros for q, k, v; fc_in's bias
+    w_out: torch.Tensor  # (E, E + inner): out_proj columns, then fc_out columns
+    b_out: torch.Tensor  # fc_out's bias
+
+
+@dataclass
+class CodeGenWeights:
+    shape: CodeGenShape
+    wte: torch.Tensor
+    layers: list[LayerWeights]
+    ln_f_weight: torch.Tensor
+    ln_f_bias: torch.Tensor
+    lm_head_weight: torch.Tensor
+    lm_head_bias: torch.Tensor | None
+
+    def nbytes(self) -> int:
+        tensors = [self.wte, self.ln_f_weight, self.ln_f_bias, self.lm_head_weight]
+        tensors += [self.lm_head_bias] if self.lm_head_bias is not None else []
+        for layer in self.layers:
+            tensors += [layer.ln_weight, layer.ln_bias, layer.w_in, layer.b_in, layer.w_out, layer.b_out]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def qkv_row_order(n_embd: int, mp_num: int = 4) -> torch.Tensor:
+    """Row indices that turn CodeGen's sharded (q, v, k) qkv_proj into plain (q, k, v).
+
+    HF views the output as (mp_num, 3 * local) and splits each shard into q, v, k of `local` channels;
+    head h of q is then channels [h * head_dim, ...) of the shards' q parts laid end to end.
+    """
+    local = n_embd // mp_num
+    shard = torch.arange(mp_num)[:, None] * 3 * local
+    channel = torch.arange(local)[None, :]
+    q, v, k = ((shard + i * local + channel).reshape(-1) for i in range(3))
+    return torch.cat([q, k, v])
+
+
+def weights_from_hf(model, device: str | torch.device, dtype: torch.dtype) -> CodeGenWeights:
+    """Take a CodeGenForCausalLM's parameters into the fused layout, freeing each HF layer as it goes
+    (so that peak memory stays near one copy of the model)."""
+    shape = CodeGenShape.from_config(model.config)
+    order = qkv_row_order(shape.n_embd)
+    core = model.transformer
+
+    def take(t: torch.Tensor) -> torch.Tensor:
+        return t.detach().to(device=device, dtype=dtype)
+
+    layers = []
+    with torch.no_grad():
+        for i, block in enumerate(core.h):
+            qkv = take(block.attn.qkv_proj.weight)[order.to(device)]
+            fc_in_w, fc_in_b = take(block.mlp.fc_in.weight), take(block.mlp.fc_in.bias)
+            w_in = torch.cat([qkv, fc_in_w]).contiguous()
+            b_in = torch.cat([torch.zeros(3 * shape.n_embd, device=device, dtype=dtype), fc_in_b])
+            del qkv, fc_in_w
+            w_out = torch.cat([take(block.attn.out_proj.weight), take(block.mlp.fc_out.weight)], dim=1).contiguous()
+            layers.append(
+                LayerWeights(
+                    ln_weight=take(block.ln_1.weight),
+                    ln_bias=take(block.ln_1.bias),
+                    w_in=w_in,
+                    b_in=b_in,
+                    w_out=w_out,
+                    b_out=take(block.mlp.fc_out.bias),
+                )
+            )
+            core.h[i] = torch.nn.Identity()  # drop the HF copy of this layer now
+        lm_bias = model.lm_head.bias
+        return CodeGenWeights(
+            shape=shape,
+            wte=take(core.wte.weight),
+            layers=layers,
+            ln_f_weight=take(core.ln_f.weight),
+            ln_f_bias=take(core.ln_f.bias),
+            lm_head_weight=take(model.lm_head.weight),
+            lm_head_bias=take(lm_bias) if lm_bias is not None else None,
+        )
+
+
+def rotary_tables(shape: CodeGenShape, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and signed sin per position, shaped (positions, 3, 1, head_dim) for (q, k, v).
+
+    rotated = x * cos + pair_swap(x) * sin, with pair_swap(a, b) = (b, a) and sin = (-s, s) per pair:
+    GPT-J's rotate_every_two. Beyond rotary_dim, and for v, cos is 1 and sin 0. Angles are computed
+    exactly as transformers' create_sinusoidal_positions does (float32). The q rows also carry the
+    attention scale 1/sqrt(head_dim), so attention needs no separate scaling pass.
+    """
+    rd, hd = shape.rotary_dim, shape.head_dim
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, rd, 2, dtype=torch.int64) / rd))
+    angles = torch.arange(shape.n_positions, dtype=torch.int64).float()[:, None] * inv_freq
+    sin, cos = torch.sin(angles), torch.cos(angles)
+    cos_full = torch.ones(shape.n_positions, hd)
+    sin_full = torch.zeros(shape.n_positions, hd)
+    cos_full[:, 0:rd:2], cos_full[:, 1:rd:2] = cos, cos
+    sin_full[:, 0:rd:2], sin_full[:, 1:rd:2] = -sin, sin
+    ones, zeros = torch.ones_like(cos_full), torch.zeros_like(sin_full)
+    scale = hd**-0.5
+    cos3 = torch.stack([cos_full * scale, cos_full, ones], dim=1)[:, :, None, :]
+    sin3 = torch.stack([sin_full * scale, sin_full, zeros], dim=1)[:, :, None, :]
+    return cos3.to(device=device, dtype=dtype), sin3.to(device=device, dtype=dtype)
+
+
+def activation_fn(name: str):
+    if name in ("gelu_new", "gelu_fast", "gelu_pytorch_tanh", "gelu_accurate"):
+        return lambda x: F.gelu(x, approximate="tanh")
+    if name == "gelu":
+        return F.gelu
+    from transformers.activations import ACT2FN
+
+    return ACT2FN[name]
+
+
+def common_prefix_length(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def bucket_length(needed: int, bucket: int, window: int) -> int:
+    """The attention length a decode step at `needed` filled positions runs over."""
+    return min(window, -(-needed // bucket) * bucket)
+
+
+class StaticCodeGen:
+    """A TokenModel over CodeGenWeights with a static KV cache.
+
+    `graphs`: capture the decode step in CUDA graphs (CUDA only). `static_step`: run the decode step
+    with device-side position and a bucketed, masked attention even without graphs (the captured
+    code path; tests use it on CPU). `reuse`: keep the cache between prompts for prefix reuse.
+    `decode_attention`: "sdpa" (fused kernel) or "matmul" (two batched products, softmax in float32).
+    """
+
+    def __init__(
+        self,
+        weights: CodeGenWeights,
+        *,
+        graphs: bool = False,
+        static_step: bool | None = None,
+        reuse: bool = True,
+        bucket: int = DEFAULT_BUCKET,
+        decode_attention: str = "sdpa",
+        window: int | None = None,
+    ) -> None:
+        self.w = weights
+        shape = weights.shape
+        self.shape = shape
+        device, dtype = weights.wte.device, weights.wte.dtype
+        self.device, self.dtype = device, dtype
+        self.window = min(window or shape.n_positions, shape.n_positions)
+        self.graphs = graphs and device.type == "cuda"
+        self.static_step = self.graphs if static_step is None else (static_step or self.graphs)
+        self.reuse = reuse
+        self.bucket = bucket
+        if decode_attention not in ("sdpa", "matmul"):
+            raise ValueError(f"decode_attention must be sdpa or matmul, not {decode_attention!r}")
+        self.decode_attention = decode_attention
+        self.act = activation_fn(shape.activation)
+        self.cos3, self.sin3 = rotary_tables(shape, dtype, device)
+        self.cache = torch.zeros(
+            shape.n_layer, 2, shape.n_head, self.window, shape.head_dim, device=device, dtype=dtype
+        )
+        self.positions = torch.arange(self.window, device=device)
+        self.ids: list[int] = []  # the tokens whose keys/values the cache holds, in order
+        # Static inputs/outputs of the captured step.
+        self._token = torch.zeros(1, dtype=torch.long, device=device)
+        self._pos = torch.zeros(1, dtype=torch.long, device=device)
+        self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
+        self.greedy_token: torch.Tensor | None = None  # argmax of the last step's logits, on device
+
+    # -- TokenModel -----------------------------------------------------------------------------------
+    def prefill(self, ids: list[int]) -> tuple[torch.Tensor, int]:
+        if not ids:
+            raise ValueError("cannot prefill an empty prompt")
+        if len(ids) > self.window:
+            raise ValueError(f"prompt of {len(ids)} tokens exceeds the context window of {self.window}")
+        reused = common_prefix_length(self.ids, ids) if self.reuse else 0
+        reused = min(reused, len(ids) - 1)  # at least one token must run to get logits
+        del self.ids[reused:]
+        new = ids[reused:]
+        with torch.inference_mode():
+            tokens = torch.tensor(new, dtype=torch.long, device=self.device)
+            logits = self.forward(tokens, self.positions[reused : len(ids)], reused + len(new), fresh=reused == 0)
+        self.ids.extend(new)
+        self.greedy_token = None
+        return logits, reused
+
+    def step(self, token: int) -> torch.Tensor:
+        pos = len(self.ids)
+        if pos >= self.window:
+            raise ValueError(f"the context window of {self.window} tokens is full")
+        with torch.inference_mode():
+            if self.static_step:
+                logits = self._static_step(token, pos)
+            else:
+                tokens = torch.tensor([token], dtype=torch.long, device=self.device)
+                logits = self.forward(tokens, self.positions[pos : pos + 1], pos + 1, fresh=False)
+                self.greedy_token = None
+        self.ids.append(token)
+        return logits
+
+    def reset(self) -> None:
+        self.ids.clear()
+
+    # -- the forward pass -----------------------------------------------------------------------------
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, length: int, *, fresh: bool,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Run `tokens` at `positions`, writing their keys/values into the cache, attending over the
+        first `length` cache positions; returns the logits after the last token.
+
+        fresh: the cache before positions[0] is not used (a plain causal prefill). `mask`: a prepared
+        additive (T, length) mask (the captured step passes one); else one is built from positions.
+        """
+        s = self.shape
+        T, E, H, hd = tokens.shape[0], s.n_embd, s.n_head, s.head_dim
+        h = F.embedding(tokens, self.w.wte)
+        cos, sin = self.cos3[positions], self.sin3[positions]  # (T, 3, 1, hd)
+        causal = fresh and mask is None and T == length
+        if mask is None and not causal and T > 1:
+            mask = self.additive_mask(self.positions[:length][None, :] <= positions[:, None])
+        for i, layer in enumerate(self.w.layers):
+            x = F.layer_norm(h, (E,), layer.ln_weight, layer.ln_bias, s.layer_norm_epsilon)
+            y = F.linear(x, layer.w_in, layer.b_in)
+            qkv = y[:, : 3 * E].view(T, 3, H, hd)
+            swapped = qkv.view(T, 3, H, hd // 2, 2).flip(-1).view(T, 3, H, hd)
+            qkv = torch.addcmul(qkv * cos, swapped, sin)
+            kv_cache = self.cache[i]
+            kv_cache.index_copy_(2, positions, qkv[:, 1:].permute(1, 2, 0, 3))
+            q = qkv[:, 0].transpose(0, 1).unsqueeze(0)  # (1, H, T, hd)
+            keys, values = kv_cache[0, :, :length].unsqueeze(0), kv_cache[1, :, :length].unsqueeze(0)
+            attn = self._attend(q, keys, values, mask, causal)
+            attn = attn[0].transpose(0, 1).reshape(T, E)
+            mixed = torch.cat([attn, self.act(y[:, 3 * E :])], dim=-1)
+            h = h + F.linear(mixed, layer.w_out, layer.b_out)
+        h = F.layer_norm(h[-1:], (E,), self.w.ln_f_weight, self.w.ln_f_bias, s.layer_norm_epsilon)
+        return F.linear(h, self.w.lm_head_weight, self.w.lm_head_bias)[0]
+
+    def _attend(self, q, keys, values, mask, causal):
+        # q arrives scaled by 1/sqrt(head_dim) (see rotary_tables).
+        if self.decode_attention == "matmul" and q.shape[2] == 1:
+            # One query: two batched products; softmax in float32 as transformers' eager path does.
+            scores = torch.matmul(q, keys.transpose(-1, -2)).float()
+            if mask is not None:
+                scores = scores + mask
+            return torch.matmul(torch.softmax(scores, dim=-1).to(values.dtype), values)
+        return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, is_causal=causal, scale=1.0)
+
+    def additive_mask(self, allowed: torch.Tensor) -> torch.Tensor:
+        """0 where attention is allowed, -inf elsewhere; built once per forward, shared by all layers."""
+        return torch.zeros(allowed.shape, dtype=self.dtype, device=self.device).masked_fill_(~allowed, float("-inf"))
+
+    # -- the decode step with static shapes (captured on CUDA) ----------------------------------------
+    def _static_step(self, token: int, pos: int) -> torch.Tensor:
+        length = bucket_length(pos + 1, self.bucket, self.window)
+        self._token.fill_(token)
+        self._pos.fill_(pos)
+        if not self.graphs:
+            logits, self.greedy_token = self._step_program(length)
+            return logits
+        if length not in self._graphs and not self._capture_or_fall_back(length):
+            logits, self.greedy_token = self._step_program(length)
+            return logits
+        graph, logits, greedy = self._graphs[length]
+        graph.replay()
+        self.greedy_token = greedy
+        return logits
+
+    def _step_program(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Everything one decode step does, reading only static buffers (token, position, cache)."""
+        mask = self.additive_mask((self.positions[:length] <= self._pos)[None, :])
+        logits = self.forward(self._token, self._pos, length, fresh=False, mask=mask)
+        return logits, torch.argmax(logits)
+
+    def _capture(self, length: int) -> None:
+        """Capture the step for one attention length. The warm-up runs compute the real step for the
+        current token and position, so capturing in the middle of a generation changes nothing."""
+        stream = torch.cuda.Stream(device=self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                self._step_program(length)
+        torch.cuda.current_stream(self.device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            logits, greedy = self._step_program(length)
+        self._graphs[length] = (graph, logits, greedy)
+
+    def _capture_or_fall_back(self, length: int) -> bool:
+        """Capture; if this torch/GPU cannot, keep going without graphs (same results, slower)."""
+        try:
+            self._capture(length)
+            return True
+        except Exception as err:  # noqa: BLE001 - any capture failure has the same remedy
+            log.warning("CUDA graph capture failed (%s); decoding without graphs", err)
+            self.graphs, self._graphs = False, {}
+            return False
+
+    def capture_all(self) -> None:
+        """Capture every bucket now (at load) so that no request pays for a capture."""
+        with torch.inference_mode():
+            for length in range(self.bucket, self.window + self.bucket, self.bucket):
+                length = min(length, self.window)
+                if not self.graphs:
+                    break
+                if length not in self._graphs:
+                    self._token.fill_(0)
+                    self._pos.fill_(0)
+                    self._capture_or_fall_back(length)
+        self.ids.clear()  # the warm-up runs wrote position 0 of the cache
