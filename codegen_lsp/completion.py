@@ -135,6 +135,8 @@ class Completer:
             self.stats.count("cancelled")
             raise asyncio.CancelledError()
         except EngineError as err:
+            cause = type(err.__cause__ or err).__name__
+            log.error("completion failed (%s): %s", cause, err)
             return self._failed(str(err))
         except Exception as err:
             log.exception("completion failed")
