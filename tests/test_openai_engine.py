@@ -27,9 +27,11 @@ from codegen_lsp.engines.openai import (
     auth_headers,
     completion_body,
     estimate_tokens,
+    is_context_overflow,
     parse_chunk,
     parse_sse_line,
     server_root,
+    shorter_prompt,
     status_error_message,
 )
 from codegen_lsp.settings import Settings
@@ -340,7 +342,7 @@ async def test_lsp_server_down_one_message_then_completions_resume(lsp: Language
         await wait_for_state(lsp, ("failed",))
         open_document(lsp, uri, text)
         for _ in range(3):  # keystrokes while the server is down: empty, and no further popups
-            assert (await inline(lsp, uri, 3, 15)).items == []
+            assert not (await inline(lsp, uri, 3, 15)).items
         server.start()
         items = await inline_eventually(lsp, uri, 3, 15)
         assert items and items[0].insert_text.strip()
@@ -359,3 +361,32 @@ async def inline_eventually(client, uri, line, character, timeout: float = 60.0)
             return result.items
         await asyncio.sleep(0.5)
     return []
+
+
+@pytest.mark.slow
+def test_llama_server_prompt_longer_than_the_window_is_retried_shorter(tiny_gguf, tmp_path):
+    """Estimated token counts can undercount text dense in short tokens: the server's refusal is not the end."""
+    server = start_llama_server(tiny_gguf, tmp_path, 1024)
+    try:
+        engine = connect(server)
+        assert engine.tokenizer is None and engine.context_window == 1024
+        dense = "".join(f"{i % 10} " for i in range(1500)) + "\nx = "  # ~1 token per character
+        result = generate(engine, dense, 4)
+        assert result.generated_tokens == 4 and 0 < result.prompt_tokens < 1024
+        engine.close()
+    finally:
+        server.stop()
+
+
+def test_overflow_messages_of_each_server_are_recognised_and_the_newer_half_kept():
+    for message in (
+        "This model's maximum context length is 2048 tokens. However, you requested 3000 tokens",  # vLLM
+        "request (5000 tokens) exceeds the available context size (4096 tokens), try increasing it",  # llama.cpp
+        "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000",  # TGI
+        "Input validation error: `inputs` must have less than 4096 tokens. Given: 5000",  # TGI
+    ):
+        assert is_context_overflow(message)
+    assert not is_context_overflow("Server is pinned to 'a'; requested 'b'.")
+    prompt = "".join(f"line {i}\n" for i in range(40))
+    shorter = shorter_prompt(prompt)
+    assert prompt.endswith(shorter) and shorter.startswith("line ") and len(shorter) <= len(prompt) // 2 + 8

@@ -14,10 +14,12 @@ than the window, never longer).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
 import os
+import re
 from contextlib import aclosing, suppress
 from typing import AsyncIterator, Iterable
 
@@ -36,6 +38,14 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 CANCEL_POLL_SECONDS = 0.02
 # llama.cpp's /infill keeps only ~n_batch/4 tokens of suffix itself; sending more is wasted bytes.
 INFILL_SUFFIX_CHARS = 4096
+# A prompt the server finds longer than its context is retried with its newer half, at most this often.
+OVERFLOW_RETRIES = 2
+# How vLLM ("maximum context length"), llama.cpp ("exceeds the available context size") and TGI
+# ("`inputs` must have less than N tokens", "`inputs` tokens + `max_new_tokens` must be <= N") word a
+# prompt that does not fit.
+CONTEXT_OVERFLOW = re.compile(
+    r"context (size|length|window)|maximum context|too long|must have less than|max_new_tokens`? must be <=", re.I
+)
 
 
 class OpenAIEngine:
@@ -65,7 +75,7 @@ class OpenAIEngine:
         )
         try:
             report(f"connecting to {self.api_base}", 10)
-            models = self._loop.run_until_complete(self._get_json(f"{self.api_base}/models"))
+            models = self._loop.run_until_complete(self._list_models())
             entries = models.get("data") if isinstance(models, dict) else None
             entries = entries if isinstance(entries, list) else []
             if not self.model_name:
@@ -95,8 +105,13 @@ class OpenAIEngine:
             names.append(self.model_name)
         return names
 
-    async def _get_json(self, url: str):
-        response = await self._send("GET", url)
+    async def _list_models(self):
+        """GET /models; a server without it is fine when the settings name the model (the probe decides)."""
+        response = await self._request("GET", f"{self.api_base}/models")
+        if response.status_code >= 400 and self.model_name:
+            log.info("GET %s/models answered HTTP %d; going on with '%s'", self.api_base, response.status_code, self.model_name)
+            return None
+        self._check_status(response)
         try:
             return response.json()
         except ValueError:
@@ -121,15 +136,21 @@ class OpenAIEngine:
 
     async def _send(self, method: str, url: str, about_model: bool = False, **kwargs):
         """One plain request; every failure becomes an EngineError that says what to do."""
+        response = await self._request(method, url, **kwargs)
+        self._check_status(response, about_model)
+        return response
+
+    async def _request(self, method: str, url: str, **kwargs):
         import httpx
 
         try:
-            response = await self._client.request(method, url, **kwargs)
+            return await self._client.request(method, url, **kwargs)
         except httpx.HTTPError as err:
             raise EngineError(transport_error_message(err, self.api_base, self.settings.request_timeout_seconds)) from err
+
+    def _check_status(self, response, about_model: bool = False) -> None:
         if response.status_code >= 400:
             raise EngineError(self._status_message(response.status_code, response.text, about_model))
-        return response
 
     def _status_message(self, status: int, body: str, about_model: bool = False) -> str:
         return status_error_message(
@@ -155,11 +176,21 @@ class OpenAIEngine:
     ) -> Generation:
         if self._client is None:
             raise EngineError(f"not connected to {self.api_base}")
-        result = Generation(text="", finish_reason="length")
-        if cancel.cancelled:
-            result.finish_reason = "cancelled"
-            return result
-        return self._loop.run_until_complete(self._generate(request, cancel, should_stop, result))
+        retries = OVERFLOW_RETRIES
+        while True:
+            result = Generation(text="", finish_reason="length")
+            if cancel.cancelled:
+                result.finish_reason = "cancelled"
+                return result
+            try:
+                return self._loop.run_until_complete(self._generate(request, cancel, should_stop, result))
+            except EngineError as err:
+                shorter = shorter_prompt(request.prompt)
+                if not retries or shorter is None or not is_context_overflow(str(err)):
+                    raise
+                # Token counts were estimated (or the server's window is smaller than it said): keep the newer half.
+                log.warning("the server found the prompt too long; retrying with its last %d characters", len(shorter))
+                request, retries = dataclasses.replace(request, prompt=shorter), retries - 1
 
     async def _generate(self, request, cancel: CancelToken, should_stop, result: Generation) -> Generation:
         """Stream on a task; when the cancel token is set, cancel the task: that closes the connection."""
@@ -240,6 +271,19 @@ def server_root(api_base: str) -> str:
     """llama.cpp serves /infill beside /v1, not under it."""
     base = api_base.rstrip("/")
     return base[: -len("/v1")] if base.endswith("/v1") else base
+
+
+def is_context_overflow(message: str) -> bool:
+    return bool(CONTEXT_OVERFLOW.search(message))
+
+
+def shorter_prompt(prompt: str) -> str | None:
+    """The newer half of the prompt, from a line start when there is one; None when too short to cut."""
+    if len(prompt) < 64:
+        return None
+    half = len(prompt) // 2
+    newline = prompt.find("\n", half)
+    return prompt[newline + 1 :] if 0 <= newline < len(prompt) - 1 else prompt[half:]
 
 
 def estimate_tokens(text: str) -> int:
