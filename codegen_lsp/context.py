@@ -45,6 +45,16 @@ class CursorContext:
         line = self.line_prefix
         return line[: len(line) - len(line.lstrip(" \t"))]
 
+    @property
+    def code_after(self) -> bool:
+        """Code (not only closing brackets, quotes and separators) follows the cursor on its line."""
+        return has_code(self.line_suffix)
+
+    @property
+    def indent_unit(self) -> str:
+        """One level of the document's indentation: a tab, or its usual number of spaces."""
+        return indent_unit(self.prefix + self.suffix, default="\t" if "\t" in self.indent else "    ")
+
 
 def uri_path(uri: str) -> str:
     parsed = urlparse(uri)
@@ -69,13 +79,47 @@ def cursor_context(text: str, offset: int, language_id: str | None, uri: str, mo
 
 
 def decide_mode(line_prefix: str, line_suffix: str) -> str:
-    """skip when code follows the cursor on its line (except closers); a block after an opener or on an
-    empty line; the rest of the line otherwise."""
-    if line_suffix and not set(line_suffix) <= CLOSERS:
+    """How much to complete at a cursor, from its line alone.
+
+    skip: inside a word, or at the indentation of a line that already has code;
+    block: after a block opener (`:` `{` `=>` ...) at the end of the line, or on an empty line;
+    line: anywhere else, the rest of the line — also with only closers after the cursor (the filters keep
+    them from being doubled) or with other code after it (the filters keep only what fits before it).
+    """
+    if line_suffix[:1].isalnum() or line_suffix[:1] == "_" or (line_suffix.strip() and not line_prefix.strip()):
         return SKIP
     stripped = line_prefix.rstrip()
     if not stripped:
         return BLOCK
-    if stripped.endswith(BLOCK_OPENERS) and not line_suffix.strip():
+    if not line_suffix.strip() and stripped.endswith(BLOCK_OPENERS):
         return BLOCK
     return LINE
+
+
+def has_code(line_suffix: str) -> bool:
+    return not set(line_suffix) <= CLOSERS
+
+
+def indent_unit(text: str, default: str = "    ") -> str:
+    """The document's indentation step: a tab when most indented lines start with one, else the most
+    common increase in leading spaces between consecutive indented lines (falling back to `default`)."""
+    tabs = spaces = 0
+    steps: dict[int, int] = {}
+    previous = 0
+    for line in text.split("\n"):
+        if not line.strip():
+            continue
+        if line.startswith("\t"):
+            tabs += 1
+            continue
+        width = len(line) - len(line.lstrip(" "))
+        if width:
+            spaces += 1
+        if width > previous:
+            steps[width - previous] = steps.get(width - previous, 0) + 1
+        previous = width
+    if tabs > spaces:
+        return "\t"
+    if not steps:
+        return "\t" if tabs else default
+    return " " * max(steps, key=lambda step: (steps[step], -step))

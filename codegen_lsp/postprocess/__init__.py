@@ -8,12 +8,16 @@ far, so that no token is decoded that the user would never see.
 from __future__ import annotations
 
 from ..context import CursorContext
-from . import scope, suffix, whitespace
+from . import balance, fit, indentation, scope, suffix, syntax, whitespace
 
 FILTERS = (
     scope.cut_to_scope,
+    fit.fit_before_code,
     suffix.drop_repeated_suffix_lines,
     suffix.drop_duplicated_closers,
+    balance.cut_unclosed,
+    syntax.prefer_parsable,
+    indentation.match_indentation,
     whitespace.trim,
 )
 
@@ -29,4 +33,6 @@ def postprocess(raw: str, ctx: CursorContext) -> str:
 
 def ends_here(raw: str, ctx: CursorContext) -> bool:
     """True when the completion is already complete: more tokens would be cut anyway."""
+    if ctx.code_after and "\n" in raw:
+        return True  # only the first line can fit before the code after the cursor
     return scope.scope_end(raw, ctx) is not None

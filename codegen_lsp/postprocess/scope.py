@@ -1,6 +1,7 @@
 """Cut the completion where the code it started in ends.
 
-line mode: at the end of the first line that has content. block mode: at the first line that dedents
+line mode: at the end of the first logical line (a line that leaves a bracket or string open goes on
+until it is closed). block mode: at the first line that dedents
 below the block's indentation (indentation languages) or at the brace that closes the block it opened
 (brace languages), and in either mode at a blank-line-separated new top-level definition.
 """
@@ -8,9 +9,9 @@ below the block's indentation (indentation languages) or at the brace that close
 from __future__ import annotations
 
 from ..context import LINE, CursorContext
+from .lexer import scan
 
 INDENT_LANGUAGES = {"python", "yaml", "coffeescript", "nim", "haskell", "fsharp"}
-OPENING, CLOSING = "([{", ")]}"
 
 
 def cut_to_scope(text: str, ctx: CursorContext) -> str:
@@ -21,26 +22,41 @@ def cut_to_scope(text: str, ctx: CursorContext) -> str:
 def scope_end(text: str, ctx: CursorContext) -> int | None:
     """Offset in `text` where the completion should end, or None when it has not ended yet."""
     if ctx.mode == LINE:
-        return _line_end(text)
+        return _line_end(text, ctx)
     if ctx.language in INDENT_LANGUAGES:
         return _dedent_end(text, ctx)
     return _brace_end(text, ctx)
 
 
-def _line_end(text: str) -> int | None:
-    """The end of the first line with content (leading newlines: the cursor sat at a line's end)."""
+MAX_CONTINUATION_LINES = 8
+
+
+def _line_end(text: str, ctx: CursorContext) -> int | None:
+    """The end of the first line with content that closes what it opened (leading newlines: the cursor
+    sat at a line's end); a bracket left open for more than a few lines ends at the first line instead."""
     start = len(text) - len(text.lstrip("\n"))
-    end = text.find("\n", start)
-    return None if end < 0 else end
+    first = None
+    for offset, depth, in_literal in scan(text, ctx.language, ctx.line_prefix).line_ends:
+        if offset < start or not text[start:offset].strip():
+            continue
+        if depth <= 0 and not in_literal:
+            return offset
+        first = offset if first is None else first
+        if text.count("\n", first, offset) >= MAX_CONTINUATION_LINES:
+            return first
+    return None
 
 
 def _dedent_end(text: str, ctx: CursorContext) -> int | None:
-    """The first complete line whose indentation drops below the block's."""
+    """The first complete line whose indentation drops below the block's (lines inside an open bracket or
+    string do not count: their indentation is free)."""
     block_indent = _block_indent(ctx)
+    free = {offset + 1 for offset, depth, in_literal in scan(text, ctx.language, ctx.line_prefix).line_ends
+            if depth > 0 or in_literal}
     offset = 0
     lines = text.split("\n")
     for number, line in enumerate(lines):
-        if number > 0 and line.strip():
+        if number > 0 and line.strip() and offset not in free:
             indent = len(line) - len(line.lstrip(" \t"))
             if indent < block_indent:
                 return max(offset - 1, 0)
@@ -60,23 +76,11 @@ def _block_indent(ctx: CursorContext) -> int:
 
 def _brace_end(text: str, ctx: CursorContext) -> int | None:
     """Where the brace that closes the enclosing block is met (not kept: the suffix already has it)."""
-    depth = 0
-    in_string: str | None = None
-    for i, ch in enumerate(text):
-        if in_string:
-            if ch == in_string and text[i - 1] != "\\":
-                in_string = None
-            continue
-        if ch in "\"'`":
-            in_string = ch
-        elif ch in OPENING:
-            depth += 1
-        elif ch in CLOSING:
-            depth -= 1
-            if depth < 0:
-                return _line_start_before(text, i)
-            if depth == 0 and ch == "}" and _opened_block_here(ctx):
-                return i + 1
+    for index, bracket, depth in scan(text, ctx.language, ctx.line_prefix).closes:
+        if depth < 0:
+            return _line_start_before(text, index)
+        if depth == 0 and bracket == "}" and _opened_block_here(ctx):
+            return index + 1
     return None
 
 

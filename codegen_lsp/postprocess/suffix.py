@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 from ..context import CursorContext
+from .lexer import scan
+
+# A following line this short (`}`, `)`, `pass`, `end`) is repeated legitimately; match it only together
+# with the line after it.
+SHORT_LINE = 4
 
 
 def drop_repeated_suffix_lines(text: str, ctx: CursorContext) -> str:
     """Cut the completion where its lines start repeating the lines right after the cursor."""
-    following = [line.strip() for line in ctx.suffix.split("\n")[1:4] if line.strip()]
+    following = [line.strip() for line in ctx.suffix.split("\n")[1:6] if line.strip()]
     if not following:
         return text
     lines = text.split("\n")
-    for i in range(1, len(lines)):
-        if lines[i].strip() and lines[i].strip() == following[0]:
-            return "\n".join(lines[:i])
+    stripped = [line.strip() for line in lines]
+    stripped[0] = (ctx.line_prefix + lines[0]).strip()
+    for i in range(len(lines)):
+        if not stripped[i] or stripped[i] != following[0]:
+            continue
+        if len(following[0]) <= SHORT_LINE and len(following) > 1:
+            rest = [line for line in stripped[i + 1 :] if line]
+            if rest and rest[0] != following[1]:
+                continue
+        return "\n".join(lines[:i])
     return text
 
 
 def drop_duplicated_closers(text: str, ctx: CursorContext) -> str:
-    """With `)` or `"` already after the cursor, a completion that ends in them must not add them again."""
-    closers = ctx.line_suffix.strip()
-    if not closers:
+    """With `)` or `"` already after the cursor, the completion stops where it would close them again:
+    what follows that point belongs after them, where the cursor is not."""
+    if not ctx.line_suffix.strip() or ctx.code_after:
         return text
-    first, newline, rest = text.partition("\n")
-    stripped = first.rstrip()
-    if stripped.endswith(closers):
-        first = stripped[: len(stripped) - len(closers)]
-    return first + newline + rest
+    cut = scan(text, ctx.language, ctx.line_prefix).first_outer_close
+    return text if cut is None else text[:cut]

@@ -1,0 +1,41 @@
+"""With code after the cursor on its line, complete only what fits before it.
+
+`foo(|, b)` may become `foo(a|, b)`, never `foo(a, b)|, b)`: the completion keeps one line, ends where it
+starts repeating the code after the cursor, and ends before it closes a bracket that it did not open
+(that bracket is the suffix's).
+"""
+
+from __future__ import annotations
+
+from ..context import CursorContext
+from .lexer import scan
+
+
+def fit_before_code(text: str, ctx: CursorContext) -> str:
+    if not ctx.code_after:
+        return text
+    text = text.split("\n", 1)[0]
+    overlap = _suffix_overlap(text, ctx.line_suffix)
+    if overlap is not None:
+        text = text[:overlap]
+    unmatched = scan(text, ctx.language, ctx.line_prefix).first_unmatched_close
+    if unmatched is not None:
+        text = text[:unmatched]
+    return text
+
+
+def _suffix_overlap(text: str, line_suffix: str) -> int | None:
+    """The earliest offset from which the completion's tail is the start of the code after the cursor (or
+    that code's start, at least a few characters of it)."""
+    code = line_suffix.strip()
+    if not code:
+        return None
+    for i in range(len(text)):
+        tail = text[i:].rstrip()
+        if not tail.strip():
+            return i
+        if code.startswith(tail.lstrip()) and (len(tail.strip()) >= 2 or tail.strip() == code):
+            return i
+        if tail.lstrip().startswith(code):
+            return i
+    return None

@@ -1,0 +1,29 @@
+"""syntax.prefer_parsable (Python): the longest line-end cut that leaves the code around the cursor parsable."""
+
+import pytest
+
+from codegen_lsp.postprocess.syntax import prefer_parsable
+from golden import at
+
+CASES = [
+    # (document, raw model text, expected)
+    # the last line would leave `else:` without a body: cut before it
+    ("def f(x):\n    ¦\n\ndef g():\n    pass\n", "y = x\n    if y:\n        return 1\n    else:", "y = x\n    if y:\n        return 1"),
+    # a half-written statement that the scope cut left at the end
+    ("def f(x):\n    ¦\n", "total = 0\n    for i in", "total = 0"),
+    # parsable already: untouched
+    ("def f(x):\n    ¦\n    return y\n", "y = x + 1\n    y *= 2", "y = x + 1\n    y *= 2"),
+    # the rest of the file is broken anyway: left to the other filters
+    ("def f(x):\n    ¦\n    return (\n", "y = 1\n    z = (", "y = 1\n    z = ("),
+    # an `else:` at column 0 belongs to the statement above it
+    ("if a:\n    ¦\nelse:\n    pass\n", "x = 1\n    y = [", "x = 1"),
+]
+
+
+@pytest.mark.parametrize("document, raw, expected", CASES)
+def test_prefer_parsable_golden(document, raw, expected):
+    assert prefer_parsable(raw, at(document, "python")) == expected
+
+
+def test_other_languages_are_left_alone():
+    assert prefer_parsable("a;\n  b(", at("function f() {\n  ¦\n}\n", "javascript")) == "a;\n  b("
