@@ -7,7 +7,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 C=${1:-"$ROOT/.tools/code-server"}
 if [ -x "$C/bin/code-server" ] && [ -d "$C/npm/node_modules/playwright-core" ] && [ -x /usr/bin/chromium ]; then
-  "$C/bin/code-server" --version | head -1; exit 0
+  XDG_CONFIG_HOME="$C/config" "$C/bin/code-server" --version | grep -m1 "with Code"; exit 0
 fi
 mkdir -p "$C/tmp" "$C/npm"
 if ! [ -x /usr/bin/chromium ] || ! dpkg -s libkrb5-dev libxkbfile-dev libsecret-1-dev pkg-config >/dev/null 2>&1; then
@@ -24,4 +24,4 @@ cd "$C/npm" && { [ -f package.json ] || npm init -y >/dev/null; }
 TMPDIR=$C/tmp npm_config_nodedir=/usr npm_config_unsafe_perm=true npm_config_yes=true \
   npm install --no-audit --no-fund code-server@4.100.3 playwright-core@1 >/dev/null
 mkdir -p "$C/bin" && ln -sf "$C/npm/node_modules/.bin/code-server" "$C/bin/code-server"
-"$C/bin/code-server" --version | head -1
+XDG_CONFIG_HOME="$C/config" "$C/bin/code-server" --version | grep -m1 "with Code"

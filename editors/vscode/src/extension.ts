@@ -1,0 +1,144 @@
+// codegen-lsp for VS Code: starts the server over stdio, passes the settings to it, and shows its state in the
+// status bar. Ghost text itself comes from vscode-languageclient's built-in textDocument/inlineCompletion support.
+import * as vscode from 'vscode';
+import {
+  DidChangeConfigurationNotification,
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  State,
+  TransportKind,
+  WorkDoneProgress,
+  WorkDoneProgressCreateRequest,
+} from 'vscode-languageclient/node';
+import { RESTART_KEYS, serverCommand, serverSettings } from './config';
+import { ServerStatus, View, statusBarLook } from './status';
+
+const SECTION = 'codegenLsp';
+
+let client: LanguageClient | undefined;
+let statusBar: vscode.StatusBarItem;
+let output: vscode.LogOutputChannel;
+let lastStatus: ServerStatus | undefined;
+
+function config(): vscode.WorkspaceConfiguration {
+  return vscode.workspace.getConfiguration(SECTION);
+}
+
+function show(view: View): void {
+  const look = statusBarLook(view);
+  statusBar.text = look.text;
+  statusBar.tooltip = look.tooltip;
+  statusBar.command = look.command;
+  statusBar.backgroundColor = look.error ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+  statusBar.show();
+}
+
+function createClient(): LanguageClient {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  const { command, args } = serverCommand(config(), folder);
+  const serverOptions: ServerOptions = { command, args, transport: TransportKind.stdio, options: { cwd: folder } };
+  const languages = config().get<string[]>('languages', []);
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: languages.flatMap((language) => [
+      { scheme: 'file', language },
+      { scheme: 'untitled', language },
+    ]),
+    initializationOptions: serverSettings(config()),
+    outputChannel: output,
+  };
+  const created = new LanguageClient('codegenLsp', 'codegen-lsp', serverOptions, clientOptions);
+  created.onDidChangeState((event) => {
+    if (event.newState === State.Stopped) {
+      show({ kind: 'stopped', reason: 'the server stopped; see its output (codegen-lsp: Show server output)' });
+    }
+  });
+  return created;
+}
+
+// The server announces its loading progress with $/progress: show it in our status bar item.
+function followLoadingProgress(running: LanguageClient): void {
+  running.onRequest(WorkDoneProgressCreateRequest.type, ({ token }) => {
+    const disposable = running.onProgress(WorkDoneProgress.type, token, (value) => {
+      if (value.kind === 'end') {
+        disposable.dispose();
+        return;
+      }
+      show({
+        kind: 'server',
+        status: { ...(lastStatus ?? { model: config().get<string>('model') }), state: 'loading' },
+        progress: { percentage: value.percentage, message: value.message },
+      });
+    });
+  });
+}
+
+async function start(): Promise<void> {
+  show({ kind: 'starting' });
+  lastStatus = undefined;
+  const starting = createClient();
+  starting.onNotification('codegen/status', (status: ServerStatus) => {
+    lastStatus = status;
+    show({ kind: 'server', status });
+  });
+  client = starting;
+  try {
+    await starting.start();
+    followLoadingProgress(starting);
+  } catch (err) {
+    const { command } = serverCommand(config());
+    const reason = `could not start ${command}: ${err instanceof Error ? err.message : String(err)}`;
+    show({ kind: 'stopped', reason });
+    const choice = await vscode.window.showErrorMessage(`codegen-lsp ${reason}`, 'Open Settings');
+    if (choice === 'Open Settings') {
+      void vscode.commands.executeCommand('workbench.action.openSettings', `${SECTION}.serverPath`);
+    }
+  }
+}
+
+async function stop(): Promise<void> {
+  const stopping = client;
+  client = undefined;
+  if (stopping && stopping.state !== State.Stopped) {
+    await stopping.stop().catch((err) => output.appendLine(`stopping the server failed: ${err}`));
+  }
+}
+
+async function restart(): Promise<void> {
+  await stop();
+  await start();
+}
+
+async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): Promise<void> {
+  if (!event.affectsConfiguration(SECTION)) {
+    return;
+  }
+  if (RESTART_KEYS.some((key) => event.affectsConfiguration(`${SECTION}.${key}`))) {
+    await restart();
+  } else if (client?.state === State.Running) {
+    await client.sendNotification(DidChangeConfigurationNotification.type, { settings: serverSettings(config()) });
+  }
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  output = vscode.window.createOutputChannel('codegen-lsp', { log: true });
+  statusBar = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  statusBar.name = 'codegen-lsp';
+  context.subscriptions.push(
+    output,
+    statusBar,
+    vscode.commands.registerCommand('codegenLsp.toggle', async () => {
+      const enabled = config().get<boolean>('enable', true);
+      await config().update('enable', !enabled, vscode.ConfigurationTarget.Global);
+      vscode.window.setStatusBarMessage(`codegen-lsp completions ${enabled ? 'off' : 'on'}`, 3000);
+    }),
+    vscode.commands.registerCommand('codegenLsp.restart', restart),
+    vscode.commands.registerCommand('codegenLsp.showOutput', () => output.show(true)),
+    vscode.workspace.onDidChangeConfiguration(onConfigurationChanged),
+  );
+  await start();
+}
+
+export async function deactivate(): Promise<void> {
+  await stop();
+}

@@ -1,0 +1,57 @@
+// What the status bar says for each server state. Pure, so the wording can be tested without VS Code.
+
+// The `codegen/status` notification the server sends (see codegen_lsp/completion.py: Completer.status).
+export interface ServerStatus {
+  state: 'loading' | 'ready' | 'failed' | 'disabled' | string;
+  model?: string;
+  engine?: string | null;
+  error?: string | null;
+}
+
+// Where the extension stands: the server's own status, or a state the server cannot report itself.
+export type View =
+  | { kind: 'starting' }
+  | { kind: 'stopped'; reason: string }
+  | { kind: 'server'; status: ServerStatus; progress?: { percentage?: number; message?: string } };
+
+export interface StatusBarLook {
+  text: string;
+  tooltip: string;
+  error: boolean;
+  command: 'codegenLsp.toggle' | 'codegenLsp.showOutput';
+}
+
+export function statusBarLook(view: View): StatusBarLook {
+  if (view.kind === 'starting') {
+    return { text: '$(sync~spin) CodeGen', tooltip: 'codegen-lsp: starting the server', error: false, command: 'codegenLsp.showOutput' };
+  }
+  if (view.kind === 'stopped') {
+    return { text: '$(error) CodeGen', tooltip: `codegen-lsp: ${view.reason}`, error: true, command: 'codegenLsp.showOutput' };
+  }
+  const { status, progress } = view;
+  const model = status.model ?? 'the model';
+  switch (status.state) {
+    case 'idle': // started, not yet loading
+    case 'loading': {
+      const percent = progress?.percentage !== undefined ? ` ${Math.round(progress.percentage)}%` : '';
+      const detail = progress?.message ? `: ${progress.message}` : '';
+      return { text: `$(sync~spin) CodeGen${percent}`, tooltip: `codegen-lsp: loading ${model}${detail}`, error: false, command: 'codegenLsp.showOutput' };
+    }
+    case 'ready':
+      return {
+        text: '$(check) CodeGen',
+        tooltip: `codegen-lsp: ${model} ready (engine ${status.engine ?? '?'}); click to turn completions off`,
+        error: false,
+        command: 'codegenLsp.toggle',
+      };
+    case 'disabled':
+      return { text: '$(circle-slash) CodeGen', tooltip: 'codegen-lsp: completions are off; click to turn them on', error: false, command: 'codegenLsp.toggle' };
+    default:
+      return {
+        text: '$(error) CodeGen',
+        tooltip: `codegen-lsp: ${model} failed to load: ${status.error ?? 'unknown error'}`,
+        error: true,
+        command: 'codegenLsp.showOutput',
+      };
+  }
+}

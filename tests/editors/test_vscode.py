@@ -1,0 +1,161 @@
+"""VS Code, for real: code-server with the extension built from editors/vscode (.vsix), driven in headless
+Chromium. The status bar goes from loading to ready, typing shows the server's ghost text, Tab accepts it into
+the file, and the extension's toggle command turns completions off."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from editor_tools import REPO, TOOLS, install, isolated_env
+
+pytestmark = [pytest.mark.editor, pytest.mark.slow]
+
+EXTENSION = REPO / "editors" / "vscode"
+DRIVER = Path(__file__).with_name("vscode_drive.js")
+CODE_SERVER = TOOLS / "code-server"
+CHROMIUM = Path("/usr/bin/chromium")
+
+WORKBENCH_SETTINGS = {
+    "security.workspace.trust.enabled": False,
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": False,
+    "telemetry.telemetryLevel": "off",
+    "extensions.autoUpdate": False,
+    "update.mode": "none",
+    "editor.inlineSuggest.enabled": True,
+    "editor.minimap.enabled": False,
+    "files.autoSave": "off",
+}
+
+
+@pytest.fixture(scope="module")
+def code_server() -> Path:
+    install("install-code-server.sh", str(CODE_SERVER))
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    return CODE_SERVER / "bin" / "code-server"
+
+
+@pytest.fixture(scope="module")
+def vsix(tmp_path_factory) -> Path:
+    """The extension packaged the way a release is: npm ci, tsc, vsce package."""
+    if not shutil.which("npm"):
+        pytest.skip("npm is not installed")
+    target = tmp_path_factory.mktemp("vsix") / "codegen-lsp.vsix"
+    for command in (["npm", "ci", "--no-audit", "--no-fund"], ["npm", "run", "package", "--", "-o", str(target)]):
+        done = subprocess.run(command, cwd=EXTENSION, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            pytest.skip(f"{' '.join(command)} failed (no npm registry?): {done.stderr.strip()[-500:]}")
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def run_vscode(code_server: Path, vsix: Path, tmp_path: Path, settings: dict, text: str, typed: str,
+               screenshot: Path | None = None) -> tuple[dict, str]:
+    """Install the .vsix into a fresh profile, open `text` as example.py, type `typed` at its end.
+    Returns what the driver saw and the file as saved after Tab."""
+    user_data, extensions = tmp_path / "user-data", tmp_path / "extensions"
+    (user_data / "User").mkdir(parents=True)
+    (user_data / "User" / "settings.json").write_text(json.dumps({**WORKBENCH_SETTINGS, **settings}, indent=1))
+    env = isolated_env(tmp_path / "home")
+    profile = ["--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
+    subprocess.run([str(code_server), *profile, "--install-extension", str(vsix)],
+                   env=env, check=True, capture_output=True, timeout=120)
+    folder = tmp_path / "project"
+    folder.mkdir()
+    source = folder / "example.py"
+    source.write_text(text)
+    port = free_port()
+    server = subprocess.Popen(
+        [str(code_server), *profile, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}", "--disable-telemetry",
+         "--disable-update-check", "--disable-workspace-trust", str(folder)],
+        env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "code-server.log").open("w"), start_new_session=True,
+    )
+    result_path = tmp_path / "result.json"
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz")
+        driver_env = {
+            **env, "URL": f"http://127.0.0.1:{port}", "FOLDER": str(folder), "FILE": source.name, "TYPE": typed,
+            "RESULT": str(result_path), "PLAYWRIGHT_CORE": str(CODE_SERVER / "npm" / "node_modules" / "playwright-core"),
+            "CHROMIUM": str(CHROMIUM), **({"SCREENSHOT": str(screenshot)} if screenshot else {}),
+        }
+        done = subprocess.run(["node", str(DRIVER)], env=driver_env, capture_output=True, text=True, timeout=300)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # code-server, its extension host and the language server
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    assert result.get("ok"), (result, done.stderr[-3000:])
+    return result, source.read_text()
+
+
+def server_settings(model: Path, max_new_tokens: int) -> dict:
+    return {
+        "codegenLsp.serverPath": sys.executable,
+        "codegenLsp.serverArgs": ["-m", "codegen_lsp", "--stdio"],
+        "codegenLsp.model": str(model),
+        "codegenLsp.device": "cpu",
+        "codegenLsp.maxNewTokens": max_new_tokens,
+    }
+
+
+def test_ghost_text_status_bar_tab_and_toggle(code_server, vsix, wordy_model_dir, tmp_path):
+    result, saved = run_vscode(
+        code_server, vsix, tmp_path, server_settings(wordy_model_dir, 8),
+        text="import os\n\ndef main():\n    ", typed="value = ",
+    )
+    # The status bar showed the server working (starting/loading spinner) before it said ready.
+    assert result["statusBar"][0].startswith("sync") and result["ready"].startswith("check")
+    assert any(s.startswith("sync") and s.endswith("%") for s in result["statusBar"]), "no loading progress shown"
+    ghost = result["ghost"].replace("\u00a0", " ")
+    assert ghost.strip(), "no ghost text"
+    # Tab wrote exactly the suggestion that was shown into the file, after what was typed.
+    assert saved.splitlines()[-1] == "    value = " + ghost
+    assert result["toggled"].startswith("circle-slash")
+
+
+@pytest.mark.shared_model
+def test_pycodegen_tiny_ghost_text_screenshot(code_server, vsix, shared_model_dir, tmp_path):
+    """The README's picture: a real small model completing real Python. CODEGEN_SCREENSHOTS=docs saves it there."""
+    screenshot = tmp_path / "vscode-ghost-text.png"
+    settings = {**server_settings(shared_model_dir, 48), "codegenLsp.dtype": "float32"}
+    text = 'import os\n\n\ndef read_lines(path):\n    """Return the lines of the file at path."""'
+    # Enter: VS Code indents the new line and the model suggests the function's body.
+    result, saved = run_vscode(code_server, vsix, tmp_path, settings, text, typed="\n", screenshot=screenshot)
+    first_line = result["ghost"].replace("\u00a0", " ")
+    assert first_line.strip(), "no ghost text"
+    # Tab took the suggestion: its first line as shown on the cursor's line (and any further lines below it).
+    assert (saved + "\n").startswith(text + "\n    " + first_line + "\n"), saved
+    assert screenshot.stat().st_size > 10_000
+    if os.environ.get("CODEGEN_SCREENSHOTS"):
+        shutil.copy(screenshot, Path(os.environ["CODEGEN_SCREENSHOTS"]) / screenshot.name)

@@ -1,0 +1,83 @@
+// Drives VS Code (code-server) in headless Chromium the way a user would: opens a file with Ctrl+P, types at its
+// end, waits for the extension's ghost text, takes a screenshot, accepts with Tab, saves with Ctrl+S, then turns
+// completions off with the extension's command and waits for the status bar to say so.
+// Input and output through environment variables; the result is JSON in $RESULT (read by test_vscode.py).
+const fs = require('fs');
+const { chromium } = require(process.env.PLAYWRIGHT_CORE);
+
+const env = (name) => {
+  if (!process.env[name]) throw new Error(`${name} is not set`);
+  return process.env[name];
+};
+const result = { steps: [], statusBar: [] };
+const step = (name) => { result.steps.push(name); console.error(`step: ${name}`); };
+
+async function statusBarText(page) {
+  const item = page.locator('.statusbar-item', { hasText: 'CodeGen' }).first();
+  if (!(await item.count())) return null;
+  const classes = (await item.locator('.codicon').first().getAttribute('class').catch(() => '')) || '';
+  const icon = classes.split(/\s+/).find((c) => c.startsWith('codicon-') && !c.startsWith('codicon-modifier'));
+  return `${(icon || '').replace('codicon-', '')} ${(await item.innerText()).trim()}`;
+}
+
+async function waitForStatus(page, icon, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const text = await statusBarText(page);
+    if (text && result.statusBar[result.statusBar.length - 1] !== text) result.statusBar.push(text);
+    if (text && text.startsWith(icon)) return text;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`status bar never showed ${icon}; saw ${JSON.stringify(result.statusBar)}`);
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 560 } });
+    await page.goto(`${env('URL')}/?folder=${encodeURIComponent(env('FOLDER'))}`);
+    await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
+    step('workbench');
+    await page.keyboard.press('Control+P');
+    await page.keyboard.type(env('FILE'));
+    await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 20000 });
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('.monaco-editor .view-lines', { timeout: 20000 });
+    step('file open');
+    result.ready = await waitForStatus(page, 'check', 90000);
+    step('server ready');
+    await page.click('.monaco-editor .view-lines');
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type(env('TYPE'), { delay: 60 });
+    const ghost = page.locator('.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text').first();
+    await ghost.waitFor({ state: 'visible', timeout: 60000 });
+    await page.waitForTimeout(300); // let the rest of a multi-line suggestion render before reading it
+    result.ghost = (await page.locator('.monaco-editor .ghost-text-decoration').allInnerTexts()).join('');
+    step('ghost text');
+    if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
+    await page.keyboard.press('Tab');
+    await page.waitForTimeout(300);
+    await page.keyboard.press('Control+S');
+    await page.waitForTimeout(800);
+    step('accepted and saved');
+    await page.keyboard.press('F1');
+    await page.keyboard.type('codegen-lsp: Toggle completions');
+    await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 20000 });
+    await page.keyboard.press('Enter');
+    result.toggled = await waitForStatus(page, 'circle-slash', 20000);
+    step('toggled off');
+    result.ok = true;
+  } catch (err) {
+    result.ok = false;
+    result.why = String(err && err.stack || err);
+  } finally {
+    fs.writeFileSync(env('RESULT'), JSON.stringify(result));
+    await browser.close();
+  }
+}
+
+main();
