@@ -101,6 +101,7 @@ class HFBaseline:
         params = inspect.signature(model.forward).parameters
         self.cache_kw = "cache" if "cache" in params else "past_key_values"
         self.cache = None
+        self.ids: list[int] = []  # the tokens the cache holds
 
     def _new_cache(self):
         from transformers import DynamicCache
@@ -110,9 +111,11 @@ class HFBaseline:
         except TypeError:
             return DynamicCache()
 
-    def prefill(self, ids: list[int], keep_cache: bool = False) -> torch.Tensor:
-        if not keep_cache or self.cache is None:
-            self.cache = self._new_cache()
+    def prefill(self, ids: list[int], extend: bool = False) -> torch.Tensor:
+        """extend: the cache holds a prefix of ids; run only the rest (else start from an empty cache)."""
+        if extend and self.cache is not None and self.ids == ids[: len(self.ids)] and len(ids) > len(self.ids):
+            return self._forward(ids[len(self.ids) :])
+        self.cache, self.ids = self._new_cache(), []
         return self._forward(ids)
 
     def step(self, token: int) -> torch.Tensor:
@@ -122,6 +125,7 @@ class HFBaseline:
         with torch.inference_mode():
             x = torch.tensor([ids], device=self.device)
             out = self.model(input_ids=x, use_cache=True, **{self.cache_kw: self.cache})
+        self.ids.extend(ids)
         return out.logits[0, -1]
 
 
@@ -155,7 +159,8 @@ def bench_hf(model, prompt: list[int], extension: list[int], args, device: str) 
     row["complete_ms"] = median_ms(lambda: greedy_loop(hf.prefill(prompt), hf.step, args.new), device, reps)
 
     def extend():
-        greedy_loop(hf.prefill(extension, keep_cache=True), hf.step, args.new)
+        assert hf.ids == prompt
+        greedy_loop(hf.prefill(extension, extend=True), hf.step, args.new)
 
     row["extend_ms"] = median_ms(extend, device, reps, setup=lambda: hf.prefill(prompt))
     hf.cache = None
@@ -290,6 +295,26 @@ def run_shape(shape: str, args, device: str, dtype: torch.dtype, bandwidth: floa
     return rows
 
 
+def run_isolated(shape: str, args, device: str, dtype: torch.dtype, bandwidth: float) -> list[dict]:
+    """run_shape in a child process; its failure becomes a row that says so."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rows_json = Path(tmp) / "rows.json"
+        command = [
+            sys.executable, str(Path(__file__).resolve()), "--device", device, "--dtype", str(dtype).split(".")[-1],
+            "--shapes", shape, "--prompt", str(args.prompt), "--new", str(args.new), "--extend", str(args.extend),
+            "--steps", str(args.steps), "--reps", str(args.reps), "--attention", args.attention,
+            "--bandwidth", repr(bandwidth), "--rows-json", str(rows_json),
+        ] + (["--no-hf"] if args.no_hf else []) + (["--check"] if args.check else [])
+        done = subprocess.run(command, stdout=sys.stderr)
+        if done.returncode == 0 and rows_json.is_file():
+            return json.loads(rows_json.read_text())
+    return [{"shape": shape, "weights_gb": float("nan"), "floor_ms": float("nan"), "engine": "all",
+             "error": f"the {shape} process exited with {done.returncode}"}]
+
+
 def guarded(fn, *args) -> dict:
     """One failing measurement must not lose the rest of a (scarce) GPU run."""
     try:
@@ -337,17 +362,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-hf", action="store_true", help="skip the transformers baseline")
     parser.add_argument("--check", action="store_true", help="compare the fast engine's logits with transformers")
     parser.add_argument("--json", type=Path, help="write all numbers here")
+    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                        help="each shape in its own process (default on CUDA: a device fault loses one shape, not all)")
+    parser.add_argument("--bandwidth", type=float, help=argparse.SUPPRESS)  # set by the parent for --isolate
+    parser.add_argument("--rows-json", type=Path, help=argparse.SUPPRESS)  # where an isolated shape writes its rows
     args = parser.parse_args(argv)
     device = args.device
     dtype = getattr(torch, args.dtype) if args.dtype else (torch.float16 if device.startswith("cuda") else torch.float32)
     import transformers
 
     card = torch.cuda.get_device_name(device) if device.startswith("cuda") else "CPU"
-    bandwidth = copy_bandwidth(device)
+    bandwidth = args.bandwidth or copy_bandwidth(device)
+    if args.rows_json is not None:  # one isolated shape, for a parent process
+        args.rows_json.write_text(json.dumps(run_shape(args.shapes, args, device, dtype, bandwidth)))
+        return 0
     log(f"{card}: copy bandwidth {bandwidth / 1e12:.2f} TB/s; torch {torch.__version__}, transformers {transformers.__version__}")
+    isolate = device.startswith("cuda") if args.isolate is None else args.isolate
     rows = []
     for shape in args.shapes.split(","):
-        shape_rows = run_shape(shape, args, device, dtype, bandwidth)
+        if isolate:
+            shape_rows = run_isolated(shape, args, device, dtype, bandwidth)
+        else:
+            shape_rows = run_shape(shape, args, device, dtype, bandwidth)
         log(markdown(shape_rows, args))
         rows.extend(shape_rows)
     print(f"{card}, {dtype}, copy bandwidth {bandwidth / 1e12:.2f} TB/s, torch {torch.__version__}, "

@@ -17,9 +17,9 @@ MODEL=${ENGINE_MODEL:-}
 for dir in .cache/pycodegen-tiny ../shared/models/pycodegen-tiny; do
   if [ -z "$MODEL" ] && [ -f "$dir/config.json" ]; then MODEL=$dir; fi
 done
-timeout 80 "$PY" benchmarks/engine_e2e.py ${MODEL:+--model "$MODEL"} --device cuda >"$OUT/engine_e2e.md" 2>"$OUT/engine_e2e.log"
+timeout 60 "$PY" benchmarks/engine_e2e.py ${MODEL:+--model "$MODEL"} --device cuda >"$OUT/engine_e2e.md" 2>"$OUT/engine_e2e.log"
 echo "engine_e2e exit $?"
-timeout "${ENGINE_BENCH_TIMEOUT:-200}" "$PY" benchmarks/engine.py --check ${ENGINE_SHAPES:+--shapes "$ENGINE_SHAPES"} \
+timeout "${ENGINE_BENCH_TIMEOUT:-240}" "$PY" benchmarks/engine.py --check ${ENGINE_SHAPES:+--shapes "$ENGINE_SHAPES"} \
   --json "$OUT/engine.json" >"$OUT/engine.md" 2>"$OUT/engine.log"
 echo "engine.py exit $?"
 grep -E "Error|error|Traceback|warning" "$OUT/engine_e2e.log" "$OUT/engine.log" | grep -v "^.*UserWarning: .*past_key_values" | head -20

@@ -1,0 +1,269 @@
+"""The fast CodeGen engine computes what transformers computes: logits, greedy tokens, prefix reuse,
+seeded sampling, and the same completion through the CLI. CPU only (the GPU path runs the same
+static decode step, here eagerly)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from codegen_lsp.engines.base import CancelToken, EngineError, GenerationRequest
+from codegen_lsp.engines.codegen_fast import FastCodeGenEngine
+from codegen_lsp.engines.codegen_static import StaticCodeGen, bucket_length, qkv_row_order, weights_from_hf
+from codegen_lsp.engines.hf import TransformersEngine
+from codegen_lsp.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (n_layer, n_embd, n_head, rotary_dim): rotary on part of the head, and on all of it, 3 heads per shard.
+SHAPES = [(2, 64, 4, 8), (3, 96, 12, 8)]
+VOCAB = 300
+WINDOW = 160
+
+
+def hf_codegen(n_layer, n_embd, n_head, rotary_dim, seed=0):
+    from transformers import CodeGenConfig, CodeGenForCausalLM
+
+    torch.manual_seed(seed)
+    config = CodeGenConfig(
+        vocab_size=VOCAB, n_positions=WINDOW, n_ctx=WINDOW, n_layer=n_layer, n_embd=n_embd, n_head=n_head,
+        rotary_dim=rotary_dim, initializer_range=0.2, bos_token_id=0, eos_token_id=0,
+    )
+    return CodeGenForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module", params=SHAPES, ids=lambda s: "L{}-E{}-H{}-R{}".format(*s))
+def pair(request):
+    """A transformers model and the fast model built from a copy of its weights."""
+    reference = hf_codegen(*request.param)
+    copy = hf_codegen(*request.param)
+    copy.load_state_dict(reference.state_dict())
+    return reference, weights_from_hf(copy, "cpu", torch.float32)
+
+
+def random_ids(n, seed):
+    return torch.randint(1, VOCAB, (n,), generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+def hf_logits(model, ids):
+    with torch.no_grad():
+        return model(torch.tensor([ids])).logits[0, -1]
+
+
+def hf_greedy(model, ids, n):
+    with torch.no_grad():
+        out = model.generate(torch.tensor([ids]), max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
+    return out[0, len(ids):].tolist()
+
+
+def fast_greedy(model: StaticCodeGen, ids, n):
+    logits, _ = model.prefill(ids)
+    out = []
+    for _ in range(n):
+        out.append(int(torch.argmax(logits)))
+        logits = model.step(out[-1])
+    return out
+
+
+STEP_MODES = {
+    "eager": dict(),
+    "static": dict(static_step=True, bucket=16),  # the code the CUDA graph captures
+    "static-matmul": dict(static_step=True, bucket=16, decode_attention="matmul"),
+}
+
+
+def test_prefill_logits_match_transformers(pair):
+    reference, weights = pair
+    ids = random_ids(57, seed=1)
+    logits, reused = StaticCodeGen(weights).prefill(ids)
+    assert reused == 0
+    torch.testing.assert_close(logits, hf_logits(reference, ids), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", STEP_MODES)
+def test_decode_steps_match_transformers_logits_and_greedy_tokens(pair, mode):
+    reference, weights = pair
+    ids = random_ids(40, seed=2)
+    model = StaticCodeGen(weights, **STEP_MODES[mode])
+    tokens = fast_greedy(model, ids, 32)  # crosses attention buckets 48, 64, 80 in the static modes
+    assert tokens == hf_greedy(reference, ids, 32)
+    # Step logits equal a full forward of everything so far.
+    fresh = StaticCodeGen(weights, **STEP_MODES[mode])
+    fresh.prefill(ids)
+    for token in tokens[:5]:
+        ids = ids + [token]
+        torch.testing.assert_close(fresh.step(token), hf_logits(reference, ids), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["eager", "static"])
+def test_prefix_reuse_equals_computing_from_scratch(pair, mode):
+    reference, weights = pair
+    base = random_ids(60, seed=3)
+    model = StaticCodeGen(weights, **STEP_MODES[mode])
+    fast_greedy(model, base, 8)  # the cache now holds base and 7 generated tokens
+    edits = {
+        "append": (base + random_ids(9, seed=4), len(base)),
+        "delete at the end": (base[:-5], len(base) - 6),  # at least one token runs to give logits
+        "edit in the middle": (base[:30] + [7] + base[31:], 30),
+        "same prompt again": (base[:30] + [7] + base[31:], 59),
+        "unrelated": (random_ids(20, seed=5), None),
+    }
+    for name, (ids, expected_reuse) in edits.items():
+        logits, reused = model.prefill(ids)
+        if expected_reuse is not None:
+            assert reused == expected_reuse, name
+        torch.testing.assert_close(logits, hf_logits(reference, ids), rtol=1e-4, atol=1e-4, msg=name)
+        scratch = StaticCodeGen(weights, reuse=False)
+        assert fast_greedy(model, ids, 6)[1:] == fast_greedy(scratch, ids, 6)[1:], name
+        model.prefill(ids)  # back to exactly ids in the cache for the next edit
+
+
+def test_reuse_off_prefills_everything(pair):
+    _, weights = pair
+    model = StaticCodeGen(weights, reuse=False)
+    ids = random_ids(30, seed=6)
+    model.prefill(ids)
+    assert model.prefill(ids + [5])[1] == 0
+
+
+def test_full_window_is_a_clear_error_not_a_crash(pair):
+    _, weights = pair
+    model = StaticCodeGen(weights)
+    model.prefill(random_ids(WINDOW, seed=7))
+    with pytest.raises(ValueError, match="context window"):
+        model.step(1)
+    with pytest.raises(ValueError, match="exceeds the context window"):
+        model.prefill(random_ids(WINDOW + 1, seed=7))
+    with pytest.raises(ValueError, match="empty"):
+        model.prefill([])
+
+
+def test_qkv_row_order_is_a_permutation_that_keeps_each_shards_q_first():
+    order = qkv_row_order(64)
+    assert sorted(order.tolist()) == list(range(3 * 64))
+    assert order[:16].tolist() == list(range(16))  # shard 0's q
+    assert order[64:80].tolist() == list(range(32, 48))  # shard 0's k comes after its v
+
+
+def test_bucket_length_covers_the_filled_positions():
+    assert bucket_length(1, 256, 2048) == 256
+    assert bucket_length(256, 256, 2048) == 256
+    assert bucket_length(257, 256, 2048) == 512
+    assert bucket_length(2000, 256, 2000) == 2000
+
+
+# -- the engine, through LocalEngine's decode loop ---------------------------------------------------
+
+PROMPT = "import os\n\n\ndef list_files(root):\n    result = []\n    for name in os.listdir(root):\n        "
+
+
+@pytest.fixture(scope="module")
+def engines(tiny_model_dir):
+    fast = FastCodeGenEngine(Settings(model=str(tiny_model_dir), device="cpu", engine="fast"))
+    reference = TransformersEngine(Settings(model=str(tiny_model_dir), device="cpu", engine="transformers"))
+    for engine in (fast, reference):
+        engine.load(lambda message, pct: None)
+    return fast, reference
+
+
+def generate(engine, **request):
+    return engine.generate(GenerationRequest(**{"prompt": PROMPT, "max_new_tokens": 32, **request}), CancelToken())
+
+
+def test_engine_writes_the_same_text_as_transformers(engines):
+    fast, reference = engines
+    assert fast.context_window == reference.context_window
+    for prompt in (PROMPT, PROMPT + "if name.endswith('.py'):\n            result.append(", "x"):
+        a, b = generate(fast, prompt=prompt), generate(reference, prompt=prompt)
+        assert a.text == b.text and a.finish_reason == b.finish_reason, prompt
+        assert a.generated_tokens > 0
+
+
+def test_sampling_is_deterministic_with_a_seed(engines):
+    fast, reference = engines
+    sampled = dict(temperature=0.9, top_p=0.95, seed=11)
+    first, again = generate(fast, **sampled), generate(fast, **sampled)
+    assert first.text == again.text
+    assert first.text == generate(reference, **sampled).text
+    other_seeds = {generate(fast, temperature=0.9, top_p=0.95, seed=s).text for s in range(4)}
+    assert len(other_seeds) > 1  # the seed matters: this is sampling, not greedy in disguise
+
+
+def test_engine_reuses_the_cached_prompt_while_typing(engines):
+    fast, _ = engines
+    generate(fast)
+    typed = generate(fast, prompt=PROMPT + "if not name")
+    assert typed.reused_tokens >= typed.prompt_tokens - 6
+
+
+def test_cancellation_stops_between_steps(engines):
+    fast, _ = engines
+    cancel = CancelToken()
+    steps = []
+
+    def stop_after_three(text):
+        steps.append(text)
+        if len(steps) == 3:
+            cancel.cancel("newer request")
+        return False
+
+    result = fast.generate(GenerationRequest(prompt=PROMPT, max_new_tokens=64), cancel, stop_after_three)
+    assert result.finish_reason == "cancelled"
+    assert result.generated_tokens <= 4
+
+
+def test_non_codegen_checkpoint_is_refused_with_a_clear_error(tmp_path, tiny_model_dir):
+    from transformers import GPT2Config
+
+    for name in os.listdir(tiny_model_dir):
+        if name.startswith("tokenizer") or name == "special_tokens_map.json":
+            (tmp_path / name).write_bytes((tiny_model_dir / name).read_bytes())
+    GPT2Config(n_layer=1, n_embd=32, n_head=2).save_pretrained(tmp_path)
+    engine = FastCodeGenEngine(Settings(model=str(tmp_path), device="cpu", engine="fast"))
+    with pytest.raises(EngineError, match="CodeGen checkpoints only"):
+        engine.load(lambda message, pct: None)
+
+
+# -- end to end ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_model(tiny_model_dir):
+    from conftest import SHARED_MODEL
+
+    return SHARED_MODEL if (SHARED_MODEL / "config.json").is_file() else tiny_model_dir
+
+
+@pytest.mark.slow
+def test_cli_complete_prints_the_same_text_with_both_engines(tmp_path, cli_model):
+    source = tmp_path / "walk.py"
+    source.write_text("import os\n\n\ndef python_files(root):\n    \"\"\"Every .py file under root.\"\"\"\n    \n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    outputs = {}
+    for engine in ("fast", "transformers"):
+        done = subprocess.run(
+            [sys.executable, "-m", "codegen_lsp", "complete", str(source), "--line", "5", "--character", "4",
+             "--engine", engine, "--model", str(cli_model), "--device", "cpu", "--max-new-tokens", "48"],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs[engine] = done.stdout
+    assert outputs["fast"] == outputs["transformers"]
+    assert outputs["fast"].strip()
+
+
+@pytest.mark.slow
+def test_engine_benchmark_runs_on_cpu(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "benchmarks/engine.py", "--device", "cpu", "--shapes", "tiny", "--prompt", "24",
+         "--new", "3", "--extend", "2", "--steps", "2", "--reps", "1", "--check", "--json", str(tmp_path / "r.json")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| tiny |" in done.stdout and "fast (sdpa)" in done.stdout and "transformers" in done.stdout
+    assert "greedy_agree 32" in done.stderr
