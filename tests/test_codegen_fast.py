@@ -184,6 +184,19 @@ def test_engine_writes_the_same_text_as_transformers(engines):
         assert a.generated_tokens > 0
 
 
+def test_engine_on_the_graph_code_path_writes_the_same_text(engines):
+    """The static step (what CUDA captures) with its on-device argmax read by the shared loop."""
+    fast, reference = engines
+    eager = fast.model
+    fast.model = StaticCodeGen(eager.w, static_step=True, bucket=32)
+    try:
+        for prompt in (PROMPT, PROMPT + "if name.endswith('.py'):\n            result.append("):
+            assert generate(fast, prompt=prompt).text == generate(reference, prompt=prompt).text
+        assert fast.model.greedy_token is not None  # the loop had a device argmax to read
+    finally:
+        fast.model = eager
+
+
 def test_sampling_is_deterministic_with_a_seed(engines):
     fast, reference = engines
     sampled = dict(temperature=0.9, top_p=0.95, seed=11)

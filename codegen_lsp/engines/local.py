@@ -29,6 +29,9 @@ class TokenModel(Protocol):
     def reset(self) -> None:
         """Forget any cached state (after an error, or to free memory)."""
 
+    # Optional: `greedy_token`, a device tensor holding the argmax of the logits just returned (or None);
+    # greedy decoding then reads one number instead of copying the logits to the host each step.
+
 
 def resolve_device(setting: str) -> str:
     if setting != "auto":
@@ -62,6 +65,8 @@ def load_tokenizer(settings: Settings):
 
 def load_failure_message(settings: Settings, what: str, err: Exception) -> str:
     hint = "set codegenLsp.model (or --model) to a hub id or a local model directory"
+    if "trust_remote_code" in str(err) and not settings.trust_remote_code:
+        hint = "the checkpoint ships its own Python code; set trustRemoteCode (--trust-remote-code) only if you trust it"
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         hint += "; HF_HUB_OFFLINE=1 is set, so only models already on disk can load"
     first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -164,10 +169,15 @@ class LocalEngine:
             if cancel.cancelled:
                 result.finish_reason = "cancelled"
                 break
-            logits = logits.float().cpu()
-            if pending_heal or heal_guards_next(text, heal):
-                logits = logits + self._heal_bias(text, heal, logits.shape[-1])
-            token = pick_token(logits, request.temperature, request.top_p, generator)
+            healing = pending_heal or heal_guards_next(text, heal)
+            greedy = getattr(self.model, "greedy_token", None)
+            if greedy is not None and generator is None and not healing:
+                token = int(greedy)  # the same argmax, taken on the device: no copy of the logits
+            else:
+                logits = logits.float().cpu()
+                if healing:
+                    logits = logits + self._heal_bias(text, heal, logits.shape[-1])
+                token = pick_token(logits, request.temperature, request.top_p, generator)
             if token in self.eos_ids and not pending_heal:
                 result.finish_reason = "eos"
                 break
