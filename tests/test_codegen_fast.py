@@ -4,6 +4,7 @@ static decode step, here eagerly)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -274,9 +275,13 @@ def test_cli_complete_prints_the_same_text_with_both_engines(tmp_path, cli_model
 def test_engine_benchmark_runs_on_cpu(tmp_path):
     done = subprocess.run(
         [sys.executable, "benchmarks/engine.py", "--device", "cpu", "--shapes", "tiny", "--prompt", "24",
-         "--new", "3", "--extend", "2", "--steps", "2", "--reps", "1", "--check", "--json", str(tmp_path / "r.json")],
+         "--new", "3", "--extend", "2", "--steps", "2", "--reps", "1", "--check", "--static-step", "--isolate", "--json", str(tmp_path / "r.json")],
         capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| tiny |" in done.stdout and "fast (sdpa)" in done.stdout and "transformers" in done.stdout
     assert "greedy_agree 32" in done.stderr
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert [r["engine"] for r in rows] == ["transformers", "fast (sdpa)", "fast (matmul)"]
+    assert all(r["step_ms"] > 0 and "error" not in r for r in rows)
+    assert all(r["reused"] == 128 and r["reuse_rel_err"] < 1e-4 for r in rows[1:])
