@@ -2,7 +2,8 @@
 
 Layout chosen for decoding one token at a time, where every weight byte is read once per step:
 - CodeGen's block is parallel (attention and MLP both read ln_1(h)), so per layer there are only two
-  matrix products: x @ [qkv; fc_in] and [attn, gelu(fc)] @ [out_proj, fc_out].
+  matrix products: x @ [qkv; fc_in] and h += [attn, gelu(fc), 1] @ [out_proj, fc_out, fc_out.bias], the
+  second adding bias and residual inside the product (fewer kernels per decode step).
 - The checkpoint's qkv rows come in 4 model-parallel shards, each (q, v, k); they are reordered once to
   (q, k, v) across all heads.
 - GPT-J rotary (interleaved pairs, first `rotary_dim` channels) is one multiply-add against per-position
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 # Attention length buckets for the captured decode step: one graph per multiple of this.
 DEFAULT_BUCKET = 256
+# The second product's input ends with [1, 0, ...]: fc_out's bias rides in the product. 8 keeps the
+# inner dimension a multiple of 8 (what half-precision tensor-core kernels want).
+BIAS_COLUMNS = 8
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,7 @@ class LayerWeights:
     ln_bias: torch.Tensor
     w_in: torch.Tensor  # (3E + inner, E): q, k, v, fc_in rows
     b_in: torch.Tensor  # zeros for q, k, v; fc_in's bias
-    w_out: torch.Tensor  # (E, E + inner): out_proj columns, then fc_out columns
-    b_out: torch.Tensor  # fc_out's bias
+    w_out: torch.Tensor  # (E, E + inner + BIAS_COLUMNS): out_proj, fc_out, then fc_out's bias and zeros
 
 
 @dataclass
@@ -85,7 +88,7 @@ class CodeGenWeights:
         tensors = [self.wte, self.ln_f_weight, self.ln_f_bias, self.lm_head_weight]
         tensors += [self.lm_head_bias] if self.lm_head_bias is not None else []
         for layer in self.layers:
-            tensors += [layer.ln_weight, layer.ln_bias, layer.w_in, layer.b_in, layer.w_out, layer.b_out]
+            tensors += [layer.ln_weight, layer.ln_bias, layer.w_in, layer.b_in, layer.w_out]
         return sum(t.numel() * t.element_size() for t in tensors)
 
 
@@ -120,7 +123,11 @@ def weights_from_hf(model, device: str | torch.device, dtype: torch.dtype) -> Co
             w_in = torch.cat([qkv, fc_in_w]).contiguous()
             b_in = torch.cat([torch.zeros(3 * shape.n_embd, device=device, dtype=dtype), fc_in_b])
             del qkv, fc_in_w
-            w_out = torch.cat([take(block.attn.out_proj.weight), take(block.mlp.fc_out.weight)], dim=1).contiguous()
+            bias_columns = torch.zeros(shape.n_embd, BIAS_COLUMNS, device=device, dtype=dtype)
+            bias_columns[:, 0] = take(block.mlp.fc_out.bias)
+            w_out = torch.cat(
+                [take(block.attn.out_proj.weight), take(block.mlp.fc_out.weight), bias_columns], dim=1
+            ).contiguous()
             layers.append(
                 LayerWeights(
                     ln_weight=take(block.ln_1.weight),
@@ -128,7 +135,6 @@ def weights_from_hf(model, device: str | torch.device, dtype: torch.dtype) -> Co
                     w_in=w_in,
                     b_in=b_in,
                     w_out=w_out,
-                    b_out=take(block.mlp.fc_out.bias),
                 )
             )
             core.h[i] = torch.nn.Identity()  # drop the HF copy of this layer now
@@ -229,6 +235,8 @@ class StaticCodeGen:
             shape.n_layer, 2, shape.n_head, self.window, shape.head_dim, device=device, dtype=dtype
         )
         self.positions = torch.arange(self.window, device=device)
+        self.bias_inputs = torch.zeros(self.window, BIAS_COLUMNS, device=device, dtype=dtype)
+        self.bias_inputs[:, 0] = 1
         self.ids: list[int] = []  # the tokens whose keys/values the cache holds, in order
         # Static inputs/outputs of the captured step.
         self._token = torch.zeros(1, dtype=torch.long, device=device)
@@ -298,8 +306,8 @@ class StaticCodeGen:
             keys, values = kv_cache[0, :, :length].unsqueeze(0), kv_cache[1, :, :length].unsqueeze(0)
             attn = self._attend(q, keys, values, mask, causal)
             attn = attn[0].transpose(0, 1).reshape(T, E)
-            mixed = torch.cat([attn, self.act(y[:, 3 * E :])], dim=-1)
-            h = h + F.linear(mixed, layer.w_out, layer.b_out)
+            mixed = torch.cat([attn, self.act(y[:, 3 * E :]), self.bias_inputs[:T]], dim=-1)
+            h.addmm_(mixed, layer.w_out.t())  # residual + out_proj + fc_out + its bias, one product
         h = F.layer_norm(h[-1:], (E,), self.w.ln_f_weight, self.w.ln_f_bias, s.layer_norm_epsilon)
         return F.linear(h, self.w.lm_head_weight, self.w.lm_head_bias)[0]
 
