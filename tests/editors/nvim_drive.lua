@@ -68,6 +68,13 @@ wait_for('ready', 60000, server_state, function(state)
   wait_for('ghost text', 30000, ghost_text, function(ghost)
     result.ghost = ghost
     result.line_with_ghost = current_line()
+    if os.getenv('CODEGEN_TEST_STOP_AT_GHOST') then -- leave the ghost text on screen for a screenshot
+      vim.cmd('redraw')
+      result.ok = true
+      local f = assert(io.open(out_path, 'w'))
+      f:write(vim.json.encode(result))
+      return f:close()
+    end
     feed('<Tab>')
     wait_for('accepted', 5000, function() return current_line() ~= result.line_with_ghost and current_line() end,
       function(line)

@@ -5,12 +5,17 @@ ghost text while typing in insert mode; Tab accepts it (and indents when nothing
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from editor_tools import REPO, SERVER_COMMAND, TOOLS, install, isolated_env
+from terminal_html import SGR, screen_to_html
 
 pytestmark = [pytest.mark.editor, pytest.mark.slow]
 
@@ -71,3 +76,50 @@ def test_ghost_text_tab_accepts_dismiss_and_health(nvim, wordy_model_dir, tmp_pa
     assert result["fallback_line"].strip() == "" and len(result["fallback_line"].expandtabs(8)) > 4
     # <C-]> hid the second suggestion without changing the text.
     assert result["line_after_dismiss"] == result["line_before_dismiss"]
+
+
+@pytest.mark.shared_model
+def test_pycodegen_tiny_ghost_text_screenshot(nvim, shared_model_dir, tmp_path):
+    """The README's picture: Neovim's real screen (the TUI in tmux) with ghost text from a real small model,
+    rendered to PNG by Chromium. CODEGEN_SCREENSHOTS=docs saves it there."""
+    tmux, chromium = shutil.which("tmux"), shutil.which("chromium")
+    if not (tmux and chromium):
+        pytest.skip("needs tmux and chromium to capture the screen")
+    settings = {"model": str(shared_model_dir), "device": "cpu", "dtype": "float32", "maxNewTokens": 48}
+    (tmp_path / "init.lua").write_text(user_init(settings))
+    source = tmp_path / "project" / "example.py"
+    source.parent.mkdir()
+    source.write_text('import os\n\n\ndef read_lines(path):\n    """Return the lines of the file at path."""\n')
+    result_path = tmp_path / "result.json"
+    env = isolated_env(tmp_path / "home", CODEGEN_TEST_RESULT=str(result_path), CODEGEN_TEST_TYPE="<CR>",
+                       CODEGEN_TEST_STOP_AT_GHOST="1", COLORTERM="truecolor")
+    (tmp_path / "tmux.conf").write_text("set -g default-terminal tmux-256color\nset -g status off\n")
+    columns, rows = 84, 14
+    nvim_command = shlex.join([str(nvim), "-u", str(tmp_path / "init.lua"), "-c", "normal! 4G", str(source),
+                               "-c", f"luafile {DRIVER}"])
+    socket = ["-L", f"codegen-shot-{os.getpid()}"]  # a tmux server of our own, ended below
+    subprocess.run([tmux, *socket, "-f", str(tmp_path / "tmux.conf"), "new-session", "-d", "-x", str(columns),
+                    "-y", str(rows), "-c", str(source.parent), nvim_command], env=env, check=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not result_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)  # let tmux take the last redraw
+        screen = subprocess.run([tmux, *socket, "capture-pane", "-e", "-p"], env=env, capture_output=True,
+                                text=True, check=True).stdout
+    finally:
+        subprocess.run([tmux, *socket, "kill-server"], env=env, capture_output=True)
+    result = json.loads(result_path.read_text())
+    assert result.get("ok") and result["ghost"].strip(), result
+    plain = SGR.sub("", screen)
+    assert result["ghost"].strip() in plain  # the ghost text is on the real screen, not only in an extmark
+
+    page = tmp_path / "screen.html"
+    page.write_text(screen_to_html(screen, title="Neovim"))
+    png = tmp_path / "nvim-ghost-text.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--hide-scrollbars", f"--window-size={columns * 9 + 16},{int(rows * 19.5) + 16}",
+                    f"--screenshot={png}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    assert png.stat().st_size > 5_000
+    if os.environ.get("CODEGEN_SCREENSHOTS"):
+        shutil.copy(png, Path(os.environ["CODEGEN_SCREENSHOTS"]) / png.name)
