@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
+from .alternatives import candidate_requests
 from .cache import CompletionCache, TypedThrough
 from .context import SKIP, CursorContext, cursor_context
 from .engines import Engine, EngineError, Generation, GenerationRequest, choose_engine, create_engine
 from .engines.base import CancelToken, ProgressFn
+from .fim import template_for_tokenizer
 from .postprocess import ends_here, postprocess
-from .prompt import cut_to_budget, token_budget
+from .prompt import build_prompt, token_budget
 from .scheduler import Scheduler, Stopped, Superseded
 from .settings import Settings
+from .snippets import Neighbour, query_of, rank_snippets
 from .stats import Stats
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ class Completer:
         self.cache = CompletionCache(settings.cache_entries, settings.cache_ttl_seconds)
         self.typed_through = TypedThrough()
         self._max_token_chars = 64
+        self.fim = None  # the model's fill-in-the-middle template, when it has one
         self._retry_load_at = 0.0
 
     # -- the model -----------------------------------------------------------------------------------
@@ -66,6 +70,7 @@ class Completer:
             return False  # settings changed while loading; a newer load is on its way
         self.engine, self.state = engine, READY
         self._max_token_chars = engine.max_token_chars()
+        self.fim = template_for_tokenizer(getattr(engine, "tokenizer", None))  # remote engines do FIM themselves
         log.info("model ready: %s (%s engine)", settings.model, engine.name)
         return True
 
@@ -103,8 +108,19 @@ class Completer:
         self.scheduler.shutdown()
 
     # -- completions ---------------------------------------------------------------------------------
-    async def complete(self, uri: str, text: str, offset: int, language_id: str | None) -> list[str]:
+    async def complete(
+        self,
+        uri: str,
+        text: str,
+        offset: int,
+        language_id: str | None,
+        invoked: bool = False,
+        neighbours: Sequence[Neighbour] = (),
+    ) -> list[str]:
         """Completions to insert at `offset` of `text`; [] when there is nothing good to offer.
+
+        `invoked`: the user asked explicitly, so offer `candidates` alternatives. `neighbours`: the other
+        open documents, for snippets in the prompt.
 
         Raises asyncio.CancelledError when the request is cancelled while it waits for the model.
         """
@@ -127,7 +143,7 @@ class Completer:
             engine = self.engine
         trace: dict = {}
         try:
-            completions = await self._generate(engine, ctx, trace)
+            completions = await self._generate(engine, ctx, trace, invoked, neighbours)
         except Superseded:
             self.stats.count("superseded")
             return []
@@ -144,12 +160,20 @@ class Completer:
         self.typed_through.remember(uri, ctx.prefix, ctx.suffix, completions)
         return self._done(completions, started, trace)
 
-    async def _generate(self, engine: Engine, ctx: CursorContext, trace: dict) -> list[str]:
+    async def _generate(
+        self, engine: Engine, ctx: CursorContext, trace: dict, invoked: bool = False, neighbours: Sequence = ()
+    ) -> list[str]:
         """Completions from the cache or the model; `trace` receives what happened, for codegen/stats."""
         settings = self.settings
         budget = token_budget(engine.context_window, settings.max_new_tokens, settings.context_tokens)
-        prompt = cut_to_budget(ctx.prefix, budget, engine.count_tokens, self._max_token_chars)
-        key = (settings.model_key(), settings.max_new_tokens, settings.temperature, settings.top_p, ctx.mode, prompt)
+        snippets = rank_snippets(query_of(ctx.prefix), neighbours, ctx.language)
+        built = build_prompt(
+            ctx.prefix, ctx.suffix, ctx.path, ctx.language, budget, engine.count_tokens, snippets, self.fim,
+            self._max_token_chars,
+        )
+        prompt, n = built.text, settings.candidates if invoked else 1
+        trace.update(snippets=built.snippets, snippet_tokens=built.snippet_tokens)
+        key = (settings.model_key(), settings.max_new_tokens, settings.temperature, settings.top_p, ctx.mode, prompt, n)
         raw = self.cache.get(key)
         if raw is not None:
             self.stats.count("cache_hits")
@@ -161,9 +185,13 @@ class Completer:
                 temperature=settings.temperature,
                 top_p=settings.top_p,
                 suffix=ctx.suffix,
+                stop=self.fim.stops if self.fim is not None else (),
             )
-            generation = await self.scheduler.generate(lambda cancel: self._run(engine, request, ctx, cancel, trace))
-            raw = [generation.text]
+            requests = candidate_requests(request, n)
+            generations = await self.scheduler.generate(
+                lambda cancel: [self._run(engine, r, ctx, cancel, trace) for r in requests]
+            )
+            raw = [generation.text for generation in generations]
             self.cache.put(key, raw)
             trace["outcome"] = "model"
         return [text for text in dict.fromkeys(postprocess(r, ctx) for r in raw) if text]

@@ -1,4 +1,5 @@
-"""The prompt: the text before the cursor, cut to a token budget at a line boundary.
+"""The prompt: a header naming the file, snippets of other open documents, and the text before the cursor
+(and after it, for fill-in-the-middle models), cut to a token budget at a line boundary.
 
 The newest text always survives; what goes is the oldest lines. Cut points sit on a grid of lines so that
 while the user types, the start of the prompt stays put and the engine can keep reusing its KV cache.
@@ -7,7 +8,8 @@ while the user types, the start of the prompt stays put and the engine can keep 
 from __future__ import annotations
 
 import bisect
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 LINE_GRID = 16
 
@@ -77,3 +79,108 @@ def _cut_characters(text: str, budget: int, count_tokens: Callable[[str], int]) 
         else:
             lo = mid + 1
     return text[lo:]
+
+
+# -- the whole prompt: header, neighbouring snippets, the code before (and, for FIM, after) the cursor -----
+
+LINE_COMMENTS = {
+    "python": "#", "shellscript": "#", "ruby": "#", "perl": "#", "r": "#", "yaml": "#", "toml": "#",
+    "makefile": "#", "dockerfile": "#", "elixir": "#", "lua": "--", "sql": "--", "haskell": "--",
+}
+DEFAULT_LINE_COMMENT = "//"  # the C family, JavaScript/TypeScript, Go, Java, Rust, Kotlin, Swift, C#, PHP ...
+SNIPPET_SHARE = 0.25  # at most this part of the budget goes to other documents' snippets
+SUFFIX_SHARE = 0.25  # FIM: at most this part of the budget goes to the code after the cursor
+MARGIN_TOKENS = 4  # tokens may merge differently where the parts meet
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    header_tokens: int = 0
+    snippet_tokens: int = 0
+    snippets: int = 0
+    suffix_tokens: int = 0
+
+
+def line_comment(language: str) -> str:
+    return LINE_COMMENTS.get(language, DEFAULT_LINE_COMMENT)
+
+
+def display_path(path: str, parts: int = 2) -> str:
+    """The file's last few path components: enough for the model, nothing about the user's home."""
+    return "/".join([p for p in path.replace("\\", "/").split("/") if p][-parts:])
+
+
+def header(path: str, language: str) -> str:
+    mark = line_comment(language)
+    shown = display_path(path)
+    lines = [f"{mark} Path: {shown}\n"] if shown else []
+    return "".join(lines) + f"{mark} Language: {language}\n"
+
+
+def snippet_block(snippet, language: str) -> str:
+    """Another document's code as comments: context for the model, not code of this file."""
+    mark = line_comment(language)
+    body = "".join(f"{mark} {line}".rstrip() + "\n" for line in snippet.text.rstrip("\n").split("\n"))
+    return f"{mark} Compare this snippet from {display_path(snippet.path)}:\n{body}"
+
+
+def cut_head_to_budget(text: str, budget: int, count_tokens: Callable[[str], int]) -> str:
+    """The longest head of `text` that ends at a line end and fits `budget` tokens ("" if no line fits)."""
+    if count_tokens(text) <= budget:
+        return text
+    ends = [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    lo, hi = 0, len(ends)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count_tokens(text[: ends[mid - 1]]) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[: ends[lo - 1]] if lo else ""
+
+
+def build_prompt(
+    prefix: str,
+    suffix: str,
+    path: str,
+    language: str,
+    budget: int,
+    count_tokens: Callable[[str], int],
+    snippets: Sequence = (),
+    fim=None,
+    max_token_chars: int = 64,
+    with_header: bool = True,
+) -> Prompt:
+    """Header, snippets and the code around the cursor within `budget` tokens, newest code first to stay.
+
+    The header and snippets come first and change only when other documents or the lines above the
+    cursor do, so that while the user types the prompt's start stays put for the engine's KV cache.
+    """
+    budget = max(budget - MARGIN_TOKENS, 1)
+    head = header(path, language) if with_header else ""
+    head_tokens = count_tokens(head) if head else 0
+    if head_tokens > budget // 8:
+        head, head_tokens = "", 0
+    blocks, snippet_tokens = [], 0
+    for snippet in snippets:
+        block = snippet_block(snippet, language)
+        tokens = count_tokens(block)
+        if snippet_tokens + tokens > budget * SNIPPET_SHARE:
+            continue
+        blocks.append(block)
+        snippet_tokens += tokens
+    left = budget - head_tokens - snippet_tokens
+    suffix_text, suffix_tokens = "", 0
+    if fim is not None:
+        left -= count_tokens(fim.overhead())
+        suffix_text = cut_head_to_budget(suffix, int(left * SUFFIX_SHARE), count_tokens)
+        suffix_tokens = count_tokens(suffix_text) if suffix_text else 0
+        left -= suffix_tokens
+    code = cut_to_budget(prefix, max(left, 1), count_tokens, max_token_chars)
+    context = head + "".join(blocks)
+    if context and code and not context.endswith("\n"):
+        context += "\n"
+    before = context + code
+    text = fim.render(before, suffix_text) if fim is not None else before
+    return Prompt(text, head_tokens, snippet_tokens, len(blocks), suffix_tokens)

@@ -18,6 +18,7 @@ from .documents import document_text
 from .lifecycle import exit_now, watch_parent
 from .protocol import CodegenProtocol
 from .settings import Settings, parse_settings
+from .snippets import neighbours_from
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,9 @@ class CodegenLanguageServer(LanguageServer):
         return True
 
     # -- completions ---------------------------------------------------------------------------------------
-    async def complete_at(self, uri: str, position: types.Position) -> list[str]:
-        """Completions at an LSP position; [] for unopened documents and positions past the end."""
+    async def complete_at(self, uri: str, position: types.Position, invoked: bool = False) -> list[str]:
+        """Completions at an LSP position; [] for unopened documents and positions past the end.
+        `invoked`: the user asked explicitly (alternatives are offered)."""
         document = self.workspace.open_document(uri)
         if document is None:
             log.info("completion asked for a document that is not open: %s", uri)
@@ -129,7 +131,8 @@ class CodegenLanguageServer(LanguageServer):
             return []
         # pygls clamps a character past the line's end, and does so by writing to the Position it is given.
         offset = document.offset_at_position(types.Position(position.line, position.character))
-        return await self.completer.complete(uri, document.source, offset, document.language_id)
+        neighbours = neighbours_from(self.workspace.text_documents.values(), uri)
+        return await self.completer.complete(uri, document.source, offset, document.language_id, invoked, neighbours)
 
 
 def create_server(settings: Settings) -> CodegenLanguageServer:
@@ -159,7 +162,8 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     async def inline_completion(
         ls: CodegenLanguageServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList:
-        texts = await ls.complete_at(params.text_document.uri, params.position)
+        invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        texts = await ls.complete_at(params.text_document.uri, params.position, invoked)
         here = types.Range(start=params.position, end=params.position)
         return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=t, range=here) for t in texts])
 
