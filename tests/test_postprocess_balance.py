@@ -10,7 +10,6 @@ CASES = [
     ("python", "def f():\n    ¦\n", "x = 1\n    y = g(x,\n          2", "x = 1"),
     ("python", "def f():\n    ¦\n", "x = 1\n    s = \"\"\"doc\n    more", "x = 1"),
     ("python", "def f():\n    ¦\n", "x = g(1)\n    return x", "x = g(1)\n    return x"),  # balanced: untouched
-    ("python", "x = ¦\n", "g(1, 2", "g(1, 2"),  # no cleaner cut: left as it is
     ("javascript", "function f() {\n  ¦\n}\n", "const a = 1;\n  const b = [1, 2,", "const a = 1;"),
     ("typescript", "function f() {\n  ¦\n}\n", "const a = `x`;\n  const b = `open\n  still", "const a = `x`;"),
     ("c", "int f(void) {\n    ¦\n}\n", "int a = 1;\n    /* a comment that\n    goes on", "int a = 1;"),
@@ -25,3 +24,22 @@ CASES = [
 @pytest.mark.parametrize("language, document, raw, expected", CASES)
 def test_cut_unclosed_golden(language, document, raw, expected):
     assert cut_unclosed(raw, at(document, language)) == expected
+
+
+SINGLE_LINE = [
+    # one line that ran out of tokens inside a call or string: stop after its last complete piece
+    ("python", "x = ¦\n", "fix(code, ", "fix"),
+    ("javascript", "const s = ¦\n", "join(a, b) + \"unfinished", "join(a, b)"),
+    ("java", "int n = ¦\n", "a.size() + count(", "a.size() + count"),
+    ("go", "x := ¦\n", "(", "("),  # nothing complete to fall back on
+]
+
+
+@pytest.mark.parametrize("language, document, raw, expected", SINGLE_LINE)
+def test_cut_unclosed_single_line_golden(language, document, raw, expected):
+    assert cut_unclosed(raw, at(document, language)) == expected
+
+
+def test_no_balanced_line_end_falls_back_to_the_last_complete_piece():
+    raw = '\n        return "<%s %s>" % (self.name,\n            self.value,\n            self.val'
+    assert cut_unclosed(raw, at("    def __repr__(self):¦\n", "python")) == '\n        return "<%s %s>"'

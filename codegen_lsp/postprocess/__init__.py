@@ -8,9 +8,10 @@ far, so that no token is decoded that the user would never see.
 from __future__ import annotations
 
 from ..context import CursorContext
-from . import balance, fit, indentation, scope, suffix, syntax, whitespace
+from . import balance, fit, indentation, repetition, scope, suffix, syntax, whitespace
 
 FILTERS = (
+    repetition.cut_repetition,
     scope.cut_to_scope,
     fit.fit_before_code,
     suffix.drop_repeated_suffix_lines,

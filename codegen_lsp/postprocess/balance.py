@@ -17,4 +17,6 @@ def cut_unclosed(text: str, ctx: CursorContext) -> str:
     for offset, depth, in_literal in reversed(result.line_ends):
         if depth <= 0 and not in_literal and text[:offset].strip():
             return text[:offset]
-    return text
+    # Ran out of tokens inside a call or a string that no line end closes: stop after the last complete piece.
+    ends = [end for end in result.balanced_ends if text[end - 1].isalnum() or text[end - 1] in "_)]}\"'`"]
+    return text[: ends[-1]] if ends else text

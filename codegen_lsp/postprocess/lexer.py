@@ -30,6 +30,7 @@ class Scan:
     first_unmatched_close: int | None = None  # offset of the first closer of a bracket the text did not open
     closes: list[tuple[int, str, int]] = field(default_factory=list)  # (offset, bracket, depth after it)
     outer_quote_close: int | None = None  # offset of the quote that ends a string the line prefix opened
+    balanced_ends: list[int] = field(default_factory=list)  # offsets after code where nothing is left open
 
     @property
     def first_outer_close(self) -> int | None:
@@ -47,6 +48,8 @@ def scan(text: str, language: str, line_prefix: str = "") -> Scan:
     result = Scan()
     for i in range(len(text)):
         state.feed(text, i, result)
+        if state.literal is None and state.depth <= 0 and not state.skip and not text[i].isspace():
+            result.balanced_ends.append(i + 1)
     result.depth, result.in_literal = state.depth, state.literal is not None
     return result
 

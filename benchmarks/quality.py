@@ -1,0 +1,272 @@
+"""Completion quality on real Python files nobody wrote for this benchmark: raw model output vs what the
+server shows after post-processing, side by side in one run.
+
+The files are sources of the project's own dependencies as installed in the virtualenv (cachetools, pygls,
+attrs, cattrs, transformers): real code, and not part of the CPython standard library that the shared
+pycodegen-tiny model was trained on. In each file the benchmark picks cursors of three kinds:
+
+- line start: at the indentation of a one-line statement inside a function body (the statement removed);
+- mid-line: inside such a statement after a `.`, `(`, `=` or space (the rest of the line removed);
+- after opener: at the end of a `def`/`if`/`for`/... line whose body (at most 8 lines) is removed.
+
+Each cursor is asked through the real `Completer` (prompt, token healing, the engine, post-processing);
+the engine is wrapped only to record the raw text and to let it run to max_new_tokens (no early stop), so
+"raw" is exactly what the model wrote for the pipeline's prompt. Scores, against the code that was removed:
+next-line exact match, edit similarity (difflib ratio), overrun (a line that leaves the block the cursor
+is in), unparsable file (ast.parse of the file with the completion in the hole fails; every original
+parses), and a stray leading space at line starts.
+
+    python benchmarks/quality.py --model ../shared/models/pycodegen-tiny --per-kind 4 --show 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import difflib
+import os
+import random
+import statistics
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+from codegen_lsp.completion import Completer  # noqa: E402
+from codegen_lsp.settings import parse_settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(sysconfig.get_paths()["purelib"])
+FILES = (
+    "cachetools/__init__.py",
+    "pygls/workspace/text_document.py",
+    "attr/validators.py",
+    "cattrs/dispatch.py",
+    "transformers/utils/versions.py",
+)
+KINDS = ("line start", "mid-line", "after opener")
+MAX_BODY_LINES = 8
+
+
+@dataclass(frozen=True)
+class Case:
+    file: str
+    kind: str
+    prefix: str
+    suffix: str
+    target: str  # the code that was removed
+    block_indent: int  # lines of a completion indented less than this have left the block
+
+
+# -- cursors -------------------------------------------------------------------------------------------------
+def cases_of(path: Path, per_kind: int, rng: random.Random) -> list[Case]:
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    lines = source.split("\n")
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    one_line, openers = [], []
+    for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        for node in ast.walk(function):
+            if not isinstance(node, ast.stmt) or node is function:
+                continue
+            if _is_docstring(node):
+                continue
+            if node.lineno == node.end_lineno and not hasattr(node, "body"):
+                one_line.append(node)
+            body = getattr(node, "body", None)
+            if body and lines[node.lineno - 1].rstrip().endswith(":") and body[0].lineno > node.lineno:
+                if body[-1].end_lineno - body[0].lineno < MAX_BODY_LINES:
+                    openers.append(node)
+    name = str(path.relative_to(SITE))
+    found: list[Case] = []
+    for node in _sample(one_line, per_kind, rng):
+        i = node.lineno - 1
+        line = lines[i]
+        indent = len(line) - len(line.lstrip())
+        cursor = starts[i] + indent
+        found.append(Case(name, "line start", source[:cursor], source[starts[i + 1] - 1 :], line[indent:], indent))
+    mid = [n for n in one_line if _cut_points(lines[n.lineno - 1])]
+    for node in _sample(mid, per_kind, rng):
+        i = node.lineno - 1
+        line = lines[i]
+        cut = rng.choice(_cut_points(line))
+        indent = len(line) - len(line.lstrip())
+        found.append(Case(name, "mid-line", source[: starts[i] + cut], source[starts[i + 1] - 1 :], line[cut:], indent))
+    for node in _sample(openers, per_kind, rng):
+        i = node.lineno - 1
+        first, last = node.body[0].lineno - 1, node.body[-1].end_lineno - 1
+        indent = len(lines[i]) - len(lines[i].lstrip())
+        target = "\n" + "\n".join(lines[first : last + 1])
+        found.append(Case(name, "after opener", source[: starts[i + 1] - 1], source[starts[last + 1] - 1 :], target, indent + 1))
+    return found
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def _cut_points(line: str) -> list[int]:
+    """Offsets after `.`, `(`, `=` or a space, past the indentation and a few characters before the end,
+    outside strings and comments."""
+    indent = len(line) - len(line.lstrip())
+    if len(line.strip()) < 16 or "#" in line:
+        return []
+    points, quote = [], None
+    for i, ch in enumerate(line):
+        if quote:
+            quote = None if ch == quote else quote
+            continue
+        if ch in "\"'":
+            quote = ch
+        elif ch in ".(= " and indent + 4 <= i < len(line) - 4:
+            points.append(i + 1)
+    return points
+
+
+def _sample(items: list, k: int, rng: random.Random) -> list:
+    return rng.sample(items, min(k, len(items)))
+
+
+# -- scores --------------------------------------------------------------------------------------------------
+def first_line(text: str) -> str:
+    return next((line.strip() for line in text.split("\n") if line.strip()), "")
+
+
+def next_line_exact(case: Case, completion: str) -> bool:
+    if case.kind == "after opener":
+        return bool(completion.strip()) and first_line(completion) == first_line(case.target)
+    return completion.split("\n", 1)[0].strip() == case.target.strip() and bool(completion.strip())
+
+
+def edit_similarity(case: Case, completion: str) -> float:
+    return difflib.SequenceMatcher(None, completion.strip(), case.target.strip(), autojunk=False).ratio()
+
+
+def overruns(case: Case, completion: str) -> bool:
+    for line in completion.split("\n")[1:]:
+        if line.strip() and len(line) - len(line.lstrip()) < case.block_indent:
+            return True
+    return False
+
+
+def unparsable(case: Case, completion: str) -> bool:
+    try:
+        ast.parse(case.prefix + completion + case.suffix)
+    except (SyntaxError, ValueError):
+        return True
+    return False
+
+
+def stray_space(case: Case, completion: str) -> bool:
+    return case.kind == "line start" and completion[:1] in (" ", "\t")
+
+
+METRICS = (
+    ("next-line exact match", next_line_exact, "higher"),
+    ("edit similarity", edit_similarity, "higher"),
+    ("overruns the block", overruns, "lower"),
+    ("file left unparsable", unparsable, "lower"),
+    ("stray leading space (line starts)", stray_space, "lower"),
+)
+
+
+# -- the pipeline ------------------------------------------------------------------------------------------
+class RecordingEngine:
+    """The loaded engine, asked to run to max_new_tokens, with the raw text of each generation kept."""
+
+    def __init__(self, engine) -> None:
+        self.inner = engine
+        self.raw: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def generate(self, request, cancel, should_stop=None):
+        generation = self.inner.generate(request, cancel, None)
+        self.raw.append(generation.text)
+        return generation
+
+
+async def run(args) -> list[tuple[Case, str, str]]:
+    options = {
+        "model": args.model, "device": "cpu", "dtype": "float32", "maxNewTokens": args.max_new_tokens,
+        "contextTokens": args.context_tokens, "cacheEntries": 0, "typedThrough": False,
+    }
+    settings, messages = parse_settings(options)
+    if messages:
+        sys.exit("; ".join(messages))
+    completer = Completer(settings)
+    if not await completer.load(lambda message, pct: None):
+        sys.exit(f"could not load {args.model}: {completer.error}")
+    recorder = RecordingEngine(completer.engine)
+    completer.engine = recorder
+    rng = random.Random(args.seed)
+    cases = [case for name in FILES for case in cases_of(SITE / name, args.per_kind, rng)]
+    results = []
+    started = time.perf_counter()
+    try:
+        for number, case in enumerate(cases, 1):
+            uri = f"file:///bench/{case.file}"
+            before = len(recorder.raw)
+            shown = await completer.complete(uri, case.prefix + case.suffix, len(case.prefix), "python")
+            raw = recorder.raw[-1] if len(recorder.raw) > before else ""
+            results.append((case, raw, shown[0] if shown else ""))
+            print(f"\r{number}/{len(cases)} cursors, {time.perf_counter() - started:.0f} s", end="", file=sys.stderr)
+    finally:
+        print(file=sys.stderr)
+        completer.close()
+    return results
+
+
+def table(results: list[tuple[Case, str, str]]) -> str:
+    rows = ["| cursors | n | metric | raw model output | post-processed (shown) |", "|---|---|---|---|---|"]
+    for kind in (*KINDS, "all"):
+        chosen = [r for r in results if kind == "all" or r[0].kind == kind]
+        if not chosen:
+            continue
+        for label, score, _ in METRICS:
+            if score is stray_space and kind not in ("line start", "all"):
+                continue
+            subset = [r for r in chosen if score is not stray_space or r[0].kind == "line start"]
+            raw = statistics.mean(float(score(case, text)) for case, text, _ in subset)
+            shown = statistics.mean(float(score(case, text)) for case, _, text in subset)
+            rows.append(f"| {kind} | {len(subset)} | {label} | {_percent(raw, score)} | {_percent(shown, score)} |")
+    return "\n".join(rows)
+
+
+def _percent(value: float, score) -> str:
+    return f"{value:.2f}" if score is edit_similarity else f"{100 * value:.0f}%"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=str(ROOT.parent / "shared" / "models" / "pycodegen-tiny"))
+    parser.add_argument("--per-kind", type=int, default=4, help="cursors of each kind per file")
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--context-tokens", type=int, default=768, help="prompt budget in tokens")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--show", type=int, default=0, help="print this many examples (raw vs shown)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (two threads on two busy shared cores ran ~15x slower)")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    results = asyncio.run(run(args))
+    for case, raw, shown in results[: args.show]:
+        print(f"--- {case.file} ({case.kind})\n  target: {case.target!r}\n  raw:    {raw!r}\n  shown:  {shown!r}")
+    print(f"files: {', '.join(FILES)} (from {SITE})")
+    print(f"model: {args.model}; max_new_tokens={args.max_new_tokens}, prompt budget {args.context_tokens} tokens, greedy, {args.threads} torch thread(s)")
+    print(table(results))
+    print(f"({len(results)} cursors in {time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
