@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import re
+import threading
 from contextlib import aclosing, suppress
 from typing import AsyncIterator, Iterable
 
@@ -218,22 +219,27 @@ class OpenAIEngine:
                 if response.status_code >= 400:
                     await response.aread()
                     raise EngineError(self._status_message(response.status_code, response.text))
-                async with aclosing(sse_events(response.aiter_lines())) as events:
-                    # Returning from inside this block closes the connection: the server stops generating.
+                # Returning from inside these blocks closes the connection: the server stops generating.
+                async with aclosing(response.aiter_lines()) as lines, aclosing(sse_events(lines)) as events:
                     return await read_stream(events, request, should_stop, result)
         except httpx.HTTPError as err:
             raise EngineError(transport_error_message(err, self.api_base, self.settings.request_timeout_seconds)) from err
 
     def close(self) -> None:
         client, self._client = self._client, None
-        if self._loop.is_closed():
+        if self._loop.is_closed() or self._loop.is_running():  # running: a request streams at shutdown
             return
-        if self._loop.is_running():  # closing from another thread while a request streams (shutdown)
-            return
-        if client is not None:
-            with suppress(Exception):
-                self._loop.run_until_complete(client.aclose())
-        self._loop.close()
+
+        def shut() -> None:
+            if client is not None:
+                with suppress(Exception):
+                    self._loop.run_until_complete(client.aclose())
+            self._loop.close()
+
+        # On a thread of its own: the caller's thread may be running an event loop of its own.
+        closer = threading.Thread(target=shut, name="codegen-openai-close", daemon=True)
+        closer.start()
+        closer.join(timeout=5)
 
 
 # -- pure helpers (unit-tested without a server) ------------------------------------------------------
