@@ -283,6 +283,10 @@ def run_shape(shape: str, args, device: str, dtype: torch.dtype, bandwidth: floa
                 f"{k} {row[k]:.2e}" if isinstance(row.get(k), float) else f"{k} {row.get(k)}"
                 for k in ("prefill_rel_err", "step_rel_err", "greedy_agree", "reuse_rel_err", "reused")))
         row.update(guarded(bench_fast, fast, prompt, extension, args, device))
+        if fast.attention_timings:
+            row["attention_timings"] = fast.attention_timings
+            row["engine"] = f"fast ({attention}: {fast.decode_attention}; step " + ", ".join(
+                f"{k} {v:.2f}" for k, v in fast.attention_timings.items()) + " ms)"
         rows.append(row)
         del fast
         gc.collect()
@@ -356,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extend", type=int, default=16, help="tokens added to the cached prompt")
     parser.add_argument("--steps", type=int, default=32, help="decode steps timed for ms/token")
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions (median), after one warm-up")
-    parser.add_argument("--attention", default="sdpa,matmul", help="decode attention variants of the fast engine")
+    parser.add_argument("--attention", default="auto",
+                        help="decode attention variants of the fast engine: auto (what the engine does: times "
+                             "sdpa and matmul at load, keeps the faster), sdpa, matmul; comma list")
     parser.add_argument("--no-hf", action="store_true", help="skip the transformers baseline")
     parser.add_argument("--check", action="store_true", help="compare the fast engine's logits with transformers")
     parser.add_argument("--static-step", action="store_true", help="on CPU: run the decode step CUDA would capture")

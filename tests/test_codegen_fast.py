@@ -47,6 +47,13 @@ def pair(request):
     return reference, weights_from_hf(copy, "cpu", torch.float32)
 
 
+@pytest.fixture(scope="module")
+def first_pair():
+    reference, copy = hf_codegen(*SHAPES[0]), hf_codegen(*SHAPES[0])
+    copy.load_state_dict(reference.state_dict())
+    return reference, weights_from_hf(copy, "cpu", torch.float32)
+
+
 def random_ids(n, seed):
     return torch.randint(1, VOCAB, (n,), generator=torch.Generator().manual_seed(seed)).tolist()
 
@@ -122,6 +129,74 @@ def test_prefix_reuse_equals_computing_from_scratch(pair, mode):
         scratch = StaticCodeGen(weights, reuse=False)
         assert fast_greedy(model, ids, 6)[1:] == fast_greedy(scratch, ids, 6)[1:], name
         model.prefill(ids)  # back to exactly ids in the cache for the next edit
+
+
+class FakeCapture:
+    """Stands in for CUDA graph capture on a CPU: a 'graph' re-runs the static step program (with the
+    attention variant it was captured with) into its fixed output tensors, as a replay would."""
+
+    def __init__(self, model: StaticCodeGen, fail=(), step_ms=None):
+        self.model, self.fail, self.step_ms, self.captured = model, set(fail), step_ms or {}, []
+        model.graphs = True
+
+    def capture(self, length):
+        model, variant = self.model, self.model.decode_attention
+        if variant in self.fail:
+            raise RuntimeError(f"cannot capture {variant}")
+        logits, greedy = model._step_program(length)
+        self.captured.append((variant, length))
+
+        class Graph:
+            def replay(self):
+                saved, model.decode_attention = model.decode_attention, variant
+                fresh_logits, fresh_greedy = model._step_program(length)
+                logits.copy_(fresh_logits)
+                greedy.copy_(fresh_greedy)
+                model.decode_attention = saved
+
+        model._graphs[length] = (Graph(), logits, greedy)
+
+    def event(self, enable_timing=True):
+        fake = self
+
+        class Event:
+            def record(self):
+                pass
+
+            def synchronize(self):
+                pass
+
+            def elapsed_time(self, end):
+                return fake.step_ms.get(fake.model.decode_attention, 1.0) * 20
+
+        return Event()
+
+
+@pytest.mark.parametrize(
+    "fail, step_ms, chosen, graphs",
+    [
+        ((), {"sdpa": 2.0, "matmul": 1.0}, "matmul", True),
+        ((), {"sdpa": 1.0, "matmul": 2.0}, "sdpa", True),
+        (("sdpa",), {}, "matmul", True),
+        (("sdpa", "matmul"), {}, "sdpa", False),
+    ],
+)
+def test_graph_bookkeeping_auto_attention_and_fallback(first_pair, monkeypatch, fail, step_ms, chosen, graphs):
+    reference, weights = first_pair
+    model = StaticCodeGen(weights, static_step=True, bucket=16)
+    fake = FakeCapture(model, fail, step_ms)
+    model.decode_attention = "auto"
+    monkeypatch.setattr(model, "_capture", fake.capture)
+    monkeypatch.setattr(torch.cuda, "Event", fake.event)
+    ids = random_ids(40, seed=2)
+    assert fast_greedy(model, ids, 32) == hf_greedy(reference, ids, 32)  # chosen on the first step, mid-generation
+    assert (model.decode_attention, model.graphs) == (chosen, graphs)
+    if graphs:
+        assert sorted(model._graphs) == [48, 64, 80]  # one graph per attention bucket the steps needed
+        model.capture_all()  # at load: the rest of the buckets, cache forgotten
+        assert sorted(model._graphs) == list(range(16, WINDOW + 1, 16)) and model.ids == []
+        assert {variant for variant, _ in fake.captured[2:]} == {chosen}
+        assert fast_greedy(model, ids, 32) == hf_greedy(reference, ids, 32)
 
 
 def test_reuse_off_prefills_everything(pair):
@@ -275,7 +350,8 @@ def test_cli_complete_prints_the_same_text_with_both_engines(tmp_path, cli_model
 def test_engine_benchmark_runs_on_cpu(tmp_path):
     done = subprocess.run(
         [sys.executable, "benchmarks/engine.py", "--device", "cpu", "--shapes", "tiny", "--prompt", "24",
-         "--new", "3", "--extend", "2", "--steps", "2", "--reps", "1", "--check", "--static-step", "--isolate", "--json", str(tmp_path / "r.json")],
+         "--new", "3", "--extend", "2", "--steps", "2", "--reps", "1", "--check", "--static-step", "--isolate", "--attention", "sdpa,matmul",
+         "--json", str(tmp_path / "r.json")],
         capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert done.returncode == 0, done.stderr[-2000:]

@@ -202,7 +202,9 @@ class StaticCodeGen:
     `graphs`: capture the decode step in CUDA graphs (CUDA only). `static_step`: run the decode step
     with device-side position and a bucketed, masked attention even without graphs (the captured
     code path; tests use it on CPU). `reuse`: keep the cache between prompts for prefix reuse.
-    `decode_attention`: "sdpa" (fused kernel) or "matmul" (two batched products, softmax in float32).
+    `decode_attention`: "sdpa" (fused kernel), "matmul" (two batched products, softmax in float32), or
+    "auto": with graphs, time both captured steps once (capture_all) and keep the faster; else sdpa.
+    Which wins depends on the card and the shape (few wide heads leave a fused kernel with few blocks).
     """
 
     def __init__(
@@ -213,7 +215,7 @@ class StaticCodeGen:
         static_step: bool | None = None,
         reuse: bool = True,
         bucket: int = DEFAULT_BUCKET,
-        decode_attention: str = "sdpa",
+        decode_attention: str = "auto",
         window: int | None = None,
     ) -> None:
         self.w = weights
@@ -226,9 +228,10 @@ class StaticCodeGen:
         self.static_step = self.graphs if static_step is None else (static_step or self.graphs)
         self.reuse = reuse
         self.bucket = bucket
-        if decode_attention not in ("sdpa", "matmul"):
-            raise ValueError(f"decode_attention must be sdpa or matmul, not {decode_attention!r}")
-        self.decode_attention = decode_attention
+        if decode_attention not in ("auto", "sdpa", "matmul"):
+            raise ValueError(f"decode_attention must be auto, sdpa or matmul, not {decode_attention!r}")
+        self.decode_attention = decode_attention if decode_attention != "auto" or self.graphs else "sdpa"
+        self.attention_timings: dict[str, float] = {}  # ms per captured step, when auto chose
         self.act = activation_fn(shape.activation)
         self.cos3, self.sin3 = rotary_tables(shape, dtype, device)
         self.cache = torch.zeros(
@@ -330,15 +333,14 @@ class StaticCodeGen:
         length = bucket_length(pos + 1, self.bucket, self.window)
         self._token.fill_(token)
         self._pos.fill_(pos)
-        if not self.graphs:
-            logits, self.greedy_token = self._step_program(length)
+        if self.graphs and self.decode_attention == "auto":
+            self._choose_decode_attention()  # writes only position `pos`, which this step rewrites
+        if self.graphs and (length in self._graphs or self._capture_or_fall_back(length)):
+            graph, logits, greedy = self._graphs[length]
+            graph.replay()
+            self.greedy_token = greedy
             return logits
-        if length not in self._graphs and not self._capture_or_fall_back(length):
-            logits, self.greedy_token = self._step_program(length)
-            return logits
-        graph, logits, greedy = self._graphs[length]
-        graph.replay()
-        self.greedy_token = greedy
+        logits, self.greedy_token = self._step_program(length)
         return logits
 
     def _step_program(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -374,12 +376,41 @@ class StaticCodeGen:
     def capture_all(self) -> None:
         """Capture every bucket now (at load) so that no request pays for a capture."""
         with torch.inference_mode():
+            self._token.fill_(0)
+            self._pos.fill_(0)
+            if self.graphs and self.decode_attention == "auto":
+                self._choose_decode_attention()
             for length in range(self.bucket, self.window + self.bucket, self.bucket):
                 length = min(length, self.window)
-                if not self.graphs:
-                    break
-                if length not in self._graphs:
-                    self._token.fill_(0)
-                    self._pos.fill_(0)
+                if self.graphs and length not in self._graphs:
                     self._capture_or_fall_back(length)
         self.ids.clear()  # the warm-up runs wrote position 0 of the cache
+
+    def _choose_decode_attention(self, replays: int = 20) -> None:
+        """Time the captured step with each attention variant at a long bucket; keep the faster.
+        Runs at the current token and position, like a capture."""
+        length = bucket_length(self.window * 3 // 4, self.bucket, self.window)
+        with torch.inference_mode():
+            for variant in ("sdpa", "matmul"):
+                self.decode_attention = variant
+                try:
+                    self._capture(length)
+                except Exception as err:  # noqa: BLE001 - the other variant may still capture
+                    log.warning("CUDA graph capture with %s attention failed (%s)", variant, err)
+                    continue
+                graph = self._graphs.pop(length)[0]
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                graph.replay()
+                start.record()
+                for _ in range(replays):
+                    graph.replay()
+                end.record()
+                end.synchronize()
+                self.attention_timings[variant] = start.elapsed_time(end) / replays
+                del graph
+        self.decode_attention = min(self.attention_timings, key=self.attention_timings.get, default="sdpa")
+        if not self.attention_timings:
+            log.warning("CUDA graph capture failed; decoding without graphs")
+            self.graphs = False
+        log.info("decode attention: %s (captured step ms at %d positions: %s)", self.decode_attention, length,
+                 {k: round(v, 3) for k, v in self.attention_timings.items()})
