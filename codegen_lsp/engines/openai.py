@@ -231,9 +231,13 @@ class OpenAIEngine:
             return
 
         def shut() -> None:
-            if client is not None:
-                with suppress(Exception):
+            with suppress(Exception):
+                if client is not None:
                     self._loop.run_until_complete(client.aclose())
+                # httpx's inner byte iterators of streams closed early are finalized by tasks: let them finish.
+                self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+                pending = asyncio.all_tasks(self._loop)
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
 
         # On a thread of its own: the caller's thread may be running an event loop of its own.
