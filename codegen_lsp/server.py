@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 
 from lsprotocol import types
@@ -171,7 +172,8 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     async def completion(ls: CodegenLanguageServer, params: types.CompletionParams) -> types.CompletionList:
         texts = await ls.complete_at(params.text_document.uri, params.position)
         here = types.Range(start=params.position, end=params.position)
-        return types.CompletionList(is_incomplete=True, items=[completion_item(t, here) for t in texts])
+        indent = snippet_indent(ls, params)
+        return types.CompletionList(is_incomplete=True, items=[completion_item(t, here, indent) for t in texts])
 
     @server.feature(STATS_REQUEST)
     def stats(ls: CodegenLanguageServer, params) -> dict:
@@ -189,14 +191,42 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     return server
 
 
-def completion_item(text: str, here: types.Range) -> types.CompletionItem:
+def completion_item(text: str, here: types.Range, indent: str | None = None) -> types.CompletionItem:
+    """A classic item. Given the cursor line's `indent` (clients with snippet support), the text goes as a snippet
+    whose later lines are relative to that indent: Neovim inserts only the first word of a plain-text item, and
+    Neovim and VS Code both re-indent a snippet's later lines by the cursor line's indentation."""
     first_line = next((line.strip() for line in text.split("\n") if line.strip()), text.strip())
+    if indent is None:
+        new_text, text_format, mode = text, types.InsertTextFormat.PlainText, types.InsertTextMode.AsIs
+    else:
+        lines = text.split("\n")
+        relative = [lines[0], *(line[len(indent):] if line.startswith(indent) else line for line in lines[1:])]
+        new_text = escape_snippet("\n".join(relative))
+        text_format, mode = types.InsertTextFormat.Snippet, types.InsertTextMode.AdjustIndentation
     return types.CompletionItem(
         label=first_line[:80],
         kind=types.CompletionItemKind.Snippet,
         detail="codegen-lsp",
         documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{text}\n```"),
-        text_edit=types.TextEdit(range=here, new_text=text),
-        insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(range=here, new_text=new_text),
+        insert_text_format=text_format,
+        insert_text_mode=mode,
         sort_text="0",
     )
+
+
+def escape_snippet(text: str) -> str:
+    """Plain text as LSP snippet text: `$`, `}` and `\\` lose their meaning."""
+    return re.sub(r"([\\$}])", r"\\\1", text)
+
+
+def snippet_indent(ls: LanguageServer, params: types.CompletionParams) -> str | None:
+    """The cursor line's indentation when the client takes snippets, else None (plain text, as is)."""
+    completion = ls.client_capabilities.text_document and ls.client_capabilities.text_document.completion
+    item = completion and completion.completion_item
+    document = ls.workspace.text_documents.get(params.text_document.uri)
+    if not (item and item.snippet_support and document):
+        return None
+    lines = document.lines
+    line = lines[params.position.line] if params.position.line < len(lines) else ""
+    return line[: len(line) - len(line.lstrip(" \t"))]

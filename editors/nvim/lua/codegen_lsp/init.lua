@@ -16,11 +16,15 @@ M.defaults = {
   root_markers = { '.git', 'pyproject.toml', 'setup.py', 'package.json', 'go.mod', 'Cargo.toml' },
   -- 'auto': ghost text where Neovim has it (0.12+), the completion menu otherwise; or 'inline' / 'classic'.
   completion = 'auto',
+  -- Classic mode, set for the attached buffers: a single long suggestion still shows in the menu (with its
+  -- code in the popup) and is inserted only on <C-y>. nil keeps your own 'completeopt'.
+  completeopt = 'menuone,noinsert,popup',
   keys = {
     accept = '<Tab>', -- accepts the ghost text; without one the key does what it normally does
     dismiss = '<C-]>',
     next = '<M-]>',
     prev = '<M-[>',
+    complete = '<C-Space>', -- classic mode: ask for the completion menu
   },
 }
 
@@ -79,8 +83,16 @@ end
 local function on_attach(client, bufnr)
   if M.mode() == 'inline' then
     vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
-  else
-    vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = true })
+    return
+  end
+  -- The server has no trigger characters: the menu opens on keys.complete (or <C-x><C-o>).
+  vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = true })
+  if M.config.completeopt then
+    vim.bo[bufnr].completeopt = M.config.completeopt
+  end
+  local key = (M.config.keys or {}).complete
+  if key then
+    vim.keymap.set('i', key, vim.lsp.completion.get, { buffer = bufnr, desc = 'codegen-lsp: complete' })
   end
 end
 

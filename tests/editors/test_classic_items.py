@@ -1,0 +1,74 @@
+"""Classic completion items as real editors need them (seen in Neovim 0.11: a plain-text item with spaces is
+inserted only up to its first space). Clients that take snippets get an escaped snippet whose later lines are
+relative to the cursor line's indent; the others get the text as is."""
+
+from __future__ import annotations
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from codegen_lsp.server import completion_item, escape_snippet
+from lsp_helpers import SERVER_COMMAND, open_document, wait_for_state
+
+HERE = types.Range(types.Position(3, 4), types.Position(3, 4))
+BLOCK = "total = 0\n    for x in xs:\n        total += x\n    return total"
+
+
+def test_plain_text_item_is_the_text_as_is():
+    item = completion_item(BLOCK, HERE)
+    assert item.insert_text_format == types.InsertTextFormat.PlainText
+    assert item.insert_text_mode == types.InsertTextMode.AsIs
+    assert item.text_edit.new_text == BLOCK and item.text_edit.range == HERE
+
+
+def test_snippet_item_is_relative_to_the_cursor_line_indent():
+    item = completion_item(BLOCK, HERE, indent="    ")
+    assert item.insert_text_format == types.InsertTextFormat.Snippet
+    assert item.insert_text_mode == types.InsertTextMode.AdjustIndentation
+    # The editor adds the cursor line's four spaces back to every later line.
+    assert item.text_edit.new_text == "total = 0\nfor x in xs:\n    total += x\nreturn total"
+    assert item.label == "total = 0"
+
+
+def test_snippet_text_escapes_what_snippets_would_expand():
+    assert escape_snippet("f'${x}' + \\n") == "f'\\${x\\}' + \\\\n"
+    item = completion_item('print("$HOME")', HERE, indent="")
+    assert item.text_edit.new_text == 'print("\\$HOME")'
+
+
+def capabilities(snippets: bool) -> types.ClientCapabilities:
+    return types.ClientCapabilities(
+        text_document=types.TextDocumentClientCapabilities(
+            completion=types.CompletionClientCapabilities(
+                completion_item=types.ClientCompletionItemOptions(snippet_support=snippets)
+            )
+        )
+    )
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))
+async def client(lsp_client: LanguageClient):
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.parametrize("snippets", [True, False])
+async def test_item_format_follows_the_client_snippet_support(client, wordy_model_dir, snippets):
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities(snippets),
+            initialization_options={"model": str(wordy_model_dir), "device": "cpu", "maxNewTokens": 6},
+        )
+    )
+    await wait_for_state(client, ("ready",))
+    open_document(client, "file:///work/x.py", "def f():\n    x = ")
+    result = await client.text_document_completion_async(
+        types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri="file:///work/x.py"), position=types.Position(1, 8)
+        )
+    )
+    (item,) = result.items
+    expected = types.InsertTextFormat.Snippet if snippets else types.InsertTextFormat.PlainText
+    assert item.insert_text_format == expected and item.text_edit.new_text.strip()
