@@ -86,3 +86,29 @@ def test_a_word_fragment_is_completed_not_restarted(engine):
 )
 def test_heal_allows_golden(text, heal, allowed):
     assert heal_allows(text, heal) is allowed
+
+
+LINE_STARTS = [
+    "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, item):\n        ",
+    "def read_lines(path):\n    with open(path) as f:\n        lines = f.readlines()\n    ",
+    "def parse(text):\n    result = []\n    for line in text.splitlines():\n        line = line.strip()\n        ",
+    "def area(width, height):\n    if width < 0:\n        raise ValueError(width)\n    ",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.shared_model
+async def test_shared_model_starts_line_start_completions_with_code(shared_model_dir):
+    """At line starts inside bodies the unhealed model began with an extra space (issue 6); healed, never."""
+    from codegen_lsp.completion import Completer
+    from codegen_lsp.settings import parse_settings
+
+    settings, _ = parse_settings({"model": str(shared_model_dir), "device": "cpu", "dtype": "float32", "maxNewTokens": 6})
+    completer = Completer(settings)
+    try:
+        assert await completer.load(lambda message, pct: None)
+        for prompt in LINE_STARTS:
+            items = await completer.complete("file:///p/a.py", prompt, len(prompt), "python")
+            assert items and not items[0][:1].isspace(), (prompt, items)
+    finally:
+        completer.close()
