@@ -195,7 +195,7 @@ class OpenAIEngine:
 
     async def _generate(self, request, cancel: CancelToken, should_stop, result: Generation) -> Generation:
         """Stream on a task; when the cancel token is set, cancel the task: that closes the connection."""
-        task = asyncio.ensure_future(self._stream(request, should_stop, result))
+        task = asyncio.ensure_future(self._stream(request, cancel, should_stop, result))
         while not task.done():
             await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
             if cancel.cancelled and not task.done():
@@ -206,7 +206,7 @@ class OpenAIEngine:
                 return result
         return task.result()
 
-    async def _stream(self, request: GenerationRequest, should_stop, result: Generation) -> Generation:
+    async def _stream(self, request: GenerationRequest, cancel: CancelToken, should_stop, result: Generation) -> Generation:
         import httpx
 
         use_infill = self.infill and bool(request.suffix.strip())
@@ -221,7 +221,7 @@ class OpenAIEngine:
                     raise EngineError(self._status_message(response.status_code, response.text))
                 # Returning from inside these blocks closes the connection: the server stops generating.
                 async with aclosing(response.aiter_lines()) as lines, aclosing(sse_events(lines)) as events:
-                    return await read_stream(events, request, should_stop, result)
+                    return await read_stream(events, request, cancel, should_stop, result)
         except httpx.HTTPError as err:
             raise EngineError(transport_error_message(err, self.api_base, self.settings.request_timeout_seconds)) from err
 
@@ -247,10 +247,16 @@ class OpenAIEngine:
 
 
 # -- pure helpers (unit-tested without a server) ------------------------------------------------------
-async def read_stream(events: AsyncIterator[dict], request: GenerationRequest, should_stop, result: Generation) -> Generation:
-    """Accumulate streamed text until the server finishes, a stop sequence appears or should_stop says so."""
+async def read_stream(
+    events: AsyncIterator[dict], request: GenerationRequest, cancel: CancelToken, should_stop, result: Generation
+) -> Generation:
+    """Accumulate streamed text until the server finishes, a stop sequence appears, should_stop says so
+    or the request is cancelled (checked at every chunk; the caller also watches while no chunk comes)."""
     text, chunks = "", 0
     async for event in events:
+        if cancel.cancelled:
+            result.finish_reason = "cancelled"
+            break
         piece, finish = parse_chunk(event)
         record_usage(event, result)
         if piece:
