@@ -29,6 +29,8 @@ DUPLICATED_CLOSERS = [
     ("go", "fmt.Println(¦)\n", "\"done\")", "\"done\""),
     ("java", "list.add(¦);\n", "item);", "item"),
     ("java", "list.add(¦);\n", "map.get(key)", "map.get(key)"),  # nothing closed twice
+    ("python", "if ready ¦:\n", "and not done:", "and not done"),
+    ("javascript", "let x = 1¦;\n", "0;", "0"),
 ]
 
 

@@ -35,4 +35,8 @@ def drop_duplicated_closers(text: str, ctx: CursorContext) -> str:
     if not ctx.line_suffix.strip() or ctx.code_after:
         return text
     cut = scan(text, ctx.language, ctx.line_prefix).first_outer_close
-    return text if cut is None else text[:cut]
+    if cut is not None:
+        return text[:cut]
+    closers = ctx.line_suffix.strip()
+    kept = text.rstrip()
+    return kept[: len(kept) - len(closers)] if kept.endswith(closers) else text  # `;` `:` `,` are not brackets
