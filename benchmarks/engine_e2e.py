@@ -10,6 +10,7 @@ Needs no pygls (it runs on the GPU machine): it imports only the engines.
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import tempfile
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtypes", default="float32,float16")
     parser.add_argument("--new", type=int, default=48)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger("codegen_lsp").setLevel(logging.INFO)  # the fast engine logs its attention choice
     model = args.model
     if model is None:
         from tiny_model import build_tiny_model

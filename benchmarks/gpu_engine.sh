@@ -12,18 +12,21 @@ OUT=${OUT:-gpu-results}
 mkdir -p "$OUT"
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false
 PY=${PYTHON:-python3}
+# A dry run of this script on a CPU: ENGINE_DEVICE=cpu ENGINE_SHAPES=tiny ENGINE_ARGS="--prompt 64 --reps 1"
+#   ENGINE_E2E_ARGS="--dtypes float32" ENGINE_E2E_TIMEOUT=600 bash benchmarks/gpu_engine.sh
+DEVICE=${ENGINE_DEVICE:-cuda}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 MODEL=${ENGINE_MODEL:-}
 for dir in .cache/pycodegen-tiny ../shared/models/pycodegen-tiny; do
   if [ -z "$MODEL" ] && [ -f "$dir/config.json" ]; then MODEL=$dir; fi
 done
-timeout 60 "$PY" benchmarks/engine_e2e.py ${MODEL:+--model "$MODEL"} --device cuda >"$OUT/engine_e2e.md" 2>"$OUT/engine_e2e.log"
+timeout "${ENGINE_E2E_TIMEOUT:-60}" "$PY" benchmarks/engine_e2e.py ${MODEL:+--model "$MODEL"} --device "$DEVICE" ${ENGINE_E2E_ARGS:-} >"$OUT/engine_e2e.md" 2>"$OUT/engine_e2e.log"
 echo "engine_e2e exit $?"
-timeout "${ENGINE_BENCH_TIMEOUT:-240}" "$PY" benchmarks/engine.py --check ${ENGINE_SHAPES:+--shapes "$ENGINE_SHAPES"} \
+timeout "${ENGINE_BENCH_TIMEOUT:-240}" "$PY" benchmarks/engine.py --device "$DEVICE" --check ${ENGINE_SHAPES:+--shapes "$ENGINE_SHAPES"} ${ENGINE_ARGS:-} \
   --json "$OUT/engine.json" >"$OUT/engine.md" 2>"$OUT/engine.log"
 echo "engine.py exit $?"
 grep -E "Error|error|Traceback|warning" "$OUT/engine_e2e.log" "$OUT/engine.log" | grep -v "^.*UserWarning: .*past_key_values" | head -20
-grep "vs transformers" "$OUT/engine.log"
+grep -h "vs transformers\|decode attention" "$OUT/engine_e2e.log" "$OUT/engine.log"
 cat "$OUT/engine_e2e.md"
 echo
 if [ -s "$OUT/engine.md" ]; then cat "$OUT/engine.md"; else grep "^|" "$OUT/engine.log"; fi

@@ -17,6 +17,7 @@ Layout chosen for decoding one token at a time, where every weight byte is read 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -337,11 +338,16 @@ class StaticCodeGen:
             self._choose_decode_attention()  # writes only position `pos`, which this step rewrites
         if self.graphs and (length in self._graphs or self._capture_or_fall_back(length)):
             graph, logits, greedy = self._graphs[length]
-            graph.replay()
+            with self._on_device():
+                graph.replay()
             self.greedy_token = greedy
             return logits
         logits, self.greedy_token = self._step_program(length)
         return logits
+
+    def _on_device(self):
+        """Make the model's GPU current (graphs capture and replay on the current device's stream)."""
+        return torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
 
     def _step_program(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Everything one decode step does, reading only static buffers (token, position, cache)."""
@@ -352,15 +358,16 @@ class StaticCodeGen:
     def _capture(self, length: int) -> None:
         """Capture the step for one attention length. The warm-up runs compute the real step for the
         current token and position, so capturing in the middle of a generation changes nothing."""
-        stream = torch.cuda.Stream(device=self.device)
-        stream.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                self._step_program(length)
-        torch.cuda.current_stream(self.device).wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            logits, greedy = self._step_program(length)
+        with self._on_device():
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(2):
+                    self._step_program(length)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                logits, greedy = self._step_program(length)
         self._graphs[length] = (graph, logits, greedy)
 
     def _capture_or_fall_back(self, length: int) -> bool:
@@ -390,7 +397,7 @@ class StaticCodeGen:
         """Time the captured step with each attention variant at a long bucket; keep the faster.
         Runs at the current token and position, like a capture."""
         length = bucket_length(self.window * 3 // 4, self.bucket, self.window)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._on_device():
             for variant in ("sdpa", "matmul"):
                 self.decode_attention = variant
                 try:
