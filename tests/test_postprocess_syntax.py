@@ -25,5 +25,22 @@ def test_prefer_parsable_golden(document, raw, expected):
     assert prefer_parsable(raw, at(document, "python")) == expected
 
 
-def test_other_languages_are_left_alone():
-    assert prefer_parsable("a;\n  b(", at("function f() {\n  ¦\n}\n", "javascript")) == "a;\n  b("
+TREE_SITTER_CASES = [
+    # (language, document, raw model text, expected)
+    ("javascript", "function f(x) {\n  ¦\n}\n", "const y = x;\n  if (y) {\n    g(", "const y = x;"),
+    ("typescript", "function f(x: number) {\n  ¦\n}\n", "const y: number = x;\n  return y as", "const y: number = x;"),
+    ("c", "int f(int x) {\n    ¦\n}\n", "int y = x;\n    if (y) {\n        return", "int y = x;"),
+    ("cpp", "int f(int x) {\n    ¦\n}\n", "auto y = x;\n    return y;", "auto y = x;\n    return y;"),
+    ("go", "func f(x int) int {\n\t¦\n}\n", "y := x\n\treturn y +", "y := x"),
+    ("java", "class A {\n    int f(int x) {\n        ¦\n    }\n}\n", "int y = x;\n        return y *", "int y = x;"),
+]
+
+
+@pytest.mark.parametrize("language, document, raw, expected", TREE_SITTER_CASES)
+def test_prefer_parsable_with_tree_sitter_golden(language, document, raw, expected):
+    pytest.importorskip("tree_sitter_language_pack")
+    assert prefer_parsable(raw, at(document, language)) == expected
+
+
+def test_without_a_parser_the_completion_is_left_alone():
+    assert prefer_parsable("a;\n  b(", at("fn main() {\n  ¦\n}\n", "zig")) == "a;\n  b("

@@ -1,37 +1,47 @@
-"""Python: prefer a cut that leaves the code around the cursor parsable.
+"""Prefer a cut that leaves the code around the cursor parsable.
 
-The heuristic filters cut at scope ends and balanced brackets; Python's own parser then has the last
-word. When the top-level statement around the cursor does not parse with the whole completion in it,
-the longest completion that ends at a line end and does parse wins. When none parses (the user is in
-the middle of writing something broken) the completion is left as it is.
+The heuristic filters cut at scope ends and balanced brackets; a real parser then has the last word
+(Python's own, or tree-sitter for the other languages when installed — see `parsers.py`). When the code
+does not parse with the whole completion in it, the longest completion that ends at a line end and does
+parse wins. When none parses (the user is in the middle of writing something broken) or no parser is
+available, the completion is left as it is.
 """
 
 from __future__ import annotations
 
-import ast
-import warnings
-
 from ..context import CursorContext
+from .parsers import parses
 
 MAX_REGION_LINES = 400
+MAX_DOCUMENT_CHARS = 200_000  # tree-sitter parses a whole document per candidate cut: keep that cheap
+MAX_CUTS = 16
+CONTINUATIONS = ("else", "elif", "except", "finally", "case")
 
 
 def prefer_parsable(text: str, ctx: CursorContext) -> str:
-    if ctx.language != "python" or "\n" not in text.strip("\n"):
+    if "\n" not in text.strip("\n"):
         return text
-    before, after = _region(ctx)
-    if before.count("\n") + after.count("\n") > MAX_REGION_LINES or _parses(before + text + after):
+    if ctx.language == "python":
+        before, after = _region(ctx)
+        if before.count("\n") + after.count("\n") > MAX_REGION_LINES:
+            return text
+    else:
+        before, after = ctx.prefix, ctx.suffix
+        if len(before) + len(after) > MAX_DOCUMENT_CHARS:
+            return text
+    whole = parses(before + text + after, ctx.language)
+    if whole is None or whole:
         return text
     ends = [i for i, ch in enumerate(text) if ch == "\n" and text[:i].strip()]
-    for end in reversed(ends):
-        if _parses(before + text[:end] + after):
+    for end in reversed(ends[-MAX_CUTS:]):
+        if parses(before + text[:end] + after, ctx.language):
             return text[:end]
     return text
 
 
 def _region(ctx: CursorContext) -> tuple[str, str]:
-    """The text of the top-level statement around the cursor: from the last line of the prefix that starts
-    at column 0 to (not including) the next such line of the suffix."""
+    """Python: the text of the top-level statement around the cursor, from the last line of the prefix that
+    starts at column 0 to (not including) the next such line of the suffix."""
     prefix, suffix = ctx.prefix, ctx.suffix
     start = 0
     position = len(prefix) - len(ctx.line_prefix)
@@ -56,22 +66,9 @@ def _region(ctx: CursorContext) -> tuple[str, str]:
     return prefix[start:], suffix[:end]
 
 
-CONTINUATIONS = ("else", "elif", "except", "finally", "case")
-
-
 def _starts_statement(line: str) -> bool:
     """A line at column 0 that begins a statement of its own (not `else:`, a closer or a string's text)."""
     if not line or line[0].isspace() or line.startswith(("#", ")", "]", "}", "'", '"')):
         return False
     word = line.split(None, 1)[0].rstrip(":")
     return word not in CONTINUATIONS
-
-
-def _parses(source: str) -> bool:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escape sequences and the like are not our business
-            ast.parse(source)
-    except (SyntaxError, ValueError):
-        return False
-    return True
