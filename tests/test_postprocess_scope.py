@@ -14,6 +14,9 @@ CASES = [
     # a docstring's or a bracket's lines may sit lower: they do not end the block
     ("python", "def f():\n    ¦\n", 'x = """\nfree text\n"""\n    return x\nz = 1\n', 'x = """\nfree text\n"""\n    return x'),
     ("python", "def f():\n    ¦\n", "call(a,\nb)\n    return\nz = 1\n", "call(a,\nb)\n    return"),
+    # at top level nothing dedents: a new definition after a blank line ends it
+    ("python", "import os\n¦\n", "def main():\n    print(os.getcwd())\n\n\ndef other():\n    pass\n", "def main():\n    print(os.getcwd())\n"),
+    ("python", "import os\n¦\n", "x = 1\ny = 2\n", "x = 1\ny = 2\n"),
     # -- line mode: the first logical line (an open bracket goes on until it closes)
     ("python", "x = ¦\n", "compute(a,\n        b)\ny = 2\n", "compute(a,\n        b)"),
     ("python", "x = ¦\n", "1\ny = 2\n", "1"),

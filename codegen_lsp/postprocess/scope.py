@@ -3,7 +3,7 @@
 line mode: at the end of the first logical line (a line that leaves a bracket or string open goes on
 until it is closed). block mode: at the first line that dedents
 below the block's indentation (indentation languages) or at the brace that closes the block it opened
-(brace languages), and in either mode at a blank-line-separated new top-level definition.
+(brace languages); at top level, at a new definition after a blank line.
 """
 
 from __future__ import annotations
@@ -60,8 +60,14 @@ def _dedent_end(text: str, ctx: CursorContext) -> int | None:
             indent = len(line) - len(line.lstrip(" \t"))
             if indent < block_indent:
                 return max(offset - 1, 0)
+            if indent == 0 and number > 1 and not lines[number - 1].strip() and _has_content(lines[:number]):
+                return len("\n".join(lines[: number - 1]))  # at top level: a new definition after a blank line
         offset += len(line) + 1
     return None
+
+
+def _has_content(lines: list[str]) -> bool:
+    return any(line.strip() for line in lines)
 
 
 def _block_indent(ctx: CursorContext) -> int:
