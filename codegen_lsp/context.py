@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlparse
 
 SKIP, LINE, BLOCK = "skip", "line", "block"
 
-CLOSERS = set(")]}>\"'`;,: \t")
+CLOSERS = set(")]}>\"'`;,: \t\r")  # \r: the line end of a CRLF document
 BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->")
 
 # LSP languageId → a display name used in the prompt header; file extensions fill in when the editor

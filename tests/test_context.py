@@ -28,6 +28,8 @@ from golden import at
         # other code after the cursor: complete only what fits before it
         ("python", "result = compute(¦, b)\n", LINE),
         ("go", "if err := f(¦); err != nil {\n", LINE),
+        # a CRLF document: the \r is the line's end, not code after the cursor
+        ("python", "def f(x):¦\r\n    return x\r\n", BLOCK),
         # inside a word, or before the code of a line: nothing
         ("python", "pri¦nt(x)\n", SKIP),
         ("c", "    ¦return 0;\n", SKIP),
@@ -36,6 +38,10 @@ from golden import at
 )
 def test_mode_from_the_cursor_line(language, document, mode):
     assert at(document, language).mode == mode
+
+
+def test_crlf_line_end_is_not_code_after_the_cursor():
+    assert not at("x = ¦\r\ny = 2\r\n", "python").code_after
 
 
 def test_forced_mode_still_skips_where_nothing_fits():
