@@ -51,6 +51,8 @@ def unreadable(data: Any, known_method) -> Unreadable:
     if not isinstance(data, dict):
         return Unreadable(None, None, INVALID_REQUEST, f"expected a JSON object, got {type(data).__name__}")
     method = data.get("method")
+    if method is None and ("result" in data or "error" in data):
+        return Unreadable(None, "a response", INVALID_REQUEST, "a response that cannot be read")  # never answered
     has_id = "id" in data
     if has_id and not is_valid_id(data["id"]):
         return Unreadable(None, None, INVALID_REQUEST, "the id must be a number or a string")
@@ -58,7 +60,7 @@ def unreadable(data: Any, known_method) -> Unreadable:
     if data.get("jsonrpc") != "2.0":
         return Unreadable(msg_id, method, INVALID_REQUEST, 'missing "jsonrpc": "2.0"')
     if method is None:
-        return Unreadable(None, None, INVALID_REQUEST, "a response we cannot read, or no method")
+        return Unreadable(msg_id, None, INVALID_REQUEST, "no method")
     if not isinstance(method, str):
         return Unreadable(msg_id, None, INVALID_REQUEST, "the method must be a string")
     if not known_method(method):

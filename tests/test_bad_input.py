@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from codegen_lsp.protocol import unreadable
 from raw_lsp import RawServer, frame, inline_params
 
 URI = "file:///work/bad.py"
@@ -156,3 +157,25 @@ def test_requests_before_initialize_and_after_shutdown(wordy_model_dir):
     finally:
         if raw.proc.poll() is None:
             raw.proc.kill()
+
+
+@pytest.mark.parametrize(
+    "message, answer_id, code",
+    [
+        ([1], None, -32600),
+        ({"jsonrpc": "2.0", "id": 3, "method": 5}, 3, -32600),
+        ({"jsonrpc": "1.0", "id": 3, "method": "known"}, 3, -32600),
+        ({"jsonrpc": "2.0", "id": 3}, 3, -32600),
+        ({"jsonrpc": "2.0", "id": 3, "method": "unknown"}, 3, -32601),
+        ({"jsonrpc": "2.0", "id": 3, "method": "known"}, 3, -32602),
+        ({"jsonrpc": "2.0", "id": [3], "method": "known"}, None, -32600),
+    ],
+)
+def test_unreadable_messages_are_classified_as_the_spec_says(message, answer_id, code):
+    problem = unreadable(message, lambda method: method == "known")
+    assert (problem.id, problem.code) == (answer_id, code)
+
+
+def test_a_response_we_cannot_read_is_never_answered():
+    problem = unreadable({"jsonrpc": "2.0", "id": {"x": 1}, "result": 1}, lambda method: True)
+    assert problem.id is None and problem.method  # reject() answers only requests and unidentifiable messages

@@ -20,12 +20,13 @@ EXITS_WITHIN = 20  # seconds: a hang guard, not a performance target
 def started(wordy_model_dir):
     servers: list[RawServer] = []
 
-    def start(process_id: int | None = None, **options) -> RawServer:
+    def start(process_id: int | None = None, loaded: bool = True, **options) -> RawServer:
+        """A server with the model loaded, or (loaded=False, quicker) one whose model is missing."""
         raw = RawServer()
         servers.append(raw)
-        raw.initialize({"model": str(wordy_model_dir), "device": "cpu", "maxNewTokens": 4, **options},
-                       process_id=process_id)
-        assert raw.wait_until_loaded()["state"] == "ready"
+        model = wordy_model_dir if loaded else wordy_model_dir / "missing"
+        raw.initialize({"model": str(model), "device": "cpu", "maxNewTokens": 4, **options}, process_id=process_id)
+        assert raw.wait_until_loaded()["state"] == ("ready" if loaded else "failed")
         return raw
 
     yield start
@@ -47,13 +48,13 @@ def test_shutdown_then_exit_ends_with_code_0(started):
 
 
 def test_exit_without_shutdown_ends_with_code_1(started):
-    raw = started()
+    raw = started(loaded=False)
     raw.notify("exit")
     assert exit_code(raw) == 1
 
 
 def test_server_exits_when_stdin_closes(started):
-    raw = started()
+    raw = started(loaded=False)
     raw.proc.stdin.close()
     assert exit_code(raw) == 1  # the stream ended without shutdown
 
