@@ -86,6 +86,11 @@ class ServerProcess:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used (Linux /proc): it stays flat while the server idles."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

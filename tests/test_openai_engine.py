@@ -162,29 +162,30 @@ def test_transformers_serve_stop_sequence_ends_the_text_before_it(transformers_s
 
 @pytest.mark.slow
 def test_transformers_serve_stops_generating_when_cancelled(transformers_server, wordy_model_dir):
-    """Cancel a long generation after its first chunks: a follow-up answers at once, long before the
-    cancelled one could have finished (the ratio is measured side by side in this run)."""
+    """Cancel a long generation after its first chunks: the server's CPU goes idle, where the same
+    server busy generating burns CPU at a rate measured side by side in this run (this server logs
+    nothing on a disconnect, so its CPU time is what shows it stopped)."""
     engine = connect(transformers_server, model=str(wordy_model_dir))
     try:
-        started = time.perf_counter()
-        generate(engine, "x = ", 24)
-        seconds_per_token = (time.perf_counter() - started) / 24
+        before, started = transformers_server.cpu_seconds(), time.perf_counter()
+        generate(engine, "x = ", 300)
+        busy_rate = (transformers_server.cpu_seconds() - before) / (time.perf_counter() - started)
         cancel, seen = CancelToken(), []
 
-        def stop_after_a_few(text: str) -> bool:
+        def cancel_after_three(text: str) -> bool:
             seen.append(text)
             if len(seen) == 3:
-                cancel.cancel("cancelled")
+                cancel.cancel()
             return False
 
-        long = GenerationRequest(prompt="x = ", max_new_tokens=1500)
-        result = engine.generate(long, cancel, stop_after_a_few)
-        assert result.finish_reason == "cancelled" and 3 <= result.generated_tokens < 100
-        started = time.perf_counter()
+        result = engine.generate(GenerationRequest(prompt="x = ", max_new_tokens=1500), cancel, cancel_after_three)
+        assert result.finish_reason == "cancelled" and 3 <= result.generated_tokens < 1500
+        time.sleep(0.2)  # the server notices the closed connection at its next chunk
+        before, started = transformers_server.cpu_seconds(), time.perf_counter()
+        time.sleep(0.6)
+        idle_rate = (transformers_server.cpu_seconds() - before) / (time.perf_counter() - started)
+        assert idle_rate < busy_rate / 4, (idle_rate, busy_rate)
         assert generate(engine, "y = ", 4).generated_tokens == 4
-        follow_up = time.perf_counter() - started
-        remaining = (1500 - result.generated_tokens) * seconds_per_token
-        assert follow_up < remaining / 5, (follow_up, remaining)
     finally:
         engine.close()
 
@@ -346,10 +347,10 @@ async def test_lsp_server_down_one_message_then_completions_resume(lsp: Language
             assert not (await inline(lsp, uri, 3, 15)).items
         server.start()
         items = await inline_eventually(lsp, uri, 3, 15)
-        assert items and items[0].insert_text.strip()
+        assert items and items[0].insert_text.strip(), (await stats(lsp), lsp.messages)
         assert field(await stats(lsp), "engine") == "openai"
-        errors = [m for m in lsp.messages if m.type == types.MessageType.Error]
-        assert len(errors) == 1 and "cannot reach the completion server" in errors[0].message
+        errors = [m.message for m in lsp.messages if m.type == types.MessageType.Error]
+        assert len(errors) == 1 and "cannot reach the completion server" in errors[0], errors
     finally:
         server.stop()
 
