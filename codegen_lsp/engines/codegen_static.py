@@ -26,6 +26,11 @@ import torch.nn.functional as F
 
 log = logging.getLogger(__name__)
 
+# Decode attention variants: PyTorch's fused SDPA kernel, two batched products with a float32 softmax,
+# and a split-KV Triton kernel (decode_attention.py) that reads only the filled positions.
+ATTENTION_VARIANTS = ("sdpa", "matmul", "split")
+# A variant whose logits differ from SDPA's by more than this (relative) at load is not used.
+ATTENTION_AGREEMENT = 1e-2
 # Attention length buckets for the captured decode step: one graph per multiple of this.
 DEFAULT_BUCKET = 256
 # The second product's input ends with [1, 0, ...]: fc_out's bias rides in the product. 8 keeps the
@@ -203,9 +208,11 @@ class StaticCodeGen:
     `graphs`: capture the decode step in CUDA graphs (CUDA only). `static_step`: run the decode step
     with device-side position and a bucketed, masked attention even without graphs (the captured
     code path; tests use it on CPU). `reuse`: keep the cache between prompts for prefix reuse.
-    `decode_attention`: "sdpa" (fused kernel), "matmul" (two batched products, softmax in float32), or
-    "auto": with graphs, time both captured steps once (capture_all) and keep the faster; else sdpa.
-    Which wins depends on the card and the shape (few wide heads leave a fused kernel with few blocks).
+    `decode_attention`: "sdpa" (fused kernel), "matmul" (two batched products, softmax in float32),
+    "split" (Triton split-KV kernel), or "auto": with graphs, time the captured step with each variant
+    once (capture_all, over a synthetic prompt of 3/4 of the window) and keep the fastest whose logits
+    agree with SDPA's; else sdpa. Which wins depends on the card and the shape (a fused kernel gets one
+    program per head for a single query; a few wide heads leave most of the GPU idle).
     """
 
     def __init__(
@@ -229,8 +236,8 @@ class StaticCodeGen:
         self.static_step = self.graphs if static_step is None else (static_step or self.graphs)
         self.reuse = reuse
         self.bucket = bucket
-        if decode_attention not in ("auto", "sdpa", "matmul"):
-            raise ValueError(f"decode_attention must be auto, sdpa or matmul, not {decode_attention!r}")
+        if decode_attention not in ATTENTION_VARIANTS + ("auto",):
+            raise ValueError(f"decode_attention must be auto or one of {ATTENTION_VARIANTS}, not {decode_attention!r}")
         self.decode_attention = decode_attention if decode_attention != "auto" or self.graphs else "sdpa"
         self.attention_timings: dict[str, float] = {}  # ms per captured step, when auto chose
         self.act = activation_fn(shape.activation)
@@ -308,15 +315,20 @@ class StaticCodeGen:
             kv_cache.index_copy_(2, positions, qkv[:, 1:].permute(1, 2, 0, 3))
             q = qkv[:, 0].transpose(0, 1).unsqueeze(0)  # (1, H, T, hd)
             keys, values = kv_cache[0, :, :length].unsqueeze(0), kv_cache[1, :, :length].unsqueeze(0)
-            attn = self._attend(q, keys, values, mask, causal)
+            attn = self._attend(q, keys, values, mask, causal, positions)
             attn = attn[0].transpose(0, 1).reshape(T, E)
             mixed = torch.cat([attn, self.act(y[:, 3 * E :]), self.bias_inputs[:T]], dim=-1)
             h.addmm_(mixed, layer.w_out.t())  # residual + out_proj + fc_out + its bias, one product
         h = F.layer_norm(h[-1:], (E,), self.w.ln_f_weight, self.w.ln_f_bias, s.layer_norm_epsilon)
         return F.linear(h, self.w.lm_head_weight, self.w.lm_head_bias)[0]
 
-    def _attend(self, q, keys, values, mask, causal):
+    def _attend(self, q, keys, values, mask, causal, positions):
         # q arrives scaled by 1/sqrt(head_dim) (see rotary_tables).
+        if self.decode_attention == "split" and q.shape[2] == 1:
+            # Reads only the filled positions (up to positions[0]), split over heads x chunks.
+            from .decode_attention import decode_attention
+
+            return decode_attention(q[0, :, 0], keys[0], values[0], positions).view(q.shape)
         if self.decode_attention == "matmul" and q.shape[2] == 1:
             # One query: two batched products; softmax in float32 as transformers' eager path does.
             scores = torch.matmul(q, keys.transpose(-1, -2)).float()
@@ -381,31 +393,40 @@ class StaticCodeGen:
             return False
 
     def capture_all(self) -> None:
-        """Capture every bucket now (at load) so that no request pays for a capture."""
+        """Capture every bucket now (at load) so that no request pays for a capture. With "auto", first
+        choose the attention variant at 3/4 of the window, filled with a synthetic prompt."""
         with torch.inference_mode():
+            if self.graphs and self.decode_attention == "auto":
+                n = self.window * 3 // 4
+                self.prefill([(i * 7919) % self.shape.vocab_size for i in range(n)])
+                self._token.fill_(1)
+                self._pos.fill_(n)
+                self._choose_decode_attention()
             self._token.fill_(0)
             self._pos.fill_(0)
-            if self.graphs and self.decode_attention == "auto":
-                self._choose_decode_attention()
             for length in range(self.bucket, self.window + self.bucket, self.bucket):
                 length = min(length, self.window)
                 if self.graphs and length not in self._graphs:
                     self._capture_or_fall_back(length)
-        self.ids.clear()  # the warm-up runs wrote position 0 of the cache
+        self.ids.clear()  # the cache holds nothing a request can use
 
     def _choose_decode_attention(self, replays: int = 20) -> None:
-        """Time the captured step with each attention variant at a long bucket; keep the faster.
-        Runs at the current token and position, like a capture."""
-        length = bucket_length(self.window * 3 // 4, self.bucket, self.window)
+        """Time the captured step with each attention variant at the current token and position (it
+        writes only that position, as a capture does); keep the fastest that agrees with SDPA."""
+        from . import decode_attention
+
+        length = bucket_length(int(self._pos) + 1, self.bucket, self.window)
+        variants = [v for v in ATTENTION_VARIANTS if v != "split" or decode_attention.available()]
+        reference = None
         with torch.inference_mode(), self._on_device():
-            for variant in ("sdpa", "matmul"):
+            for variant in variants:
                 self.decode_attention = variant
                 try:
                     self._capture(length)
-                except Exception as err:  # noqa: BLE001 - the other variant may still capture
+                except Exception as err:  # noqa: BLE001 - the other variants may still capture
                     log.warning("CUDA graph capture with %s attention failed (%s)", variant, err)
                     continue
-                graph = self._graphs.pop(length)[0]
+                graph, logits, _ = self._graphs.pop(length)
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 graph.replay()
                 start.record()
@@ -413,11 +434,17 @@ class StaticCodeGen:
                     graph.replay()
                 end.record()
                 end.synchronize()
+                result = logits.float().clone()
+                del graph, logits
+                if reference is None:
+                    reference = result
+                elif (result - reference).norm() > ATTENTION_AGREEMENT * reference.norm():
+                    log.warning("%s decode attention disagrees with %s; not using it", variant, variants[0])
+                    continue
                 self.attention_timings[variant] = start.elapsed_time(end) / replays
-                del graph
         self.decode_attention = min(self.attention_timings, key=self.attention_timings.get, default="sdpa")
         if not self.attention_timings:
             log.warning("CUDA graph capture failed; decoding without graphs")
             self.graphs = False
-        log.info("decode attention: %s (captured step ms at %d positions: %s)", self.decode_attention, length,
-                 {k: round(v, 3) for k, v in self.attention_timings.items()})
+        log.info("decode attention: %s (captured step ms at %d positions: %s)", self.decode_attention,
+                 int(self._pos) + 1, {k: round(v, 3) for k, v in self.attention_timings.items()})
