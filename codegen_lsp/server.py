@@ -133,7 +133,11 @@ class CodegenLanguageServer(LanguageServer):
         # pygls clamps a character past the line's end, and does so by writing to the Position it is given.
         offset = document.offset_at_position(types.Position(position.line, position.character))
         neighbours = neighbours_from(self.workspace.text_documents.values(), uri)
-        return await self.completer.complete(uri, document.source, offset, document.language_id, invoked, neighbours)
+        state = self.completer.state
+        completions = await self.completer.complete(uri, document.source, offset, document.language_id, invoked, neighbours)
+        if self.completer.state != state:  # a remote engine was loaded again on the way (its server is back)
+            self.send_status()
+        return completions
 
 
 def create_server(settings: Settings) -> CodegenLanguageServer:

@@ -334,6 +334,8 @@ async def test_lsp_server_down_one_message_then_completions_resume(lsp: Language
     command, env = transformers_command_env(wordy_model_dir, port)
     server = ServerProcess(command, port, tmp_path / "serve.log", env)
     uri, text = "file:///work/remote.py", "import os\n\ndef main():\n    path = os."
+    states: list[str] = []
+    lsp.feature("codegen/status")(lambda params: states.append(params.state))
     try:
         await lsp.initialize_session(
             types.InitializeParams(
@@ -349,6 +351,7 @@ async def test_lsp_server_down_one_message_then_completions_resume(lsp: Language
         items = await inline_eventually(lsp, uri, 3, 15)
         assert items and items[0].insert_text.strip(), (await stats(lsp), lsp.messages)
         assert field(await stats(lsp), "engine") == "openai"
+        assert states[-1] == "ready" and "failed" in states  # the status bar follows the recovery
         errors = [m.message for m in lsp.messages if m.type == types.MessageType.Error]
         assert len(errors) == 1 and "cannot reach the completion server" in errors[0], errors
     finally:
