@@ -20,7 +20,7 @@ MODEL=${ENGINE_MODEL:-}
 for dir in .cache/pycodegen-tiny ../shared/models/pycodegen-tiny; do
   if [ -z "$MODEL" ] && [ -f "$dir/config.json" ]; then MODEL=$dir; fi
 done
-timeout "${ENGINE_E2E_TIMEOUT:-60}" "$PY" benchmarks/engine_e2e.py ${MODEL:+--model "$MODEL"} --device "$DEVICE" ${ENGINE_E2E_ARGS:-} >"$OUT/engine_e2e.md" 2>"$OUT/engine_e2e.log"
+timeout "${ENGINE_E2E_TIMEOUT:-90}" "$PY" benchmarks/engine_e2e.py ${MODEL:+--model "$MODEL"} --device "$DEVICE" ${ENGINE_E2E_ARGS:-} >"$OUT/engine_e2e.md" 2>"$OUT/engine_e2e.log"
 echo "engine_e2e exit $?"
 timeout "${ENGINE_BENCH_TIMEOUT:-240}" "$PY" benchmarks/engine.py --device "$DEVICE" --check ${ENGINE_SHAPES:+--shapes "$ENGINE_SHAPES"} ${ENGINE_ARGS:-} \
   --json "$OUT/engine.json" >"$OUT/engine.md" 2>"$OUT/engine.log"
