@@ -39,6 +39,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from codegen_lsp.completion import Completer  # noqa: E402
 from codegen_lsp.settings import parse_settings  # noqa: E402
+from codegen_lsp.snippets import Neighbour  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(sysconfig.get_paths()["purelib"])
@@ -215,7 +216,10 @@ async def run(args) -> list[tuple[Case, str, str]]:
         for number, case in enumerate(cases, 1):
             uri = f"file:///bench/{case.file}"
             before = len(recorder.raw)
-            shown = await completer.complete(uri, case.prefix + case.suffix, len(case.prefix), "python")
+            neighbours = open_siblings(SITE / case.file, args.open_siblings)
+            shown = await completer.complete(
+                uri, case.prefix + case.suffix, len(case.prefix), "python", neighbours=neighbours
+            )
             raw = recorder.raw[-1] if len(recorder.raw) > before else ""
             results.append((case, raw, shown[0] if shown else ""))
             print(f"\r{number}/{len(cases)} cursors, {time.perf_counter() - started:.0f} s", end="", file=sys.stderr)
@@ -223,6 +227,12 @@ async def run(args) -> list[tuple[Case, str, str]]:
         print(file=sys.stderr)
         completer.close()
     return results
+
+
+def open_siblings(path: Path, count: int) -> list[Neighbour]:
+    """Other files of the same package, as if open in the editor (snippets for the prompt)."""
+    siblings = sorted(p for p in path.parent.glob("*.py") if p != path and p.stat().st_size < 200_000)[:count]
+    return [Neighbour(str(p), "python", p.read_text(encoding="utf-8")) for p in siblings]
 
 
 def table(results: list[tuple[Case, str, str]]) -> str:
@@ -253,6 +263,7 @@ def main() -> None:
     parser.add_argument("--context-tokens", type=int, default=768, help="prompt budget in tokens")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=0, help="print this many examples (raw vs shown)")
+    parser.add_argument("--open-siblings", type=int, default=0, help="open this many other files of the same package (snippets)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (two threads on two busy shared cores ran ~15x slower)")
     args = parser.parse_args()
     import torch
@@ -263,7 +274,7 @@ def main() -> None:
     for case, raw, shown in results[: args.show]:
         print(f"--- {case.file} ({case.kind})\n  target: {case.target!r}\n  raw:    {raw!r}\n  shown:  {shown!r}")
     print(f"files: {', '.join(FILES)} (from {SITE})")
-    print(f"model: {args.model}; max_new_tokens={args.max_new_tokens}, prompt budget {args.context_tokens} tokens, greedy, {args.threads} torch thread(s)")
+    print(f"model: {args.model}; max_new_tokens={args.max_new_tokens}, prompt budget {args.context_tokens} tokens, greedy, {args.threads} torch thread(s), {args.open_siblings} sibling file(s) open")
     print(table(results))
     print(f"({len(results)} cursors in {time.perf_counter() - started:.0f} s)")
 
