@@ -66,8 +66,9 @@ class Completer:
             self._retry_load_at = time.monotonic() + RETRY_REMOTE_LOAD_SECONDS
             self.on_error(message)
             return False
-        if settings is not self.settings:
-            return False  # settings changed while loading; a newer load is on its way
+        if settings.model_key() != self.settings.model_key():
+            return False  # the model changed while loading; a newer load is on its way
+        # (Other settings may change meanwhile: eglot sends didChangeConfiguration right after initialized.)
         self.engine, self.state = engine, READY
         self._max_token_chars = engine.max_token_chars()
         self.fim = template_for_tokenizer(getattr(engine, "tokenizer", None))  # remote engines do FIM themselves

@@ -1,6 +1,9 @@
-"""Classic completion items as real editors need them (seen in Neovim 0.11: a plain-text item with spaces is
-inserted only up to its first space). Clients that take snippets get an escaped snippet whose later lines are
-relative to the cursor line's indent; the others get the text as is."""
+"""What real editors do that broke the server, at the protocol level.
+
+- Neovim 0.11 inserts only the first word of a plain-text completion item with spaces: clients that take snippets
+  get an escaped snippet whose later lines are relative to the cursor line's indent; the others get plain text.
+- eglot sends workspace/didChangeConfiguration right after `initialized`, while the model loads: the server
+  stayed "loading" forever and answered nothing."""
 
 from __future__ import annotations
 
@@ -72,3 +75,23 @@ async def test_item_format_follows_the_client_snippet_support(client, wordy_mode
     (item,) = result.items
     expected = types.InsertTextFormat.Snippet if snippets else types.InsertTextFormat.PlainText
     assert item.insert_text_format == expected and item.text_edit.new_text.strip()
+
+
+async def test_configuration_change_during_the_load_does_not_lose_the_model(client, wordy_model_dir):
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities(False),
+            initialization_options={"model": str(wordy_model_dir), "device": "cpu", "maxNewTokens": 6},
+        )
+    )
+    # What eglot sends when the user configured nothing, and a real change of a generation setting.
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"maxNewTokens": 4}))
+    assert (await wait_for_state(client, ("ready", "failed"), timeout=60))["state"] == "ready"
+    open_document(client, "file:///work/x.py", "x = ")
+    result = await client.text_document_completion_async(
+        types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri="file:///work/x.py"), position=types.Position(0, 4)
+        )
+    )
+    assert result.items and result.items[0].text_edit.new_text.strip()
