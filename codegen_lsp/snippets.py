@@ -8,6 +8,7 @@ typing within a line does not reshuffle the snippets (and the start of the promp
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -78,17 +79,26 @@ def rank_snippets(
 
 
 def _best_window(text: str, wanted: frozenset[str], window_lines: int) -> tuple[float, str] | None:
-    lines = text.split("\n")
     best: tuple[float, str] | None = None
-    for start in range(0, max(len(lines) - window_lines, 0) + 1, STRIDE):
-        window = "\n".join(lines[start : start + window_lines])
-        have = words(window)
-        if not have:
-            continue
+    for have, window in _windows(text, window_lines):
         score = len(have & wanted) / len(have | wanted)
         if score > 0 and (best is None or score > best[0]):
             best = (score, window)
     return best
+
+
+@functools.lru_cache(maxsize=64)
+def _windows(text: str, window_lines: int) -> tuple[tuple[frozenset[str], str], ...]:
+    """A document's windows and their words, kept while the document is unchanged (other open documents
+    rarely change between keystrokes)."""
+    lines = text.split("\n")
+    found = []
+    for start in range(0, max(len(lines) - window_lines, 0) + 1, STRIDE):
+        window = "\n".join(lines[start : start + window_lines])
+        have = words(window)
+        if have:
+            found.append((have, window))
+    return tuple(found)
 
 
 def neighbours_from(documents: Iterable, current_uri: str) -> list[Neighbour]:
