@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # and a split-KV Triton kernel (decode_attention.py) that reads only the filled positions.
 ATTENTION_VARIANTS = ("sdpa", "matmul", "split")
 # A variant whose logits differ from SDPA's by more than this (relative) at load is not used.
-ATTENTION_AGREEMENT = 1e-2
+ATTENTION_AGREEMENT = 5e-2  # catches a broken kernel, not fp16 rounding over many layers
 # Attention length buckets for the captured decode step: one graph per multiple of this.
 DEFAULT_BUCKET = 256
 # The second product's input ends with [1, 0, ...]: fc_out's bias rides in the product. 8 keeps the
