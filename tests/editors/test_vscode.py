@@ -1,6 +1,6 @@
 """VS Code, for real: code-server with the extension built from editors/vscode (.vsix), driven in headless
 Chromium. The status bar goes from loading to ready, typing shows the server's ghost text, Tab accepts it into
-the file, and the extension's toggle command turns completions off."""
+the file, and the extension's restart and toggle commands do what they say."""
 
 from __future__ import annotations
 
@@ -141,7 +141,15 @@ def test_ghost_text_status_bar_tab_and_toggle(code_server, vsix, wordy_model_dir
     assert ghost.strip(), "no ghost text"
     # Tab wrote exactly the suggestion that was shown into the file, after what was typed.
     assert saved.splitlines()[-1] == "    value = " + ghost
+    # Restart server: the spinner, then ready again; Toggle completions: the status bar says they are off.
+    assert result["restarting"].startswith("sync") and result["restarted"].startswith("check")
     assert result["toggled"].startswith("circle-slash")
+
+
+def test_extension_unit_tests(vsix):
+    """The extension's own tests (status bar wording, server settings), run by node --test."""
+    done = subprocess.run(["npm", "test"], cwd=EXTENSION, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "# fail 0" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
 
 
 @pytest.mark.shared_model

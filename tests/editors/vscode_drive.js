@@ -1,6 +1,6 @@
 // Drives VS Code (code-server) in headless Chromium the way a user would: opens a file with Ctrl+P, types at its
-// end, waits for the extension's ghost text, takes a screenshot, accepts with Tab, saves with Ctrl+S, then turns
-// completions off with the extension's command and waits for the status bar to say so.
+// end, waits for the extension's ghost text, takes a screenshot, accepts with Tab, saves with Ctrl+S, restarts the
+// server and turns completions off with the extension's commands, waiting for the status bar to say so each time.
 // Input and output through environment variables; the result is JSON in $RESULT (read by test_vscode.py).
 const fs = require('fs');
 const { chromium } = require(process.env.PLAYWRIGHT_CORE);
@@ -29,6 +29,13 @@ async function waitForStatus(page, icon, timeoutMs) {
     await page.waitForTimeout(100);
   }
   throw new Error(`status bar never showed ${icon}; saw ${JSON.stringify(result.statusBar)}`);
+}
+
+async function runCommand(page, title) {
+  await page.keyboard.press('F1');
+  await page.keyboard.type(title);
+  await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 20000 });
+  await page.keyboard.press('Enter');
 }
 
 async function main() {
@@ -64,10 +71,11 @@ async function main() {
     await page.keyboard.press('Control+S');
     await page.waitForTimeout(800);
     step('accepted and saved');
-    await page.keyboard.press('F1');
-    await page.keyboard.type('codegen-lsp: Toggle completions');
-    await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 20000 });
-    await page.keyboard.press('Enter');
+    await runCommand(page, 'codegen-lsp: Restart server');
+    result.restarting = await waitForStatus(page, 'sync', 20000);
+    result.restarted = await waitForStatus(page, 'check', 90000);
+    step('restarted');
+    await runCommand(page, 'codegen-lsp: Toggle completions');
     result.toggled = await waitForStatus(page, 'circle-slash', 20000);
     step('toggled off');
     result.ok = true;

@@ -1,0 +1,45 @@
+// What the status bar and the server settings come to, without VS Code (node --test).
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+import { serverCommand, serverSettings, SettingsReader } from '../config';
+import { statusBarLook } from '../status';
+
+function reader(values: Record<string, unknown>): SettingsReader {
+  return { get: <T>(key: string, fallback: T) => (key in values ? (values[key] as T) : fallback) };
+}
+
+test('loading shows the progress percentage and what is being loaded', () => {
+  const look = statusBarLook({ kind: 'server', status: { state: 'loading', model: 'm' }, progress: { percentage: 42.4, message: 'weights' } });
+  assert.equal(look.text, '$(sync~spin) CodeGen 42%');
+  assert.match(look.tooltip, /loading m: weights/);
+  assert.equal(look.error, false);
+});
+
+test('ready, off and failed each say so, and a click does the useful thing', () => {
+  const ready = statusBarLook({ kind: 'server', status: { state: 'ready', model: 'm', engine: 'transformers' } });
+  assert.match(ready.text, /check/);
+  assert.equal(ready.command, 'codegenLsp.toggle');
+  const off = statusBarLook({ kind: 'server', status: { state: 'disabled' } });
+  assert.match(off.text, /circle-slash/);
+  const failed = statusBarLook({ kind: 'server', status: { state: 'failed', model: 'm', error: 'no such model' } });
+  assert.equal(failed.error, true);
+  assert.match(failed.tooltip, /no such model/);
+  assert.equal(failed.command, 'codegenLsp.showOutput');
+  const stopped = statusBarLook({ kind: 'stopped', reason: 'could not start x' });
+  assert.equal(stopped.error, true);
+});
+
+test('server settings leave out empty strings so the server keeps its defaults', () => {
+  const settings = serverSettings(reader({ model: '  ', device: 'cpu', maxNewTokens: 12, enable: false }));
+  assert.equal('model' in settings, false);
+  assert.deepEqual(
+    { device: settings.device, maxNewTokens: settings.maxNewTokens, enabled: settings.enabled },
+    { device: 'cpu', maxNewTokens: 12, enabled: false },
+  );
+});
+
+test('a relative server path is taken from the workspace folder; a bare name is left to PATH', () => {
+  assert.equal(serverCommand(reader({ serverPath: '.venv/bin/codegen-lsp' }), '/w').command, '/w/.venv/bin/codegen-lsp');
+  assert.equal(serverCommand(reader({ serverPath: 'codegen-lsp' }), '/w').command, 'codegen-lsp');
+  assert.deepEqual(serverCommand(reader({}), '/w').args, ['--stdio']);
+});
