@@ -71,7 +71,9 @@ class Completer:
         # (Other settings may change meanwhile: eglot sends didChangeConfiguration right after initialized.)
         self.engine, self.state = engine, READY
         self._max_token_chars = engine.max_token_chars()
-        self.fim = template_for_tokenizer(getattr(engine, "tokenizer", None))  # remote engines do FIM themselves
+        # A template for the model's tokenizer, unless the engine's server fills in the middle itself (/infill).
+        fills_itself = getattr(engine, "fills_in_the_middle", False)
+        self.fim = None if fills_itself else template_for_tokenizer(getattr(engine, "tokenizer", None))
         log.info("model ready: %s (%s engine)", settings.model, engine.name)
         return True
 

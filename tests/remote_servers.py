@@ -250,7 +250,7 @@ def write_tiny_gguf(path: Path, context: int = 32768, hidden: int = 64, layers: 
 LLAMA_CONTEXT = 32768
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped once the module's tests are done
 def transformers_server(wordy_model_dir, tmp_path_factory):
     """`transformers serve` pinned to the suite's tiny CodeGen that writes long lines of words."""
     server = start_transformers_serve(wordy_model_dir, tmp_path_factory.mktemp("transformers-serve"))
@@ -263,7 +263,7 @@ def tiny_gguf(tmp_path_factory) -> Path:
     return write_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny-llama.gguf", context=LLAMA_CONTEXT)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped once the module's tests are done
 def llama_server(tiny_gguf, tmp_path_factory):
     server = start_llama_server(tiny_gguf, tmp_path_factory.mktemp("llama-server"), LLAMA_CONTEXT)
     yield server

@@ -395,3 +395,41 @@ def test_overflow_messages_of_each_server_are_recognised_and_the_newer_half_kept
     prompt = "".join(f"line {i}\n" for i in range(40))
     shorter = shorter_prompt(prompt)
     assert prompt.endswith(shorter) and shorter.startswith("line ") and len(shorter) <= len(prompt) // 2 + 8
+
+
+# -- fill-in-the-middle: /infill on llama.cpp, else the model's template rendered by the Completer ---------------
+@pytest.fixture(scope="module")
+def fim_tokenizer_dir(tmp_path_factory):
+    """A local tokenizer with StarCoder's FIM tokens: what `--model` names for a FIM model served remotely."""
+    from tiny_model import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"]})
+    directory = tmp_path_factory.mktemp("fim-tokenizer")
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.mark.slow
+async def test_completer_renders_the_fim_template_where_the_server_has_no_infill(transformers_server, fim_tokenizer_dir):
+    completer = Completer(Settings(api_base=transformers_server.api_base, model=str(fim_tokenizer_dir)))
+    try:
+        assert await completer.load(NO_PROGRESS)
+        assert completer.fim is not None and completer.fim.family == "starcoder"
+    finally:
+        completer.close()
+
+
+@pytest.mark.slow
+async def test_completer_leaves_fim_to_llama_cpp_infill(llama_server, fim_tokenizer_dir):
+    errors: list[str] = []
+    settings = Settings(api_base=llama_server.api_base, model=str(fim_tokenizer_dir), max_new_tokens=8)
+    completer = Completer(settings, on_error=errors.append)
+    try:
+        assert await completer.load(NO_PROGRESS)
+        assert completer.engine.tokenizer is not None and completer.fim is None  # no template on top of /infill
+        text = "def total(values):\n    result = \n    return result\n"
+        completions = await completer.complete("file:///t.py", text, text.index(" = ") + 3, "python")
+        assert isinstance(completions, list) and errors == []
+    finally:
+        completer.close()

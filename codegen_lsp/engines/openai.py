@@ -99,6 +99,12 @@ class OpenAIEngine:
         )
         report("ready", 100)
 
+    @property
+    def fills_in_the_middle(self) -> bool:
+        """The server builds FIM prompts itself (llama.cpp's /infill): the caller sends plain prefix + suffix.
+        Otherwise the caller may render a FIM template for the model's tokenizer into the prompt (vLLM, TGI)."""
+        return self.infill
+
     def tokenizer_candidates(self) -> list[str]:
         """Where a tokenizer may come from: the model setting when the user set one, then the served name."""
         names = [self.settings.model] if self.settings.model != DEFAULT_MODEL else []
