@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# What a session with a lent GPU measures, in one call of the device tool (about 6-8 minutes plus the start):
+#   1. benchmarks/gpu_engine.sh: the fast CodeGen engine against transformers (engine_e2e + engine.py table);
+#   2. benchmarks/typing_replay.py on the GPU with a random model of CodeGen-350M's shape.
+# The GPU image has torch and transformers but not pygls/lsprotocol/cattrs/cachetools: carry them as wheels in
+# .whl (see /work/.library/device/README.md) and, for the real small model, .cache/pycodegen-tiny.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export OUT=${OUT:-gpu-results} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+mkdir -p "$OUT"
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site:$PWD
+fi
+bash benchmarks/gpu_engine.sh
+timeout "${REPLAY_TIMEOUT:-200}" python3 benchmarks/typing_replay.py --shape 350m --device cuda --keys "${REPLAY_KEYS:-160}" \
+  --pause 0.1 --line-pause 0.5 --png "$OUT/typing_latency_gpu.png" >"$OUT/typing_replay.md" 2>"$OUT/typing_replay.log"
+echo "typing_replay exit $?"
+grep -v "Loading weights\|Writing model" "$OUT/typing_replay.log" | tail -8
+cat "$OUT/typing_replay.md"
