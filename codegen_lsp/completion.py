@@ -98,7 +98,8 @@ class Completer:
         """What an editor's status bar shows: loading, ready, failed (with why) or disabled."""
         state = self.state if self.settings.enabled else "disabled"
         engine = self.engine.name if self.engine is not None else None
-        return {"state": state, "model": self.settings.model, "engine": engine, "error": self.error}
+        model = getattr(self.engine, "model_name", None) or self.settings.model  # a remote engine's served model
+        return {"state": state, "model": model, "engine": engine, "error": self.error}
 
     def close(self) -> None:
         self.scheduler.cancel_all()

@@ -300,6 +300,7 @@ async def test_completer_recovers_when_the_server_comes_back(tiny_gguf, tmp_path
         server.start()
         completions = await complete_eventually(completer, text)
         assert completions and completer.status()["state"] == "ready"
+        assert completer.status()["model"] == "tiny-llama"  # the served model, not the default --model
         server.stop()
         assert await completer.complete("file:///a.py", text + "x", len(text) + 1, "python") == []
         assert "cannot reach the completion server" in errors[-1]
