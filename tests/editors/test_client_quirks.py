@@ -45,7 +45,9 @@ def capabilities(snippets: bool) -> types.ClientCapabilities:
     return types.ClientCapabilities(
         text_document=types.TextDocumentClientCapabilities(
             completion=types.CompletionClientCapabilities(
-                completion_item=types.ClientCompletionItemOptions(snippet_support=snippets)
+                completion_item=types.ClientCompletionItemOptions(
+                    snippet_support=snippets, documentation_format=[types.MarkupKind.Markdown]
+                )
             )
         )
     )
