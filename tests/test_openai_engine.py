@@ -396,6 +396,7 @@ def test_overflow_messages_of_each_server_are_recognised_and_the_newer_half_kept
     prompt = "".join(f"line {i}\n" for i in range(40))
     shorter = shorter_prompt(prompt)
     assert prompt.endswith(shorter) and shorter.startswith("line ") and len(shorter) <= len(prompt) // 2 + 8
+    assert shorter_prompt("<fim_prefix>" + prompt + "<fim_suffix>\n<fim_middle>") is None  # a template stays whole
 
 
 # -- fill-in-the-middle: /infill on llama.cpp, else the model's template rendered by the Completer ---------------

@@ -24,6 +24,7 @@ import threading
 from contextlib import aclosing, suppress
 from typing import AsyncIterator, Iterable
 
+from ..fim import TEMPLATES
 from ..settings import DEFAULT_MODEL, Settings
 from .base import CancelToken, EngineError, Generation, GenerationRequest, ProgressFn, StopCheck
 
@@ -47,6 +48,8 @@ OVERFLOW_RETRIES = 2
 CONTEXT_OVERFLOW = re.compile(
     r"context (size|length|window)|maximum context|too long|must have less than|max_new_tokens`? must be <=", re.I
 )
+
+FIM_MARKERS = {marker for template in TEMPLATES for marker in template.markers}
 
 
 class OpenAIEngine:
@@ -300,8 +303,9 @@ def is_context_overflow(message: str) -> bool:
 
 
 def shorter_prompt(prompt: str) -> str | None:
-    """The newer half of the prompt, from a line start when there is one; None when too short to cut."""
-    if len(prompt) < 64:
+    """The newer half of the prompt, from a line start when there is one; None when too short to cut or
+    when it is a rendered FIM template (cutting its head would cut off the prefix marker)."""
+    if len(prompt) < 64 or any(marker in prompt for marker in FIM_MARKERS):
         return None
     half = len(prompt) // 2
     newline = prompt.find("\n", half)
