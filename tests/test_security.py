@@ -137,15 +137,6 @@ def session(raw: RawServer, model: str, **options) -> dict:
     return status
 
 
-def test_local_model_session_makes_no_network_call_even_online(wordy_model_dir):
-    raw = RawServer(AUDITED_SERVER, env={"HF_HUB_OFFLINE": "0"})
-    try:
-        assert session(raw, str(wordy_model_dir))["state"] == "ready"
-    finally:
-        assert raw.close() == 0
-    assert audit_lines(raw, "network") == []
-
-
 def test_offline_mode_is_honoured_for_a_hub_id(tmp_path):
     raw = RawServer(AUDITED_SERVER, env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf-home")})
     try:
@@ -196,12 +187,13 @@ def test_logs_hold_no_source_code_at_the_default_level(wordy_model_dir, tmp_path
     assert MARKER not in raw.stderr  # ... without the code they carried
 
 
-def test_a_uri_never_makes_the_server_read_or_write_a_file(wordy_model_dir, tmp_path):
+def test_a_uri_never_makes_the_server_read_or_write_a_file_nor_call_the_network(wordy_model_dir, tmp_path):
+    """A whole session with a local model, online (HF_HUB_OFFLINE=0): no network call, no file named by a URI."""
     secret = tmp_path / "secret.py"
     secret.write_text(f"{MARKER} = 'on disk only'\n")
     opened = tmp_path / "opened.py"
     opened.write_text("ON_DISK = 1\n")
-    raw = RawServer(AUDITED_SERVER, env={"AUDIT_WATCH_DIR": str(tmp_path)})
+    raw = RawServer(AUDITED_SERVER, env={"AUDIT_WATCH_DIR": str(tmp_path), "HF_HUB_OFFLINE": "0"})
     try:
         raw.initialize({"model": str(wordy_model_dir), "device": "cpu", "maxNewTokens": 4})
         assert raw.wait_until_loaded()["state"] == "ready"
@@ -216,5 +208,5 @@ def test_a_uri_never_makes_the_server_read_or_write_a_file(wordy_model_dir, tmp_
         assert raw.inline(opened.as_uri(), 0, 3)["result"]["items"] == []
     finally:
         assert raw.close() == 0
-    assert audit_lines(raw, "open") == []
+    assert audit_lines(raw, "open") == [] and audit_lines(raw, "network") == []
     assert secret.read_text() == f"{MARKER} = 'on disk only'\n" and opened.read_text() == "ON_DISK = 1\n"
