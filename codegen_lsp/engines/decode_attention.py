@@ -21,7 +21,9 @@ except ImportError:  # CPU-only installs: the engine falls back to SDPA
     triton = None
 
 CHUNK = 128
-NEG = -1.0e30  # "minus infinity" that keeps exp(NEG - NEG) finite for empty chunks
+# "minus infinity" that keeps exp(NEG - NEG) finite for empty chunks; a constexpr, since Triton kernels
+# may read no other globals.
+NEG = tl.constexpr(-1.0e30) if triton is not None else -1.0e30
 
 
 def available() -> bool:
