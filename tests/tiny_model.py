@@ -48,7 +48,9 @@ def build_tiny_model(
     n_positions: int = 2048,
     word_bias: bool = False,
     seed: int = 0,
+    vocab_size: int | None = None,
 ) -> Path:
+    """vocab_size: rows of the embedding and output layer (a real model's size); default the tokenizer's."""
     import torch
     from transformers import CodeGenConfig, CodeGenForCausalLM
 
@@ -56,7 +58,7 @@ def build_tiny_model(
     tokenizer = build_tokenizer()
     torch.manual_seed(seed)
     config = CodeGenConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=max(vocab_size or 0, len(tokenizer)),
         n_layer=n_layer,
         n_embd=n_embd,
         n_head=n_head,
