@@ -37,7 +37,9 @@ SETTING_FLAGS = {
 }
 
 
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
+def add_model_flags(parser: argparse.ArgumentParser, default=None) -> None:
+    """The model flags; `default=argparse.SUPPRESS` on a subcommand, so that it does not overwrite the same
+    flags given before the subcommand's name with None."""
     group = parser.add_argument_group("model")
     group.add_argument("--model", help=f"hub id or local directory (default {DEFAULT_MODEL})")
     group.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
@@ -50,7 +52,7 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--context-tokens", type=int, help="prompt budget in tokens (default: the model's window)")
     group.add_argument("--kv-cache-slots", type=int, help="KV caches kept for prefix reuse (0 turns reuse off)")
     group.add_argument("--cache-entries", type=int, help="finished completions kept (0 turns the cache off)")
-    group.add_argument("--trust-remote-code", action="store_true", default=None, help="run a checkpoint's own code")
+    group.add_argument("--trust-remote-code", action="store_true", default=default, help="run a checkpoint's own code")
     group.add_argument("--revision", help="model revision (branch, tag or commit) on the hub")
     group.add_argument("--api-base", help="an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     group.add_argument("--api-model", help="model name to ask the remote server for")
@@ -68,12 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=2087)
     add_model_flags(parser)
     commands = parser.add_subparsers(dest="command")
-    complete = commands.add_parser("complete", help="complete FILE at --line/--character and print the result")
+    complete = commands.add_parser(
+        "complete",
+        help="complete FILE at --line/--character and print the result",
+        argument_default=argparse.SUPPRESS,
+    )
     complete.add_argument("file", type=Path)
     complete.add_argument("--line", type=int, required=True, help="0-based line")
     complete.add_argument("--character", type=int, required=True, help="0-based column, in characters")
-    complete.add_argument("--language", help="language id (default: from the file's extension)")
-    add_model_flags(complete)
+    complete.add_argument("--language", default=None, help="language id (default: from the file's extension)")
+    add_model_flags(complete, default=argparse.SUPPRESS)
     return parser
 
 

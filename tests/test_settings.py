@@ -53,3 +53,11 @@ def test_complete_command_offsets_clamp_to_the_line():
     assert offset_of(text, 1, 2) == 6
     assert offset_of(text, 0, 99) == 2  # past the end of the line: its end (before \r\n)
     assert offset_of(text, 5, 0) is None
+
+
+def test_model_flags_before_the_complete_command_are_kept():
+    args = build_parser().parse_args(["--model", "/m", "complete", "f.py", "--line", "0", "--character", "1"])
+    settings, _ = settings_from_args(args)
+    assert settings.model == "/m" and args.language is None
+    args = build_parser().parse_args(["complete", "f.py", "--line", "0", "--character", "1", "--model", "/n"])
+    assert settings_from_args(args)[0].model == "/n"
