@@ -122,6 +122,23 @@ class CodegenProtocol(LanguageServerProtocol):
     def _send_error(self, msg_id: Any, code: int, message: str) -> None:
         self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}})
 
+    # -- bookkeeping ---------------------------------------------------------------------------------------
+    def _execute_handler(self, msg_id, handler, callback, args=None, kwargs=None):
+        # pygls files the future of every async/generator handler under msg_id, but only a request's answer
+        # removes it: each notification (every didChange) left one behind for good. Forget it when done.
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        future = self._request_futures.get(msg_id)
+        if future is not None:
+            future.add_done_callback(lambda done: self._forget(msg_id, done))
+
+    def _forget(self, msg_id, future) -> None:
+        if self._request_futures.get(msg_id) is future:
+            self._request_futures.pop(msg_id, None)
+
+    def in_flight(self) -> int:
+        """Requests (and handlers) not finished yet; what stays here is memory the server holds."""
+        return len(self._request_futures)
+
     # -- lifecycle ---------------------------------------------------------------------------------------
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams):

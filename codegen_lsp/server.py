@@ -181,7 +181,7 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
 
     @server.feature(STATS_REQUEST)
     def stats(ls: CodegenLanguageServer, params) -> dict:
-        running = {"max_running": ls.completer.scheduler.max_running}
+        running = {"max_running": ls.completer.scheduler.max_running, "in_flight": ls.protocol.in_flight()}
         return {**ls.completer.stats.snapshot(), **ls.completer.status(), **running}
 
     @server.feature(DOCUMENT_TEXT_REQUEST)

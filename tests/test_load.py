@@ -89,9 +89,10 @@ def test_a_thousand_requests_each_get_exactly_one_answer(wordy_model_dir):
                     outcomes["with items" if m["result"]["items"] else "empty"] += 1
         stats = raw.call("codegen/stats")["result"]
         print(f"outcomes {dict(outcomes)}; model calls {stats['model_calls']}, superseded {stats['superseded']}, "
-              f"max running {stats['max_running']}; RSS {rss_before} -> {rss_kib(raw.proc.pid)} KiB")
+              f"max running {stats['max_running']}, in flight after {stats['in_flight']}; RSS {rss_before} -> {rss_kib(raw.proc.pid)} KiB")
         assert "result" in last
         assert stats["max_running"] == 1 and stats["model_calls"] > 0
+        assert stats["in_flight"] == 0  # nothing left behind per request or per edit (pygls kept one per edit)
         assert outcomes["with items"] > 0
         for uri in uris:  # edits interleaved with cancellations left every document intact
             assert raw.call("codegen/documentText", {"uri": uri})["result"]["text"] == texts[uri]
