@@ -131,9 +131,15 @@ def test_prefix_reuse_equals_computing_from_scratch(pair, mode):
         model.prefill(ids)  # back to exactly ids in the cache for the next edit
 
 
+def variant_of(model: StaticCodeGen) -> str:
+    """The attention variant, and '+compiled' when the step runs the compiled layer functions."""
+    return model.decode_attention + ("+compiled" if model.step_compiled else "")
+
+
 class FakeCapture:
     """Stands in for CUDA graph capture on a CPU: a 'graph' re-runs the static step program (with the
-    attention variant it was captured with) into its fixed output tensors, as a replay would."""
+    attention variant and compile choice it was captured with) into its fixed output tensors, as a replay
+    would."""
 
     def __init__(self, model: StaticCodeGen, fail=(), step_ms=None, corrupt=()):
         self.model, self.fail, self.step_ms, self.captured = model, set(fail), step_ms or {}, []
@@ -141,20 +147,22 @@ class FakeCapture:
         model.graphs = True
 
     def capture(self, length):
-        model, variant = self.model, self.model.decode_attention
+        model, variant = self.model, variant_of(self.model)
         if variant in self.fail:
             raise RuntimeError(f"cannot capture {variant}")
+        attention, compiled = model.decode_attention, model.step_compiled
         logits, greedy = model._step_program(length)
         self.captured.append((variant, length))
         fake = self
 
         class Graph:
             def replay(self):
-                saved, model.decode_attention = model.decode_attention, variant
+                saved = model.decode_attention, model.step_compiled
+                model.decode_attention, model.step_compiled = attention, compiled
                 fresh_logits, fresh_greedy = model._step_program(length)
                 logits.copy_(fresh_logits + (1.0 if variant in fake.corrupt else 0.0))
                 greedy.copy_(fresh_greedy)
-                model.decode_attention = saved
+                model.decode_attention, model.step_compiled = saved
 
         model._graphs[length] = (Graph(), logits, greedy)
 
@@ -169,7 +177,7 @@ class FakeCapture:
                 pass
 
             def elapsed_time(self, end):
-                return fake.step_ms.get(fake.model.decode_attention, 1.0) * 20
+                return fake.step_ms.get(variant_of(fake.model), 1.0) * 20
 
         return Event()
 
@@ -203,6 +211,94 @@ def test_graph_bookkeeping_auto_attention_and_fallback(first_pair, monkeypatch, 
         assert sorted(model._graphs) == list(range(16, WINDOW + 1, 16)) and model.ids == []
         assert {variant for variant, _ in fake.captured[2:]} == {chosen}
         assert fast_greedy(model, ids, 32) == hf_greedy(reference, ids, 32)
+
+
+def layer_functions_standing_in_for_compiled(calls: list):
+    """What compiled_layer_functions returns, minus the compile: the eager pair, counting their calls."""
+    from codegen_lsp.engines import codegen_static
+
+    def before(*args):
+        calls.append("before")
+        return codegen_static.attention_inputs(*args)
+
+    def after(*args):
+        calls.append("after")
+        return codegen_static.mixed_input(*args)
+
+    return lambda: (before, after)
+
+
+@pytest.mark.parametrize(
+    "fail, step_ms, corrupt, compiled",
+    [
+        ((), {"sdpa": 2.0, "sdpa+compiled": 1.0}, (), True),
+        ((), {"sdpa": 1.0, "sdpa+compiled": 2.0}, (), False),  # slower: eager kept
+        ((), {"sdpa": 2.0, "sdpa+compiled": 1.0}, ("sdpa+compiled",), False),  # fast but wrong: not used
+        (("sdpa+compiled",), {"sdpa": 2.0, "sdpa+compiled": 1.0}, (), False),  # compile/capture fails
+    ],
+)
+def test_auto_compile_step_keeps_the_faster_agreeing_step(first_pair, monkeypatch, fail, step_ms, corrupt, compiled):
+    from codegen_lsp.engines import codegen_static
+
+    reference, weights = first_pair
+    model = StaticCodeGen(weights, static_step=True, bucket=16, decode_attention="sdpa")
+    assert (model.compile_step, model.step_compiled) == ("off", False)  # no graphs (CPU): never compiled
+    fake = FakeCapture(model, fail, step_ms, corrupt)
+    model.compile_step = "auto"
+    calls = []
+    monkeypatch.setattr(codegen_static, "compiled_layer_functions", layer_functions_standing_in_for_compiled(calls))
+    monkeypatch.setattr(model, "_capture", fake.capture)
+    monkeypatch.setattr(torch.cuda, "Event", fake.event)
+    model.capture_all()
+    assert (model.step_compiled, model.compile_step) == (compiled, "on" if compiled else "off")
+    assert set(model.compile_timings) == ({"eager"} if "sdpa+compiled" in fail else {"eager", "compiled"})
+    if "sdpa+compiled" not in fail:
+        assert model.compile_agreement == pytest.approx(0.0, abs=1e-6) or corrupt
+    assert {variant for variant, _ in fake.captured[2:]} == {variant_of(model)}  # every bucket, as chosen
+    calls.clear()
+    ids = random_ids(40, seed=2)
+    assert fast_greedy(model, ids, 32) == hf_greedy(reference, ids, 32)
+    assert bool(calls) == compiled  # the replays ran the (stand-in) compiled functions only when chosen
+
+
+def test_compiled_capture_failure_falls_back_to_the_eager_step(first_pair, monkeypatch):
+    reference, weights = first_pair
+    model = StaticCodeGen(weights, static_step=True, bucket=16, decode_attention="sdpa", compile_step="on")
+    fake = FakeCapture(model, fail=("sdpa+compiled",))
+    monkeypatch.setattr(model, "_capture", fake.capture)
+    ids = random_ids(40, seed=2)
+    assert fast_greedy(model, ids, 32) == hf_greedy(reference, ids, 32)
+    assert (model.graphs, model.step_compiled) == (True, False)
+    assert {variant for variant, _ in fake.captured} == {"sdpa"}
+
+
+def test_compile_step_setting_is_checked(first_pair):
+    with pytest.raises(ValueError, match="compile_step"):
+        StaticCodeGen(first_pair[1], compile_step="yes")
+
+
+@pytest.mark.slow
+def test_compiled_step_matches_eager_and_compiles_once_for_all_layers(pair):
+    """The real torch.compile (Inductor's CPU code here; CUDA gets Triton kernels from the same graph):
+    same logits as the eager step, same greedy tokens as transformers, and no recompile from layer to
+    layer or step to step (weights and cache views are arguments of identical shapes)."""
+    import shutil
+
+    if not (shutil.which("g++") or shutil.which("c++")):
+        pytest.skip("Inductor's CPU backend needs a C++ compiler")
+    import torch._dynamo
+
+    reference, weights = pair
+    ids = random_ids(40, seed=2)
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        model = StaticCodeGen(weights, static_step=True, bucket=16, compile_step="on")
+        assert fast_greedy(model, ids, 20) == hf_greedy(reference, ids, 20)
+        eager = StaticCodeGen(weights, static_step=True, bucket=16)
+        model.prefill(ids), eager.prefill(ids)
+        for token in random_ids(5, seed=3):
+            torch.testing.assert_close(model.step(token), eager.step(token), rtol=1e-4, atol=1e-4)
+    torch._dynamo.reset()
 
 
 SPLIT_KV_CHECK = """

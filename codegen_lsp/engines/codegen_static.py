@@ -18,6 +18,7 @@ Layout chosen for decoding one token at a time, where every weight byte is read 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 ATTENTION_VARIANTS = ("sdpa", "matmul", "split")
 # A variant whose logits differ from SDPA's by more than this (relative) at load is not used.
 ATTENTION_AGREEMENT = 5e-2  # catches a broken kernel, not fp16 rounding over many layers
+# The decode step with its small per-layer ops compiled (compile_step="on"; "auto" times it against eager
+# at load and keeps the faster) must agree with the eager step this closely (relative logits).
+STEP_AGREEMENT = 5e-2
+COMPILE_STEP_MODES = ("auto", "on", "off")
+COMPILE_MODE = "default"  # no Inductor CUDA graphs: the whole step is captured in ours
 # Attention length buckets for the captured decode step: one graph per multiple of this.
 DEFAULT_BUCKET = 256
 # The second product's input ends with [1, 0, ...]: fc_out's bias rides in the product. 8 keeps the
@@ -179,14 +185,49 @@ def rotary_tables(shape: CodeGenShape, dtype: torch.dtype, device) -> tuple[torc
     return cos3.to(device=device, dtype=dtype), sin3.to(device=device, dtype=dtype)
 
 
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
 def activation_fn(name: str):
+    # Module-level functions, not fresh lambdas: a compiled layer function guards on the one it is given.
     if name in ("gelu_new", "gelu_fast", "gelu_pytorch_tanh", "gelu_accurate"):
-        return lambda x: F.gelu(x, approximate="tanh")
+        return gelu_tanh
     if name == "gelu":
         return F.gelu
     from transformers.activations import ACT2FN
 
     return ACT2FN[name]
+
+
+def attention_inputs(h, ln_weight, ln_bias, w_in, b_in, cos, sin, kv_cache, positions, eps: float, n_head: int):
+    """One layer up to attention: ln_1, the first product, rotary on q, k, v; writes k and v into this layer's
+    cache (2, heads, window, head_dim) at `positions`. Returns q (1, heads, T, head_dim) and the fc_in part."""
+    T, E = h.shape
+    hd = E // n_head
+    x = F.layer_norm(h, (E,), ln_weight, ln_bias, eps)
+    y = F.linear(x, w_in, b_in)
+    qkv = y[:, : 3 * E].view(T, 3, n_head, hd)
+    swapped = qkv.view(T, 3, n_head, hd // 2, 2).flip(-1).view(T, 3, n_head, hd)
+    qkv = torch.addcmul(qkv * cos, swapped, sin)
+    kv_cache.index_copy_(2, positions, qkv[:, 1:].permute(1, 2, 0, 3))
+    return qkv[:, 0].transpose(0, 1).unsqueeze(0), y[:, 3 * E :]
+
+
+def mixed_input(attn, fc, bias_inputs, act):
+    """The second product's input [attn, act(fc), 1, 0...] (T, E + inner + BIAS_COLUMNS)."""
+    T = fc.shape[0]
+    return torch.cat([attn[0].transpose(0, 1).reshape(T, -1), act(fc), bias_inputs], dim=-1)
+
+
+@functools.cache
+def compiled_layer_functions():
+    """attention_inputs and mixed_input through torch.compile: Inductor fuses layer norm, bias, rotary and
+    the cache write (and gelu with the concat) into a few Triton kernels and leaves the products to cuBLAS.
+    Weights arrive as arguments and every layer has the same shapes, so each compiles once per model shape
+    (and dtype), not once per layer; attention stays outside (its length changes with the bucket)."""
+    options = dict(fullgraph=True, dynamic=False, mode=COMPILE_MODE)
+    return torch.compile(attention_inputs, **options), torch.compile(mixed_input, **options)
 
 
 def common_prefix_length(a: list[int], b: list[int]) -> int:
@@ -213,6 +254,10 @@ class StaticCodeGen:
     once (capture_all, over a synthetic prompt of 3/4 of the window) and keep the fastest whose logits
     agree with SDPA's; else sdpa. Which wins depends on the card and the shape (a fused kernel gets one
     program per head for a single query; a few wide heads leave most of the GPU idle).
+    `compile_step`: "on" runs the decode step's small per-layer ops through torch.compile (see
+    compiled_layer_functions), "off" eagerly, "auto": with graphs, time the captured step both ways once
+    (after the attention choice) and keep the compiled one only if it is faster and its logits agree with
+    the eager step's; without graphs, off (CPU tests stay free of compile time).
     """
 
     def __init__(
@@ -225,6 +270,7 @@ class StaticCodeGen:
         bucket: int = DEFAULT_BUCKET,
         decode_attention: str = "auto",
         window: int | None = None,
+        compile_step: str = "auto",
     ) -> None:
         self.w = weights
         shape = weights.shape
@@ -240,6 +286,12 @@ class StaticCodeGen:
             raise ValueError(f"decode_attention must be auto or one of {ATTENTION_VARIANTS}, not {decode_attention!r}")
         self.decode_attention = decode_attention if decode_attention != "auto" or self.graphs else "sdpa"
         self.attention_timings: dict[str, float] = {}  # ms per captured step, when auto chose
+        if compile_step not in COMPILE_STEP_MODES:
+            raise ValueError(f"compile_step must be one of {COMPILE_STEP_MODES}, not {compile_step!r}")
+        self.compile_step = compile_step if compile_step != "auto" or self.graphs else "off"
+        self.step_compiled = self.compile_step == "on"
+        self.compile_timings: dict[str, float] = {}  # ms per captured step, eager and compiled, when auto chose
+        self.compile_agreement: float | None = None  # relative logit difference, compiled vs eager step
         self.act = activation_fn(shape.activation)
         self.cos3, self.sin3 = rotary_tables(shape, dtype, device)
         self.cache = torch.zeros(
@@ -291,34 +343,30 @@ class StaticCodeGen:
 
     # -- the forward pass -----------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor, length: int, *, fresh: bool,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
+                mask: torch.Tensor | None = None, compiled: bool = False) -> torch.Tensor:
         """Run `tokens` at `positions`, writing their keys/values into the cache, attending over the
         first `length` cache positions; returns the logits after the last token.
 
         fresh: the cache before positions[0] is not used (a plain causal prefill). `mask`: a prepared
         additive (T, length) mask (the captured step passes one); else one is built from positions.
+        compiled: run each layer's small ops through the torch.compile'd pair (see compiled_layer_functions).
         """
         s = self.shape
-        T, E, H, hd = tokens.shape[0], s.n_embd, s.n_head, s.head_dim
+        T, E, H = tokens.shape[0], s.n_embd, s.n_head
         h = F.embedding(tokens, self.w.wte)
         cos, sin = self.cos3[positions], self.sin3[positions]  # (T, 3, 1, hd)
         causal = fresh and mask is None and T == length
         if mask is None and not causal and T > 1:
             mask = self.additive_mask(self.positions[:length][None, :] <= positions[:, None])
+        # The compiled pair (decode step only: prefill lengths vary, each would be a new compile).
+        before, after = compiled_layer_functions() if compiled else (attention_inputs, mixed_input)
         for i, layer in enumerate(self.w.layers):
-            x = F.layer_norm(h, (E,), layer.ln_weight, layer.ln_bias, s.layer_norm_epsilon)
-            y = F.linear(x, layer.w_in, layer.b_in)
-            qkv = y[:, : 3 * E].view(T, 3, H, hd)
-            swapped = qkv.view(T, 3, H, hd // 2, 2).flip(-1).view(T, 3, H, hd)
-            qkv = torch.addcmul(qkv * cos, swapped, sin)
             kv_cache = self.cache[i]
-            kv_cache.index_copy_(2, positions, qkv[:, 1:].permute(1, 2, 0, 3))
-            q = qkv[:, 0].transpose(0, 1).unsqueeze(0)  # (1, H, T, hd)
+            q, fc = before(h, layer.ln_weight, layer.ln_bias, layer.w_in, layer.b_in, cos, sin, kv_cache, positions,
+                           s.layer_norm_epsilon, H)
             keys, values = kv_cache[0, :, :length].unsqueeze(0), kv_cache[1, :, :length].unsqueeze(0)
             attn = self._attend(q, keys, values, mask, causal, positions)
-            attn = attn[0].transpose(0, 1).reshape(T, E)
-            mixed = torch.cat([attn, self.act(y[:, 3 * E :]), self.bias_inputs[:T]], dim=-1)
-            h.addmm_(mixed, layer.w_out.t())  # residual + out_proj + fc_out + its bias, one product
+            h.addmm_(after(attn, fc, self.bias_inputs[:T], self.act), layer.w_out.t())  # residual + out_proj + fc_out + bias
         h = F.layer_norm(h[-1:], (E,), self.w.ln_f_weight, self.w.ln_f_bias, s.layer_norm_epsilon)
         return F.linear(h, self.w.lm_head_weight, self.w.lm_head_bias)[0]
 
@@ -348,6 +396,8 @@ class StaticCodeGen:
         self._pos.fill_(pos)
         if self.graphs and self.decode_attention == "auto":
             self._choose_decode_attention()  # writes only position `pos`, which this step rewrites
+        if self.graphs and self.compile_step == "auto":
+            self._choose_step_compile()  # likewise
         if self.graphs and (length in self._graphs or self._capture_or_fall_back(length)):
             graph, logits, greedy = self._graphs[length]
             with self._on_device():
@@ -364,7 +414,7 @@ class StaticCodeGen:
     def _step_program(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Everything one decode step does, reading only static buffers (token, position, cache)."""
         mask = self.additive_mask((self.positions[:length] <= self._pos)[None, :])
-        logits = self.forward(self._token, self._pos, length, fresh=False, mask=mask)
+        logits = self.forward(self._token, self._pos, length, fresh=False, mask=mask, compiled=self.step_compiled)
         return logits, torch.argmax(logits)
 
     def _capture(self, length: int) -> None:
@@ -388,6 +438,11 @@ class StaticCodeGen:
             self._capture(length)
             return True
         except Exception as err:  # noqa: BLE001 - any capture failure has the same remedy
+            if self.step_compiled:  # first try the eager step
+                log.warning("CUDA graph capture of the compiled step failed (%s); using the eager step", err)
+                self.step_compiled, self.compile_step = False, "off"
+                self._graphs = {}
+                return self._capture_or_fall_back(length)
             log.warning("CUDA graph capture failed (%s); decoding without graphs", err)
             self.graphs, self._graphs = False, {}
             return False
@@ -396,12 +451,15 @@ class StaticCodeGen:
         """Capture every bucket now (at load) so that no request pays for a capture. With "auto", first
         choose the attention variant at 3/4 of the window, filled with a synthetic prompt."""
         with torch.inference_mode():
-            if self.graphs and self.decode_attention == "auto":
+            if self.graphs and "auto" in (self.decode_attention, self.compile_step):
                 n = self.window * 3 // 4
                 self.prefill([(i * 7919) % self.shape.vocab_size for i in range(n)])
                 self._token.fill_(1)
                 self._pos.fill_(n)
-                self._choose_decode_attention()
+                if self.decode_attention == "auto":
+                    self._choose_decode_attention()
+                if self.graphs and self.compile_step == "auto":
+                    self._choose_step_compile()
             self._token.fill_(0)
             self._pos.fill_(0)
             for length in range(self.bucket, self.window + self.bucket, self.bucket):
@@ -422,29 +480,65 @@ class StaticCodeGen:
             for variant in variants:
                 self.decode_attention = variant
                 try:
-                    self._capture(length)
+                    step_ms, result = self._time_captured_step(length, replays)
                 except Exception as err:  # noqa: BLE001 - the other variants may still capture
                     log.warning("CUDA graph capture with %s attention failed (%s)", variant, err)
                     continue
-                graph, logits, _ = self._graphs.pop(length)
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                graph.replay()
-                start.record()
-                for _ in range(replays):
-                    graph.replay()
-                end.record()
-                end.synchronize()
-                result = logits.float().clone()
-                del graph, logits
                 if reference is None:
                     reference = result
                 elif (result - reference).norm() > ATTENTION_AGREEMENT * reference.norm():
                     log.warning("%s decode attention disagrees with %s; not using it", variant, variants[0])
                     continue
-                self.attention_timings[variant] = start.elapsed_time(end) / replays
+                self.attention_timings[variant] = step_ms
         self.decode_attention = min(self.attention_timings, key=self.attention_timings.get, default="sdpa")
         if not self.attention_timings:
             log.warning("CUDA graph capture failed; decoding without graphs")
             self.graphs = False
         log.info("decode attention: %s (captured step ms at %d positions: %s)", self.decode_attention,
                  int(self._pos) + 1, {k: round(v, 3) for k, v in self.attention_timings.items()})
+
+    def _time_captured_step(self, length: int, replays: int) -> tuple[float, torch.Tensor]:
+        """Capture the step as it is now configured, replay it; ms per replay and its logits (float32)."""
+        self._capture(length)
+        graph, logits, _ = self._graphs.pop(length)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        graph.replay()
+        start.record()
+        for _ in range(replays):
+            graph.replay()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / replays, logits.float().clone()
+
+    def _choose_step_compile(self, replays: int = 20) -> None:
+        """Time the captured step eager and compiled at the current token and position; keep the compiled
+        step only if it captures, agrees with the eager step's logits and is faster. Any failure: eager."""
+        length = bucket_length(int(self._pos) + 1, self.bucket, self.window)
+        self.compile_step = "off"
+        with torch.inference_mode(), self._on_device():
+            self.step_compiled = False
+            try:
+                self.compile_timings["eager"], reference = self._time_captured_step(length, replays)
+            except Exception as err:  # noqa: BLE001 - the first bucket's capture reports it again
+                log.warning("CUDA graph capture of the eager step failed (%s)", err)
+                return
+            self.step_compiled = True
+            try:
+                self.compile_timings["compiled"], result = self._time_captured_step(length, replays)
+            except Exception as err:  # noqa: BLE001 - compile or capture: either way the eager step is fine
+                log.warning("compiled decode step unavailable (%s: %s); using the eager step",
+                            type(err).__name__, str(err)[:300])
+                self.step_compiled = False
+                return
+            self.compile_agreement = float((result - reference).norm() / reference.norm())
+            if not self.compile_agreement <= STEP_AGREEMENT:  # NaN too
+                log.warning("compiled decode step disagrees with the eager one (relative %.2e); not using it",
+                            self.compile_agreement)
+                self.step_compiled = False
+            else:
+                self.step_compiled = self.compile_timings["compiled"] < self.compile_timings["eager"]
+        self.compile_step = "on" if self.step_compiled else "off"
+        log.info("decode step: %s (captured step ms: %s; compiled vs eager logits relative %s)",
+                 "compiled" if self.step_compiled else "eager",
+                 {k: round(v, 3) for k, v in self.compile_timings.items()},
+                 f"{self.compile_agreement:.1e}" if self.compile_agreement is not None else "–")
