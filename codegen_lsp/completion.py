@@ -173,7 +173,7 @@ class Completer:
         snippets = rank_snippets(query_of(ctx.prefix), neighbours, ctx.language)
         built = build_prompt(
             ctx.prefix, ctx.suffix, ctx.path, ctx.language, budget, engine.count_tokens, snippets, self.fim,
-            self._max_token_chars,
+            self._max_token_chars, token_starts=getattr(engine, "token_starts", None),
         )
         prompt, n = built.text, settings.candidates if invoked else 1
         trace.update(snippets=built.snippets, snippet_tokens=built.snippet_tokens)

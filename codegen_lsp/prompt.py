@@ -27,18 +27,33 @@ def cut_to_budget(
     count_tokens: Callable[[str], int],
     max_token_chars: int = 64,
     line_grid: int = LINE_GRID,
+    token_starts: Callable[[str], list[int]] | None = None,
 ) -> str:
     """The longest tail of `text` that starts at a line boundary and fits `budget` tokens.
 
     When no whole line fits (one enormous line), the tail is cut mid-line by characters instead.
+    `token_starts(text)` (where the tokenizer offers it: the offset at which each token starts) lets one
+    tokenization stand in for the binary search's many; the chosen cut is still checked with count_tokens.
     """
     # No token stands for more than max_token_chars characters, so the last budget tokens lie within
     # the last budget * max_token_chars characters: tokenize only that.
     window = budget * max(max_token_chars, 1)
     base = max(0, len(text) - window)
-    if base == 0 and count_tokens(text) <= budget:
+    if token_starts is not None:
+        offsets = token_starts(text[base:])
+        if base == 0 and len(offsets) <= budget:  # the whole text, tokenized as it is: exact
+            return text
+    elif base == 0 and count_tokens(text) <= budget:
         return text
     starts = _line_starts(text, base, line_grid)
+    if token_starts is not None:
+        # Tokens from each start on, read off the one tokenization; the first start that fits is checked
+        # for real (tokens can merge differently across the cut), moving on while it does not fit.
+        for start in starts:
+            estimate = len(offsets) - bisect.bisect_left(offsets, start - base)
+            if estimate <= budget and count_tokens(text[start:]) <= budget:
+                return text[start:]
+        return _cut_characters(text[base:], budget, count_tokens)
     # Fewer tokens the later the start: binary search for the earliest start that fits.
     lo, hi = 0, len(starts)
     while lo < hi:
@@ -151,6 +166,7 @@ def build_prompt(
     fim=None,
     max_token_chars: int = 64,
     with_header: bool = True,
+    token_starts: Callable[[str], list[int]] | None = None,
 ) -> Prompt:
     """Header, snippets and the code around the cursor within `budget` tokens, newest code first to stay.
 
@@ -177,7 +193,7 @@ def build_prompt(
         suffix_text = cut_head_to_budget(suffix, int(left * SUFFIX_SHARE), count_tokens)
         suffix_tokens = count_tokens(suffix_text) if suffix_text else 0
         left -= suffix_tokens
-    code = cut_to_budget(prefix, max(left, 1), count_tokens, max_token_chars)
+    code = cut_to_budget(prefix, max(left, 1), count_tokens, max_token_chars, token_starts=token_starts)
     context = head + "".join(blocks)
     if context and code and not context.endswith("\n"):
         context += "\n"

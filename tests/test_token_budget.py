@@ -51,3 +51,30 @@ def test_one_enormous_line_is_cut_by_characters():
     line = "x" * 5000 + " y" * 3000
     prompt = cut_to_budget(line, 100, words, max_token_chars=5000)
     assert line.endswith(prompt) and words(prompt) <= 100 and len(prompt) > 100
+
+
+def word_starts(text: str) -> list[int]:
+    """Token starts for the `words` stand-in tokenizer: each word and each newline."""
+    starts, in_word = [], False
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            starts.append(i)
+        if ch.isspace():
+            in_word = False
+        elif not in_word:
+            starts.append(i)
+            in_word = True
+    return starts
+
+
+def test_one_tokenization_gives_the_same_cut_as_the_binary_search():
+    calls = []
+
+    def counting(text):
+        calls.append(len(text))
+        return words(text)
+
+    for budget in (50, 137, 400, 10_000):
+        calls.clear()
+        fast = cut_to_budget(DOC, budget, counting, token_starts=word_starts)
+        assert fast == cut_to_budget(DOC, budget, words) and len(calls) <= 2
