@@ -456,6 +456,13 @@ def test_non_codegen_checkpoint_is_refused_with_a_clear_error(tmp_path, tiny_mod
         engine.load(lambda message, pct: None)
 
 
+def test_bad_compile_step_variable_is_a_clear_load_error(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("CODEGEN_LSP_COMPILE_STEP", "sometimes")
+    engine = FastCodeGenEngine(Settings(model=str(tiny_model_dir), device="cpu", engine="fast"))
+    with pytest.raises(EngineError, match="CODEGEN_LSP_COMPILE_STEP must be one of auto, on, off"):
+        engine.load(lambda message, pct: None)
+
+
 # -- end to end ---------------------------------------------------------------------------------------
 
 
@@ -493,9 +500,11 @@ def test_engine_benchmark_runs_on_cpu(tmp_path):
         capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "| tiny |" in done.stdout and "fast (sdpa)" in done.stdout and "transformers" in done.stdout
+    assert "| tiny |" in done.stdout and "fast (sdpa: sdpa, eager)" in done.stdout and "transformers" in done.stdout
     assert "greedy_agree 32" in done.stderr
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
-    assert [r["engine"] for r in rows] == ["transformers", "fast (sdpa)", "fast (matmul)"]
+    assert [r["engine"] for r in rows] == ["transformers", "fast (sdpa: sdpa, eager)", "fast (matmul: matmul, eager)"]
+    assert [r.get("step_compiled") for r in rows] == [None, False, False]  # CPU: auto never compiles
+    assert all(0 < r["read_floor_ms"] < r["floor_ms"] for r in rows[1:])  # tiny: the embedding table dominates
     assert all(r["step_ms"] > 0 and "error" not in r for r in rows)
     assert all(r["reused"] == 128 and r["reuse_rel_err"] < 1e-4 for r in rows[1:])

@@ -5,20 +5,28 @@ its own fused layout (see codegen_static.py) and frees the transformers module. 
 in local.py (sampling, token healing, stop sequences, cancellation between steps) drives it unchanged.
 On a CPU it runs the same forward eagerly, so `--engine fast` and `--engine transformers` can be
 compared anywhere.
+
+On CUDA the load also decides whether the decode step's small per-layer ops run through torch.compile
+(codegen_static.StaticCodeGen, compile_step "auto": timed against the eager step, kept only if faster and
+in agreement; tens of seconds of Inductor compile on a cold cache). CODEGEN_LSP_COMPILE_STEP=off skips
+that (faster first load), =on forces it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 
 from ..settings import Settings
 from .base import EngineError, ProgressFn
-from .codegen_static import StaticCodeGen, weights_from_hf
+from .codegen_static import COMPILE_STEP_MODES, StaticCodeGen, weights_from_hf
 from .local import LocalEngine, load_failure_message, resolve_device, resolve_dtype
 
 log = logging.getLogger(__name__)
+
+COMPILE_STEP_VARIABLE = "CODEGEN_LSP_COMPILE_STEP"
 
 
 class FastCodeGenEngine(LocalEngine):
@@ -41,6 +49,9 @@ class FastCodeGenEngine(LocalEngine):
                 f"the fast engine runs CodeGen checkpoints only; '{settings.model}' is a "
                 f"{getattr(config, 'model_type', 'unknown')} model (use --engine transformers)"
             )
+        compile_step = os.environ.get(COMPILE_STEP_VARIABLE, "auto").strip().lower() or "auto"
+        if compile_step not in COMPILE_STEP_MODES:
+            raise EngineError(f"{COMPILE_STEP_VARIABLE} must be one of {', '.join(COMPILE_STEP_MODES)}, not {compile_step!r}")
         dtype = resolve_dtype(settings.dtype, device, getattr(config, "dtype", None))
         report(f"loading weights ({dtype} on {device})", 20)
         try:
@@ -52,7 +63,8 @@ class FastCodeGenEngine(LocalEngine):
             weights = weights_from_hf(hf_model, device, dtype)
             del hf_model
             self.model = StaticCodeGen(
-                weights, graphs=device.startswith("cuda"), reuse=settings.kv_cache_slots > 0
+                weights, graphs=device.startswith("cuda"), reuse=settings.kv_cache_slots > 0,
+                compile_step=compile_step,
             )
         except torch.OutOfMemoryError as err:
             raise EngineError(
