@@ -148,7 +148,7 @@ def test_requests_before_initialize_and_after_shutdown(wordy_model_dir):
     try:
         early = raw.call("textDocument/completion", {"textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}})
         assert early["error"]["code"] == -32002  # ServerNotInitialized
-        raw.initialize({"model": str(wordy_model_dir), "device": "cpu"})
+        raw.initialize({"model": str(wordy_model_dir / "missing"), "device": "cpu"})  # no model needed
         assert raw.call("shutdown")["result"] is None
         late = raw.call("codegen/stats", None, timeout=ANSWER_WITHIN)
         assert late["error"]["code"] == -32600  # InvalidRequest after shutdown
