@@ -82,7 +82,7 @@ class LayerWeights:
     ln_weight: torch.Tensor
     ln_bias: torch.Tensor
     w_in: torch.Tensor  # (3E + inner, E): q, k, v, fc_in rows
-    b_in: torch.Tensor  # zeros for q, k, v; fc_in's bias
+    b_in: torch.Tensor  # zeros for q, k, v; fc_in's bias (only that part is used)
     w_out: torch.Tensor  # (E, E + inner + BIAS_COLUMNS): out_proj, fc_out, then fc_out's bias and zeros
 
 
@@ -200,13 +200,15 @@ def activation_fn(name: str):
     return ACT2FN[name]
 
 
-def attention_inputs(h, ln_weight, ln_bias, w_in, b_in, cos, sin, kv_cache, positions, eps: float, n_head: int):
+def attention_inputs(h, ln_weight, ln_bias, w_in, cos, sin, kv_cache, positions, eps: float, n_head: int):
     """One layer up to attention: ln_1, the first product, rotary on q, k, v; writes k and v into this layer's
-    cache (2, heads, window, head_dim) at `positions`. Returns q (1, heads, T, head_dim) and the fc_in part."""
+    cache (2, heads, window, head_dim) at `positions`. Returns q (1, heads, T, head_dim) and the fc_in part
+    before its bias (q, k, v have none; fc_in's is added in mixed_input: a product without bias is one kernel
+    for a single row, where cuBLAS would first copy the bias into the output)."""
     T, E = h.shape
     hd = E // n_head
     x = F.layer_norm(h, (E,), ln_weight, ln_bias, eps)
-    y = F.linear(x, w_in, b_in)
+    y = F.linear(x, w_in)
     qkv = y[:, : 3 * E].view(T, 3, n_head, hd)
     swapped = qkv.view(T, 3, n_head, hd // 2, 2).flip(-1).view(T, 3, n_head, hd)
     qkv = torch.addcmul(qkv * cos, swapped, sin)
@@ -214,16 +216,17 @@ def attention_inputs(h, ln_weight, ln_bias, w_in, b_in, cos, sin, kv_cache, posi
     return qkv[:, 0].transpose(0, 1).unsqueeze(0), y[:, 3 * E :]
 
 
-def mixed_input(attn, fc, bias_inputs, act):
-    """The second product's input [attn, act(fc), 1, 0...] (T, E + inner + BIAS_COLUMNS)."""
+def mixed_input(attn, fc, fc_bias, bias_inputs, act):
+    """The second product's input [attn, act(fc + fc_bias), 1, 0...] (T, E + inner + BIAS_COLUMNS)."""
     T = fc.shape[0]
-    return torch.cat([attn[0].transpose(0, 1).reshape(T, -1), act(fc), bias_inputs], dim=-1)
+    return torch.cat([attn[0].transpose(0, 1).reshape(T, -1), act(fc + fc_bias), bias_inputs], dim=-1)
 
 
 @functools.cache
 def compiled_layer_functions():
-    """attention_inputs and mixed_input through torch.compile: Inductor fuses layer norm, bias, rotary and
-    the cache write (and gelu with the concat) into a few Triton kernels and leaves the products to cuBLAS.
+    """attention_inputs and mixed_input through torch.compile: Inductor fuses rotary with the cache write and
+    bias + gelu with the concat (plus layer norm: three small kernels a layer instead of about eight) and
+    leaves the products to cuBLAS.
     Weights arrive as arguments and every layer has the same shapes, so each compiles once per model shape
     (and dtype), not once per layer; attention stays outside (its length changes with the bucket)."""
     options = dict(fullgraph=True, dynamic=False, mode=COMPILE_MODE)
@@ -362,11 +365,12 @@ class StaticCodeGen:
         before, after = compiled_layer_functions() if compiled else (attention_inputs, mixed_input)
         for i, layer in enumerate(self.w.layers):
             kv_cache = self.cache[i]
-            q, fc = before(h, layer.ln_weight, layer.ln_bias, layer.w_in, layer.b_in, cos, sin, kv_cache, positions,
+            q, fc = before(h, layer.ln_weight, layer.ln_bias, layer.w_in, cos, sin, kv_cache, positions,
                            s.layer_norm_epsilon, H)
             keys, values = kv_cache[0, :, :length].unsqueeze(0), kv_cache[1, :, :length].unsqueeze(0)
             attn = self._attend(q, keys, values, mask, causal, positions)
-            h.addmm_(after(attn, fc, self.bias_inputs[:T], self.act), layer.w_out.t())  # residual + out_proj + fc_out + bias
+            mixed = after(attn, fc, layer.b_in[3 * E :], self.bias_inputs[:T], self.act)
+            h.addmm_(mixed, layer.w_out.t())  # residual + out_proj + fc_out + its bias, one product
         h = F.layer_norm(h[-1:], (E,), self.w.ln_f_weight, self.w.ln_f_bias, s.layer_norm_epsilon)
         return F.linear(h, self.w.lm_head_weight, self.w.lm_head_bias)[0]
 
