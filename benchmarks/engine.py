@@ -21,6 +21,7 @@ import argparse
 import gc
 import inspect
 import json
+import logging
 import statistics
 import sys
 import time
@@ -412,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bandwidth", type=float, help=argparse.SUPPRESS)  # set by the parent for --isolate
     parser.add_argument("--rows-json", type=Path, help=argparse.SUPPRESS)  # where an isolated shape writes its rows
     args = parser.parse_args(argv)
+    engine_log = logging.getLogger("codegen_lsp")  # the engine's load-time choices, to stderr
+    engine_log.setLevel(logging.INFO)
+    engine_log.addHandler(logging.StreamHandler(sys.stderr))
     device = args.device
     dtype = getattr(torch, args.dtype) if args.dtype else (torch.float16 if device.startswith("cuda") else torch.float32)
     import transformers
