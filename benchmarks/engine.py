@@ -319,7 +319,8 @@ def run_shape(shape: str, args, device: str, dtype: torch.dtype, bandwidth: floa
                    compile_agreement=fast.compile_agreement)
         if fast.attention_timings:
             row["attention_timings"] = fast.attention_timings
-        row["engine"] = f"fast ({variant_label(fast, name)})"
+        # capture_s: the load-time choices (compile included) and every bucket's capture
+        row["engine"] = f"fast ({variant_label(fast, name)}; load {row['capture_s']:.1f} s)"
         rows.append(row)
         del fast
         gc.collect()

@@ -500,10 +500,10 @@ def test_engine_benchmark_runs_on_cpu(tmp_path):
         capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "| tiny |" in done.stdout and "fast (sdpa: sdpa, eager)" in done.stdout and "transformers" in done.stdout
+    assert "| tiny |" in done.stdout and "fast (sdpa: sdpa, eager; load" in done.stdout and "transformers" in done.stdout
     assert "greedy_agree 32" in done.stderr
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
-    assert [r["engine"] for r in rows] == ["transformers", "fast (sdpa: sdpa, eager)", "fast (matmul: matmul, eager)"]
+    assert [r["engine"].split(";")[0] for r in rows] == ["transformers", "fast (sdpa: sdpa, eager", "fast (matmul: matmul, eager"]
     assert [r.get("step_compiled") for r in rows] == [None, False, False]  # CPU: auto never compiles
     assert all(0 < r["read_floor_ms"] < r["floor_ms"] for r in rows[1:])  # tiny: the embedding table dominates
     assert all(r["step_ms"] > 0 and "error" not in r for r in rows)
