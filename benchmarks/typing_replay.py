@@ -137,7 +137,9 @@ async def start_server(model: str, args, options: dict) -> ReplayClient:
     return client
 
 
-async def replay(client: ReplayClient, scripts: list[Script], pause: float, line_pause: float) -> list[Outcome]:
+async def replay(
+    client: ReplayClient, scripts: list[Script], pause: float, line_pause: float, closed_loop: bool = False
+) -> list[Outcome]:
     outcomes: list[Outcome] = []
     next_id = 10_000
     for number, script in enumerate(scripts):
@@ -159,12 +161,16 @@ async def replay(client: ReplayClient, scripts: list[Script], pause: float, line
             )
             line, column = (line + 1, 0) if ch == "\n" else (line, column + 1)
             next_id += 1
-            outcomes.append(await ask(client, uri, line, column, next_id, line_pause if ch == "\n" else pause))
+            wait = line_pause if ch == "\n" else pause
+            outcomes.append(await ask(client, uri, line, column, next_id, wait, closed_loop))
     return outcomes
 
 
-async def ask(client: ReplayClient, uri: str, line: int, column: int, msg_id: int, pause: float) -> Outcome:
-    """One inlineCompletion; cancelled (as editors do) when no answer came before the next key is due."""
+async def ask(
+    client: ReplayClient, uri: str, line: int, column: int, msg_id: int, pause: float, closed_loop: bool
+) -> Outcome:
+    """One inlineCompletion; cancelled (as editors do) when no answer came before the next key is due.
+    closed_loop: the next key waits for the answer instead (every keystroke's latency is measured)."""
     params = types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri),
         position=types.Position(line, column),
@@ -174,7 +180,7 @@ async def ask(client: ReplayClient, uri: str, line: int, column: int, msg_id: in
     request = asyncio.ensure_future(
         client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id)
     )
-    done, _ = await asyncio.wait({request}, timeout=pause)
+    done, _ = await asyncio.wait({request}, timeout=None if closed_loop else pause)
     if not done:
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
         request.add_done_callback(lambda f: f.exception())  # the cancellation error is expected
@@ -192,7 +198,7 @@ async def ask(client: ReplayClient, uri: str, line: int, column: int, msg_id: in
 async def run_mode(name: str, args, model: str, scripts: list[Script]) -> ModeResult:
     client = await start_server(model, args, MODES[name])
     try:
-        result = ModeResult(name, await replay(client, scripts, args.pause, args.line_pause))
+        result = ModeResult(name, await replay(client, scripts, args.pause, args.line_pause, args.closed_loop))
         await asyncio.sleep(0.5)  # let a last cancelled generation stop and count
         result.stats = await stats(client)
     finally:
@@ -337,7 +343,7 @@ async def main_async(args) -> None:
     print(f"model: {args.model or args.shape + ' shape, random weights'}; device {args.device}; "
           f"engine {args.engine}; files: {', '.join(str(s.path) for s in scripts)}; {sum(len(s.typed) for s in scripts)} keystrokes; "
           f"pause {args.pause * 1000:.0f} ms, {args.line_pause * 1000:.0f} ms at line ends; "
-          f"max_new_tokens {args.max_new_tokens}")
+          f"max_new_tokens {args.max_new_tokens}{'; closed loop' if args.closed_loop else ''}")
     prefill_table(model, args.device, args.engine, scripts)
     results = [await run_mode(name, args, model, scripts) for name in MODES]
     print_replay_table({r.name: summarize(r) for r in results})
@@ -357,6 +363,7 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=0.15, help="seconds between keys")
     parser.add_argument("--line-pause", type=float, default=1.5, help="seconds after a newline")
     parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--closed-loop", action="store_true", help="each key waits for its answer (no cancelling)")
     parser.add_argument("--png", default=str(ROOT / "docs" / "typing_latency.png"))
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
