@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import ipaddress
 import logging
-import os
 import sys
 from pathlib import Path
 

@@ -3,7 +3,8 @@
 import pytest
 
 from codegen_lsp.engines.base import CancelToken, GenerationRequest
-from codegen_lsp.engines.hf import TransformersEngine, common_prefix_length
+from codegen_lsp.engines.hf import TransformersEngine
+from codegen_lsp.engines.local import common_prefix_length
 from codegen_lsp.settings import Settings
 
 BASE = open(__file__.replace("test_kv_reuse.py", "tiny_model.py")).read()[:3000]

@@ -5,7 +5,6 @@ The caches that hold memory are bounded by their settings (checked in process)."
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections import Counter

@@ -22,7 +22,7 @@ import torch
 from ..settings import Settings
 from .base import EngineError, ProgressFn
 from .codegen_static import COMPILE_STEP_MODES, StaticCodeGen, weights_from_hf
-from .local import LocalEngine, load_failure_message, resolve_device, resolve_dtype
+from .local import LocalEngine, load_failure_message, out_of_memory, resolve_device, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +33,11 @@ class FastCodeGenEngine(LocalEngine):
     name = "fast"
 
     def _load_model(self, report: ProgressFn) -> None:
-        from transformers import AutoConfig, AutoModelForCausalLM
+        from transformers import AutoModelForCausalLM
 
         settings: Settings = self.settings
         device = resolve_device(settings.device)
-        report("reading model config", 10)
-        try:
-            config = AutoConfig.from_pretrained(
-                settings.model, revision=settings.revision, trust_remote_code=settings.trust_remote_code
-            )
-        except Exception as err:
-            raise EngineError(load_failure_message(settings, "model config", err)) from err
+        config = self._read_config(report)
         if getattr(config, "model_type", None) != "codegen":
             raise EngineError(
                 f"the fast engine runs CodeGen checkpoints only; '{settings.model}' is a "
@@ -67,9 +61,7 @@ class FastCodeGenEngine(LocalEngine):
                 compile_step=compile_step,
             )
         except torch.OutOfMemoryError as err:
-            raise EngineError(
-                f"not enough memory to load '{settings.model}' ({err}); try a smaller model or --device cpu"
-            ) from err
+            raise out_of_memory(settings, err) from err
         except Exception as err:
             raise EngineError(load_failure_message(settings, "model", err)) from err
         self.context_window = self.model.window

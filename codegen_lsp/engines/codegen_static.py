@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .local import common_prefix_length
+
 log = logging.getLogger(__name__)
 
 # Decode attention variants: PyTorch's fused SDPA kernel, two batched products with a float32 softmax,
@@ -231,14 +233,6 @@ def compiled_layer_functions():
     (and dtype), not once per layer; attention stays outside (its length changes with the bucket)."""
     options = dict(fullgraph=True, dynamic=False, mode=COMPILE_MODE)
     return torch.compile(attention_inputs, **options), torch.compile(mixed_input, **options)
-
-
-def common_prefix_length(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def bucket_length(needed: int, bucket: int, window: int) -> int:

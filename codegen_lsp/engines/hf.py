@@ -15,17 +15,16 @@ import torch
 
 from ..settings import Settings
 from .base import EngineError, ProgressFn
-from .local import LocalEngine, load_failure_message, resolve_device, resolve_dtype
+from .local import (
+    LocalEngine,
+    common_prefix_length,
+    load_failure_message,
+    out_of_memory,
+    resolve_device,
+    resolve_dtype,
+)
 
 log = logging.getLogger(__name__)
-
-
-def common_prefix_length(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 @dataclass
@@ -111,15 +110,12 @@ class TransformersEngine(LocalEngine):
     name = "transformers"
 
     def _load_model(self, report: ProgressFn) -> None:
-        from transformers import AutoConfig, AutoModelForCausalLM
+        from transformers import AutoModelForCausalLM
 
         settings: Settings = self.settings
         device = resolve_device(settings.device)
-        report("reading model config", 10)
+        config = self._read_config(report)
         try:
-            config = AutoConfig.from_pretrained(
-                settings.model, revision=settings.revision, trust_remote_code=settings.trust_remote_code
-            )
             dtype = resolve_dtype(settings.dtype, device, getattr(config, "dtype", None))
             report(f"loading weights ({dtype} on {device})", 20)
             kwargs = dict(dtype=dtype, revision=settings.revision, trust_remote_code=settings.trust_remote_code)
@@ -128,9 +124,7 @@ class TransformersEngine(LocalEngine):
                 kwargs["device_map"] = "auto" if settings.device == "auto" else device
             model = AutoModelForCausalLM.from_pretrained(settings.model, **kwargs)
         except torch.OutOfMemoryError as err:
-            raise EngineError(
-                f"not enough memory to load '{settings.model}' ({err}); try a smaller model or --device cpu"
-            ) from err
+            raise out_of_memory(settings, err) from err
         except Exception as err:
             raise EngineError(load_failure_message(settings, "model", err)) from err
         if not device.startswith("cuda"):

@@ -33,6 +33,15 @@ class TokenModel(Protocol):
     # greedy decoding then reads one number instead of copying the logits to the host each step.
 
 
+def common_prefix_length(a: list[int], b: list[int]) -> int:
+    """How many leading tokens two sequences share: what a KV cache can keep of one for the other."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
 def resolve_device(setting: str) -> str:
     if setting != "auto":
         return setting
@@ -61,6 +70,10 @@ def load_tokenizer(settings: Settings):
         )
     except Exception as err:  # OSError (missing, hub unreachable), ValueError (unknown tokenizer) ...
         raise EngineError(load_failure_message(settings, "tokenizer", err)) from err
+
+
+def out_of_memory(settings: Settings, err: Exception) -> EngineError:
+    return EngineError(f"not enough memory to load '{settings.model}' ({err}); try a smaller model or --device cpu")
 
 
 def load_failure_message(settings: Settings, what: str, err: Exception) -> str:
@@ -98,6 +111,19 @@ class LocalEngine:
 
     def _load_model(self, report: ProgressFn) -> None:
         raise NotImplementedError
+
+    def _read_config(self, report: ProgressFn):
+        """The checkpoint's config (what it is, its dtype), before any weights are read."""
+        from transformers import AutoConfig
+
+        settings = self.settings
+        report("reading model config", 10)
+        try:
+            return AutoConfig.from_pretrained(
+                settings.model, revision=settings.revision, trust_remote_code=settings.trust_remote_code
+            )
+        except Exception as err:
+            raise EngineError(load_failure_message(settings, "model config", err)) from err
 
     # -- tokens --------------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
