@@ -15,7 +15,7 @@ from .engines import Engine, EngineError, Generation, GenerationRequest, choose_
 from .engines.base import CancelToken, ProgressFn
 from .fim import template_for_tokenizer
 from .postprocess import ends_here, postprocess
-from .prompt import build_prompt, token_budget
+from .prompt import BlockCounts, build_prompt, token_budget
 from .scheduler import Scheduler, Stopped, Superseded
 from .settings import Settings
 from .snippets import Neighbour, query_of, rank_snippets
@@ -40,6 +40,7 @@ class Completer:
         self.cache = CompletionCache(settings.cache_entries, settings.cache_ttl_seconds)
         self.typed_through = TypedThrough()
         self._max_token_chars = 64
+        self._block_counts: BlockCounts | None = None  # token counts of prompt blocks, for the loaded engine
         self.fim = None  # the model's fill-in-the-middle template, when it has one
         self._retry_load_at = 0.0
 
@@ -71,6 +72,7 @@ class Completer:
         # (Other settings may change meanwhile: eglot sends didChangeConfiguration right after initialized.)
         self.engine, self.state = engine, READY
         self._max_token_chars = engine.max_token_chars()
+        self._block_counts = BlockCounts(engine.count_tokens)
         # A template for the model's tokenizer, unless the engine's server fills in the middle itself (/infill).
         fills_itself = getattr(engine, "fills_in_the_middle", False)
         self.fim = None if fills_itself else template_for_tokenizer(getattr(engine, "tokenizer", None))
@@ -173,7 +175,7 @@ class Completer:
         snippets = rank_snippets(query_of(ctx.prefix), neighbours, ctx.language)
         built = build_prompt(
             ctx.prefix, ctx.suffix, ctx.path, ctx.language, budget, engine.count_tokens, snippets, self.fim,
-            self._max_token_chars, token_starts=getattr(engine, "token_starts", None),
+            self._max_token_chars, block_counts=self._block_counts,
         )
         prompt, n = built.text, settings.candidates if invoked else 1
         trace.update(snippets=built.snippets, snippet_tokens=built.snippet_tokens)

@@ -11,6 +11,8 @@ import bisect
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from cachetools import LRUCache
+
 LINE_GRID = 16
 
 
@@ -27,33 +29,23 @@ def cut_to_budget(
     count_tokens: Callable[[str], int],
     max_token_chars: int = 64,
     line_grid: int = LINE_GRID,
-    token_starts: Callable[[str], list[int]] | None = None,
+    block_counts: "BlockCounts | None" = None,
 ) -> str:
     """The longest tail of `text` that starts at a line boundary and fits `budget` tokens.
 
     When no whole line fits (one enormous line), the tail is cut mid-line by characters instead.
-    `token_starts(text)` (where the tokenizer offers it: the offset at which each token starts) lets one
-    tokenization stand in for the binary search's many; the chosen cut is still checked with count_tokens.
+    With `block_counts` the grid blocks' token counts, remembered across keystrokes, stand in for
+    tokenizing the whole text again.
     """
     # No token stands for more than max_token_chars characters, so the last budget tokens lie within
     # the last budget * max_token_chars characters: tokenize only that.
     window = budget * max(max_token_chars, 1)
     base = max(0, len(text) - window)
-    if token_starts is not None:
-        offsets = token_starts(text[base:])
-        if base == 0 and len(offsets) <= budget:  # the whole text, tokenized as it is: exact
-            return text
-    elif base == 0 and count_tokens(text) <= budget:
+    if block_counts is not None:
+        return _cut_by_blocks(text, base, budget, count_tokens, block_counts, line_grid)
+    if base == 0 and count_tokens(text) <= budget:
         return text
     starts = _line_starts(text, base, line_grid)
-    if token_starts is not None:
-        # Tokens from each start on, read off the one tokenization; the first start that fits is checked
-        # for real (tokens can merge differently across the cut), moving on while it does not fit.
-        for start in starts:
-            estimate = len(offsets) - bisect.bisect_left(offsets, start - base)
-            if estimate <= budget and count_tokens(text[start:]) <= budget:
-                return text[start:]
-        return _cut_characters(text[base:], budget, count_tokens)
     # Fewer tokens the later the start: binary search for the earliest start that fits.
     lo, hi = 0, len(starts)
     while lo < hi:
@@ -64,6 +56,41 @@ def cut_to_budget(
             lo = mid + 1
     if lo < len(starts):
         return text[starts[lo] :]
+    return _cut_characters(text[base:], budget, count_tokens)
+
+
+class BlockCounts:
+    """Token counts of a document's blocks (the stretches between grid line starts), remembered across
+    keystrokes: typing changes the last block only, so only that one is tokenized again."""
+
+    def __init__(self, count_tokens: Callable[[str], int], entries: int = 4096) -> None:
+        self.count_tokens = count_tokens
+        self._counts: LRUCache = LRUCache(maxsize=entries)
+
+    def __call__(self, block: str) -> int:
+        count = self._counts.get(block)
+        if count is None:
+            count = self._counts[block] = self.count_tokens(block)
+        return count
+
+
+def _cut_by_blocks(
+    text: str, base: int, budget: int, count_tokens: Callable[[str], int], block_counts: BlockCounts, line_grid: int
+) -> str:
+    """The earliest grid start whose blocks fit. Tokenized whole, the text can differ from the sum of its
+    blocks by a token or so at each block boundary: a start that fits with a token to spare per boundary
+    is taken as it is, one nearer the limit is checked by tokenizing it."""
+    starts = _line_starts(text, base, line_grid)
+    bounds = starts + [len(text)]
+    counts = [block_counts(text[a:b]) for a, b in zip(bounds, bounds[1:])]
+    remaining = sum(counts)
+    for i, start in enumerate(starts):
+        boundaries = len(starts) - i
+        if remaining + boundaries <= budget:
+            return text[start:]
+        if remaining <= budget + boundaries and count_tokens(text[start:]) <= budget:
+            return text[start:]
+        remaining -= counts[i]
     return _cut_characters(text[base:], budget, count_tokens)
 
 
@@ -166,7 +193,7 @@ def build_prompt(
     fim=None,
     max_token_chars: int = 64,
     with_header: bool = True,
-    token_starts: Callable[[str], list[int]] | None = None,
+    block_counts: BlockCounts | None = None,
 ) -> Prompt:
     """Header, snippets and the code around the cursor within `budget` tokens, newest code first to stay.
 
@@ -193,7 +220,7 @@ def build_prompt(
         suffix_text = cut_head_to_budget(suffix, int(left * SUFFIX_SHARE), count_tokens)
         suffix_tokens = count_tokens(suffix_text) if suffix_text else 0
         left -= suffix_tokens
-    code = cut_to_budget(prefix, max(left, 1), count_tokens, max_token_chars, token_starts=token_starts)
+    code = cut_to_budget(prefix, max(left, 1), count_tokens, max_token_chars, block_counts=block_counts)
     context = head + "".join(blocks)
     if context and code and not context.endswith("\n"):
         context += "\n"

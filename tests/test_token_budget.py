@@ -1,6 +1,6 @@
 """The prompt is cut to the token budget at a line boundary; the newest text always survives."""
 
-from codegen_lsp.prompt import cut_to_budget, token_budget
+from codegen_lsp.prompt import BlockCounts, cut_to_budget, token_budget
 
 
 def words(text: str) -> int:
@@ -53,21 +53,7 @@ def test_one_enormous_line_is_cut_by_characters():
     assert line.endswith(prompt) and words(prompt) <= 100 and len(prompt) > 100
 
 
-def word_starts(text: str) -> list[int]:
-    """Token starts for the `words` stand-in tokenizer: each word and each newline."""
-    starts, in_word = [], False
-    for i, ch in enumerate(text):
-        if ch == "\n":
-            starts.append(i)
-        if ch.isspace():
-            in_word = False
-        elif not in_word:
-            starts.append(i)
-            in_word = True
-    return starts
-
-
-def test_one_tokenization_gives_the_same_cut_as_the_binary_search():
+def test_block_counts_give_the_cut_of_whole_text_counting_and_tokenize_only_what_changed():
     calls = []
 
     def counting(text):
@@ -75,6 +61,14 @@ def test_one_tokenization_gives_the_same_cut_as_the_binary_search():
         return words(text)
 
     for budget in (50, 137, 400, 10_000):
+        assert cut_to_budget(DOC, budget, words, block_counts=BlockCounts(words)) == cut_to_budget(DOC, budget, words)
+    blocks = BlockCounts(counting)
+    text = DOC
+    cut_to_budget(text, 400, counting, block_counts=blocks)
+    for ch in "    y = compute(x, 2)":  # typing within the last line
+        text += ch
         calls.clear()
-        fast = cut_to_budget(DOC, budget, counting, token_starts=word_starts)
-        assert fast == cut_to_budget(DOC, budget, words) and len(calls) <= 2
+        prompt = cut_to_budget(text, 400, counting, block_counts=blocks)
+        assert words(prompt) <= 400 and text.endswith(prompt)
+        # only the line being typed is tokenized again (plus at most one check of a start near the limit)
+        assert len(calls) <= 2 and min(calls) <= len("def tail(x):\n    return x +    y = compute(x, 2)")

@@ -141,13 +141,6 @@ class LocalEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.encode(text))
 
-    def token_starts(self, text: str) -> list[int]:
-        """The character offset where each token of `text` starts (one tokenization serves prompt cutting)."""
-        if self._backend is not None:
-            return [start for start, _ in self._backend.encode(text, add_special_tokens=False).offsets]
-        encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        return [start for start, _ in encoding["offset_mapping"]]
-
     def max_token_chars(self) -> int:
         return max(len(t) for t in self.token_texts())
 
