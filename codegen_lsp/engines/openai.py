@@ -326,11 +326,7 @@ def completion_body(request: GenerationRequest, model: str | None) -> dict:
         "top_p": request.top_p,
         "stream": True,
     }
-    if request.stop:
-        body["stop"] = list(request.stop)
-    if request.seed is not None:
-        body["seed"] = request.seed
-    return body
+    return with_stop_and_seed(body, request)
 
 
 def infill_body(request: GenerationRequest) -> dict:
@@ -345,6 +341,11 @@ def infill_body(request: GenerationRequest) -> dict:
         "stream": True,
         "cache_prompt": True,
     }
+    return with_stop_and_seed(body, request)
+
+
+def with_stop_and_seed(body: dict, request: GenerationRequest) -> dict:
+    """The optional fields both endpoints take alike."""
     if request.stop:
         body["stop"] = list(request.stop)
     if request.seed is not None:
