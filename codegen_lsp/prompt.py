@@ -34,29 +34,16 @@ def cut_to_budget(
     """The longest tail of `text` that starts at a line boundary and fits `budget` tokens.
 
     When no whole line fits (one enormous line), the tail is cut mid-line by characters instead.
-    With `block_counts` the grid blocks' token counts, remembered across keystrokes, stand in for
-    tokenizing the whole text again.
+    Blocks' token counts are summed rather than tokenizing every candidate tail; pass the same
+    `block_counts` across keystrokes and only the block being typed in is tokenized again.
     """
     # No token stands for more than max_token_chars characters, so the last budget tokens lie within
     # the last budget * max_token_chars characters: tokenize only that.
     window = budget * max(max_token_chars, 1)
     base = max(0, len(text) - window)
-    if block_counts is not None:
-        return _cut_by_blocks(text, base, budget, count_tokens, block_counts, line_grid)
-    if base == 0 and count_tokens(text) <= budget:
-        return text
-    starts = _line_starts(text, base, line_grid)
-    # Fewer tokens the later the start: binary search for the earliest start that fits.
-    lo, hi = 0, len(starts)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if count_tokens(text[starts[mid] :]) <= budget:
-            hi = mid
-        else:
-            lo = mid + 1
-    if lo < len(starts):
-        return text[starts[lo] :]
-    return _cut_characters(text[base:], budget, count_tokens)
+    if block_counts is None:
+        block_counts = BlockCounts(count_tokens)
+    return _cut_by_blocks(text, base, budget, count_tokens, block_counts, line_grid)
 
 
 class BlockCounts:
