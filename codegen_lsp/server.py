@@ -130,8 +130,7 @@ class CodegenLanguageServer(LanguageServer):
         )
         if past_end:
             return []
-        # pygls clamps a character past the line's end, and does so by writing to the Position it is given.
-        offset = document.offset_at_position(types.Position(position.line, position.character))
+        offset = document.offset_at_position(position)
         neighbours = neighbours_from(self.workspace.text_documents.values(), uri)
         state = self.completer.state
         completions = await self.completer.complete(uri, document.source, offset, document.language_id, invoked, neighbours)
