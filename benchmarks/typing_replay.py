@@ -73,7 +73,6 @@ class Outcome:
     latency_ms: float | None  # None: cancelled before an answer came
     kind: str = ""  # typed_through | cache | model | ...
     engine_ms: float = 0.0
-    prefilled: int = 0
 
 
 @dataclass
@@ -192,7 +191,7 @@ async def ask(
     remaining = pause - (time.perf_counter() - sent)
     if remaining > 0:
         await asyncio.sleep(remaining)
-    return Outcome(latency_ms, last.get("outcome", ""), last.get("engine_ms") or 0.0, last.get("prefilled") or 0)
+    return Outcome(latency_ms, last.get("outcome", ""), last.get("engine_ms") or 0.0)
 
 
 async def run_mode(name: str, args, model: str, scripts: list[Script]) -> ModeResult:

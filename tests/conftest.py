@@ -32,3 +32,16 @@ def shared_model_dir() -> Path:
     if not (SHARED_MODEL / "config.json").is_file():
         pytest.skip("../shared/models/pycodegen-tiny is not here")
     return SHARED_MODEL
+
+
+@pytest.fixture(scope="module")
+def tokenizer_engine(tiny_model_dir):
+    """The in-process engines' shared decode loop with the tiny tokenizer and no model: tests put a
+    scripted TokenModel in `.model`."""
+    from codegen_lsp.engines.local import LocalEngine
+    from codegen_lsp.settings import Settings
+
+    engine = LocalEngine(Settings(model=str(tiny_model_dir)))
+    engine._load_model = lambda report: None
+    engine.load(lambda message, pct: None)
+    return engine

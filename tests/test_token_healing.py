@@ -6,25 +6,24 @@ import pytest
 import torch
 
 from codegen_lsp.engines.base import CancelToken, GenerationRequest
-from codegen_lsp.engines.local import LocalEngine, heal_allows
-from codegen_lsp.settings import Settings
+from codegen_lsp.engines.local import heal_allows
 
 
 class PreferenceModel:
     """Logits that follow candidate continuations of the prompt, the first one most strongly."""
 
-    def __init__(self, engine, candidates: list[str]):
-        self.engine, self.candidates = engine, candidates
-        self.size = len(engine.tokenizer)
+    def __init__(self, tokenizer_engine, candidates: list[str]):
+        self.tokenizer_engine, self.candidates = tokenizer_engine, candidates
+        self.size = len(tokenizer_engine.tokenizer)
         self.generated: list[int] = []
 
     def logits(self):
         scores = torch.zeros(self.size)
-        text = self.engine.decode(self.generated)
+        text = self.tokenizer_engine.decode(self.generated)
         for weight, candidate in zip((10.0, 5.0, 2.0), self.candidates):
             if candidate.startswith(text):
-                ids = self.engine.encode(candidate[len(text):])
-                token = ids[0] if ids else next(iter(self.engine.eos_ids))
+                ids = self.tokenizer_engine.encode(candidate[len(text):])
+                token = ids[0] if ids else next(iter(self.tokenizer_engine.eos_ids))
                 scores[token] = max(scores[token], weight)
         return scores
 
@@ -39,32 +38,24 @@ class PreferenceModel:
         pass
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    engine = LocalEngine(Settings(model=str(tiny_model_dir)))
-    engine._load_model = lambda report: None
-    engine.load(lambda message, pct: None)
-    return engine
-
-
-def generate(engine, prompt, candidates):
-    engine.model = PreferenceModel(engine, candidates)
-    return engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=8), CancelToken()).text
+def generate(tokenizer_engine, prompt, candidates):
+    tokenizer_engine.model = PreferenceModel(tokenizer_engine, candidates)
+    return tokenizer_engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=8), CancelToken()).text
 
 
 @pytest.mark.parametrize("prompt", ["def f(x):\n    ", "def f(x):\n\tif x:\n\t\t", "x = "])
-def test_healed_indentation_is_followed_by_code_not_a_stray_space(engine, prompt):
-    heal = engine.decode(engine.encode(prompt)[-1:])
+def test_healed_indentation_is_followed_by_code_not_a_stray_space(tokenizer_engine, prompt):
+    heal = tokenizer_engine.decode(tokenizer_engine.encode(prompt)[-1:])
     # The model's favourite continuation repeats the backed-off whitespace and then adds a space.
-    text = generate(engine, prompt, [heal + " return x", heal + "return x"])
+    text = generate(tokenizer_engine, prompt, [heal + " return x", heal + "return x"])
     assert text == "return x"
 
 
-def test_a_word_fragment_is_completed_not_restarted(engine):
+def test_a_word_fragment_is_completed_not_restarted(tokenizer_engine):
     prompt = "for item in ite"
-    heal = engine.decode(engine.encode(prompt)[-1:])
+    heal = tokenizer_engine.decode(tokenizer_engine.encode(prompt)[-1:])
     assert heal.strip() and "ite".endswith(heal)
-    text = generate(engine, prompt, [heal[:-1] + "x in y:", heal + "ms:"])
+    text = generate(tokenizer_engine, prompt, [heal[:-1] + "x in y:", heal + "ms:"])
     assert text == "ms:"
 
 
