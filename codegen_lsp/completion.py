@@ -200,11 +200,11 @@ class Completer:
             raw = [generation.text for generation in generations]
             self.cache.put(key, raw)
             trace["outcome"] = "model"
-            shown = [postprocess(r, ctx) for r in raw]
+        shown = [postprocess(r, ctx) for r in raw]
+        if trace["outcome"] == "model":
             decoded = sum(g.generated_tokens for g in generations)
             self.stats.count("tokens_wasted", max(0, decoded - sum(engine.count_tokens(t) for t in shown if t)))
-            return [text for text in dict.fromkeys(shown) if text]
-        return [text for text in dict.fromkeys(postprocess(r, ctx) for r in raw) if text]
+        return [text for text in dict.fromkeys(shown) if text]
 
     def _run(
         self, engine: Engine, request: GenerationRequest, ctx: CursorContext, cancel: CancelToken, trace: dict
