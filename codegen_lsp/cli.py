@@ -26,6 +26,8 @@ SETTING_FLAGS = {
     "mode": "mode",
     "context_tokens": "context_tokens",
     "kv_cache_slots": "kv_cache_slots",
+    "draft_tokens": "draft_tokens",
+    "draft_model": "draft_model",
     "cache_entries": "cache_entries",
     "trust_remote_code": "trust_remote_code",
     "revision": "revision",
@@ -50,6 +52,9 @@ def add_model_flags(parser: argparse.ArgumentParser, default=None) -> None:
     group.add_argument("--mode", choices=CHOICES["mode"], help="how much to complete (default auto)")
     group.add_argument("--context-tokens", type=int, help="prompt budget in tokens (default: the model's window)")
     group.add_argument("--kv-cache-slots", type=int, help="KV caches kept for prefix reuse (0 turns reuse off)")
+    group.add_argument("--draft-tokens", type=int,
+                       help="speculative decoding: tokens drafted per model pass (default 4; 0 turns it off)")
+    group.add_argument("--draft-model", help="a small model of the same family that drafts (default: prompt lookup)")
     group.add_argument("--cache-entries", type=int, help="finished completions kept (0 turns the cache off)")
     group.add_argument("--trust-remote-code", action="store_true", default=default, help="run a checkpoint's own code")
     group.add_argument("--revision", help="model revision (branch, tag or commit) on the hub")

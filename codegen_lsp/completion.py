@@ -192,6 +192,7 @@ class Completer:
                 top_p=settings.top_p,
                 suffix=ctx.suffix,
                 stop=self.fim.stops if self.fim is not None else (),
+                draft_tokens=settings.draft_tokens,
             )
             requests = candidate_requests(request, n)
             generations = await self.scheduler.generate(
@@ -216,6 +217,8 @@ class Completer:
         self.stats.count("tokens_prefilled", generation.prefilled_tokens)
         self.stats.count("tokens_reused", generation.reused_tokens)
         self.stats.count("tokens_generated", generation.generated_tokens)
+        self.stats.count("tokens_drafted", generation.drafted_tokens)
+        self.stats.count("tokens_accepted", generation.accepted_tokens)
         engine_ms = (time.perf_counter() - started) * 1000
         self.stats.engine_latency(engine_ms)
         trace.update(
@@ -223,6 +226,8 @@ class Completer:
             prefilled=generation.prefilled_tokens,
             reused=generation.reused_tokens,
             generated=generation.generated_tokens,
+            passes=generation.forward_passes,
+            accepted=generation.accepted_tokens,
             finish=generation.finish_reason,
         )
         if generation.finish_reason == "cancelled":

@@ -36,6 +36,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "cache_entries": (0, 100_000),
     "cache_ttl_seconds": (0, 7 * 24 * 3600),
     "kv_cache_slots": (0, 64),
+    "draft_tokens": (0, 16),
     "candidates": (1, 10),
     "request_timeout_seconds": (0.1, 3600),
 }
@@ -62,6 +63,10 @@ class Settings:
     cache_ttl_seconds: float = 600.0
     kv_cache_slots: int = 4
     typed_through: bool = True  # answer from the last completion while the user types its start
+    # Speculative decoding (greedy, in-process engines; the text is the same): tokens drafted per model
+    # pass, by prompt lookup or by a small draft model of the same family.
+    draft_tokens: int = 4
+    draft_model: str | None = None
     # Remote backend (OpenAI-compatible server).
     api_base: str | None = None
     api_model: str | None = None
@@ -83,6 +88,7 @@ class Settings:
             self.engine,
             self.trust_remote_code,
             self.revision,
+            self.draft_model,
             self.api_base,
             self.api_model,
             self.api_key_env,

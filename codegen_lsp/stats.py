@@ -19,6 +19,8 @@ COUNTERS = (
     "tokens_reused",
     "tokens_generated",
     "tokens_wasted",  # decode steps whose text is not shown: cancelled, cut away (or re-decoded by token healing)
+    "tokens_drafted",  # speculative decoding: tokens a drafter proposed
+    "tokens_accepted",  # ... and the model agreed with (each one a model pass saved)
 )
 
 

@@ -53,6 +53,9 @@ class GenerationRequest:
     heal: str = ""
     # FIM models: the text after the cursor; engines that cannot use it ignore it.
     suffix: str = ""
+    # Speculative decoding (greedy, in-process engines): verify up to this many drafted tokens in one
+    # forward pass. 0: one token per pass. The text is the same either way.
+    draft_tokens: int = 0
 
 
 @dataclass
@@ -62,6 +65,9 @@ class Generation:
     prompt_tokens: int = 0
     reused_tokens: int = 0  # prompt tokens served from a KV cache instead of being prefilled
     generated_tokens: int = 0
+    drafted_tokens: int = 0  # tokens a drafter proposed (speculative decoding)
+    accepted_tokens: int = 0  # of those, the ones the model agreed with
+    forward_passes: int = 0  # model calls after the prefill (steps and verifications)
 
     @property
     def prefilled_tokens(self) -> int:

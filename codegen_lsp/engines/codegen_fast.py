@@ -22,7 +22,7 @@ import torch
 from ..settings import Settings
 from .base import EngineError, ProgressFn
 from .codegen_static import COMPILE_STEP_MODES, StaticCodeGen, weights_from_hf
-from .local import LocalEngine, load_failure_message, out_of_memory, resolve_device, resolve_dtype
+from .local import LocalEngine, load_failure_message, out_of_memory, resolve_device, resolve_dtype, revision_of
 
 log = logging.getLogger(__name__)
 
@@ -33,44 +33,47 @@ class FastCodeGenEngine(LocalEngine):
     name = "fast"
 
     def _load_model(self, report: ProgressFn) -> None:
+        settings: Settings = self.settings
+        self.device = resolve_device(settings.device)
+        self.model = self._token_model(settings.model, report)
+        self.context_window = self.model.window
+        report("warming up", 80)
+        self._warm_up(self.model)
+
+    def _token_model(self, model_id: str, report: ProgressFn) -> StaticCodeGen:
+        """A CodeGen checkpoint (the model, or the draft model) in the fused layout on this engine's device."""
         from transformers import AutoModelForCausalLM
 
         settings: Settings = self.settings
-        device = resolve_device(settings.device)
-        config = self._read_config(report)
+        device = self.device
+        config = self._read_config(report, model_id)
         if getattr(config, "model_type", None) != "codegen":
             raise EngineError(
-                f"the fast engine runs CodeGen checkpoints only; '{settings.model}' is a "
+                f"the fast engine runs CodeGen checkpoints only; '{model_id}' is a "
                 f"{getattr(config, 'model_type', 'unknown')} model (use --engine transformers)"
             )
         compile_step = os.environ.get(COMPILE_STEP_VARIABLE, "auto").strip().lower() or "auto"
         if compile_step not in COMPILE_STEP_MODES:
             raise EngineError(f"{COMPILE_STEP_VARIABLE} must be one of {', '.join(COMPILE_STEP_MODES)}, not {compile_step!r}")
         dtype = resolve_dtype(settings.dtype, device, getattr(config, "dtype", None))
-        report(f"loading weights ({dtype} on {device})", 20)
+        report(f"loading weights of {model_id} ({dtype} on {device})", 20)
         try:
             # Loaded on the CPU, then moved layer by layer into the fused layout on the device.
             hf_model = AutoModelForCausalLM.from_pretrained(
-                settings.model, dtype=dtype, revision=settings.revision,
+                model_id, dtype=dtype, revision=revision_of(settings, model_id),
                 trust_remote_code=settings.trust_remote_code,
             )
             weights = weights_from_hf(hf_model, device, dtype)
             del hf_model
-            self.model = StaticCodeGen(
+            return StaticCodeGen(
                 weights, graphs=device.startswith("cuda"), reuse=settings.kv_cache_slots > 0,
-                compile_step=compile_step,
+                compile_step=compile_step, verify_width=settings.draft_tokens + 1 if settings.draft_tokens else 0,
             )
         except torch.OutOfMemoryError as err:
             raise out_of_memory(settings, err) from err
         except Exception as err:
-            raise EngineError(load_failure_message(settings, "model", err)) from err
-        self.context_window = self.model.window
-        self.device, self.dtype = device, dtype
-        report("warming up", 80)
-        self._warm_up()
+            raise EngineError(load_failure_message(settings, "model", err, model_id)) from err
 
-    def _warm_up(self) -> None:
-        model: StaticCodeGen = self.model
+    def _warm_up(self, model: StaticCodeGen) -> None:
         model.capture_all()  # CUDA only: one decode graph per attention length bucket
-        model.prefill(self.encode("def main():\n") or [0])
-        model.reset()
+        super()._warm_up(model)

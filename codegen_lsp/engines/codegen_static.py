@@ -13,6 +13,8 @@ Layout chosen for decoding one token at a time, where every weight byte is read 
   CUDA graph per attention length bucket (a mask hides the unfilled end of the bucket).
 - Prefix reuse: the token ids held in the cache are kept; a new prompt runs only the tokens after the
   longest common prefix.
+- Speculative decoding: `verify` runs several tokens in one pass (captured too, padded to a fixed width)
+  and `truncate` forgets the rejected ones (their cache rows are simply written over later).
 """
 
 from __future__ import annotations
@@ -255,6 +257,8 @@ class StaticCodeGen:
     compiled_layer_functions), "off" eagerly, "auto": with graphs, time the captured step both ways once
     (after the attention choice) and keep the compiled one only if it is faster and its logits agree with
     the eager step's; without graphs, off (CPU tests stay free of compile time).
+    `verify_width`: with a static step, verifications run padded to this many tokens, so one captured
+    graph per attention bucket serves them all (captured at load when set; a longer verification widens it).
     """
 
     def __init__(
@@ -268,6 +272,7 @@ class StaticCodeGen:
         decode_attention: str = "auto",
         window: int | None = None,
         compile_step: str = "auto",
+        verify_width: int = 0,
     ) -> None:
         self.w = weights
         shape = weights.shape
@@ -302,6 +307,9 @@ class StaticCodeGen:
         self._token = torch.zeros(1, dtype=torch.long, device=device)
         self._pos = torch.zeros(1, dtype=torch.long, device=device)
         self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
+        self._verify_graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
+        self.verify_graphs = self.graphs  # off after a failed capture: verifications then run without
+        self._set_verify_width(verify_width)
         self.greedy_token: torch.Tensor | None = None  # argmax of the last step's logits, on device
 
     # -- TokenModel -----------------------------------------------------------------------------------
@@ -335,18 +343,39 @@ class StaticCodeGen:
         self.ids.append(token)
         return logits
 
+    def verify(self, tokens: list[int]) -> torch.Tensor:
+        """Append `tokens` in one pass; the logits after each, one row per token."""
+        pos, T = len(self.ids), len(tokens)
+        if pos + T > self.window:
+            raise ValueError(f"the context window of {self.window} tokens is full")
+        with torch.inference_mode():
+            if self.static_step and pos + max(T, self.verify_width) <= self.window:
+                if T > self.verify_width:
+                    self._set_verify_width(T)
+                logits = self._static_verify(tokens, pos)[:T]
+            else:
+                ids = torch.tensor(tokens, dtype=torch.long, device=self.device)
+                logits = self.forward(ids, self.positions[pos : pos + T], pos + T, fresh=False, all_logits=True)
+        self.ids.extend(tokens)
+        self.greedy_token = None
+        return logits
+
+    def truncate(self, length: int) -> None:
+        del self.ids[length:]
+
     def reset(self) -> None:
         self.ids.clear()
 
     # -- the forward pass -----------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor, length: int, *, fresh: bool,
-                mask: torch.Tensor | None = None, compiled: bool = False) -> torch.Tensor:
+                mask: torch.Tensor | None = None, compiled: bool = False, all_logits: bool = False) -> torch.Tensor:
         """Run `tokens` at `positions`, writing their keys/values into the cache, attending over the
         first `length` cache positions; returns the logits after the last token.
 
         fresh: the cache before positions[0] is not used (a plain causal prefill). `mask`: a prepared
         additive (T, length) mask (the captured step passes one); else one is built from positions.
         compiled: run each layer's small ops through the torch.compile'd pair (see compiled_layer_functions).
+        all_logits: the logits after every token (T, vocab), not only the last.
         """
         s = self.shape
         T, E, H = tokens.shape[0], s.n_embd, s.n_head
@@ -365,8 +394,9 @@ class StaticCodeGen:
             attn = self._attend(q, keys, values, mask, causal, positions)
             mixed = after(attn, fc, layer.b_in[3 * E :], self.bias_inputs[:T], self.act)
             h.addmm_(mixed, layer.w_out.t())  # residual + out_proj + fc_out + its bias, one product
-        h = F.layer_norm(h[-1:], (E,), self.w.ln_f_weight, self.w.ln_f_bias, s.layer_norm_epsilon)
-        return F.linear(h, self.w.lm_head_weight, self.w.lm_head_bias)[0]
+        h = F.layer_norm(h if all_logits else h[-1:], (E,), self.w.ln_f_weight, self.w.ln_f_bias, s.layer_norm_epsilon)
+        logits = F.linear(h, self.w.lm_head_weight, self.w.lm_head_bias)
+        return logits if all_logits else logits[0]
 
     def _attend(self, q, keys, values, mask, causal, positions):
         # q arrives scaled by 1/sqrt(head_dim) (see rotary_tables).
@@ -405,6 +435,44 @@ class StaticCodeGen:
         logits, self.greedy_token = self._step_program(length)
         return logits
 
+    def _static_verify(self, tokens: list[int], pos: int) -> torch.Tensor:
+        """A verification with static shapes: padded to verify_width (the padding's cache rows lie past
+        what the cache holds and are written over later), replayed from a graph per bucket on CUDA."""
+        width = self.verify_width
+        length = bucket_length(pos + width, self.bucket, self.window)
+        padded = tokens + [tokens[-1]] * (width - len(tokens))
+        self._vtokens.copy_(torch.tensor(padded, dtype=torch.long))
+        self._vpos.copy_(self.positions[pos : pos + width])
+        if self.graphs and self.verify_graphs and (length in self._verify_graphs or self._capture_verify(length)):
+            graph, logits = self._verify_graphs[length]
+            with self._on_device():
+                graph.replay()
+            return logits
+        return self._verify_program(length)
+
+    def _set_verify_width(self, width: int) -> None:
+        """Pad verifications to `width` tokens from now on (the graphs of the old width are dropped)."""
+        self.verify_width = width
+        self._vtokens = torch.zeros(max(width, 1), dtype=torch.long, device=self.device)
+        self._vpos = torch.arange(max(width, 1), device=self.device)
+        self._verify_graphs = {}
+
+    def _verify_program(self, length: int) -> torch.Tensor:
+        """Everything one verification does, reading only static buffers (tokens, positions, cache)."""
+        mask = self.additive_mask(self.positions[:length][None, :] <= self._vpos[:, None])
+        return self.forward(self._vtokens, self._vpos, length, fresh=False, mask=mask, all_logits=True)
+
+    def _capture_verify(self, length: int) -> bool:
+        """Capture the verification for one bucket; if that fails, verifications run eagerly."""
+        try:
+            graph, logits = self._record(self._verify_program, length)
+        except Exception as err:  # noqa: BLE001 - any capture failure has the same remedy
+            log.warning("CUDA graph capture of the verification failed (%s); verifying without graphs", err)
+            self.verify_graphs, self._verify_graphs = False, {}
+            return False
+        self._verify_graphs[length] = (graph, logits)
+        return True
+
     def _on_device(self):
         """Make the model's GPU current (graphs capture and replay on the current device's stream)."""
         return torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
@@ -416,19 +484,25 @@ class StaticCodeGen:
         return logits, torch.argmax(logits)
 
     def _capture(self, length: int) -> None:
-        """Capture the step for one attention length. The warm-up runs compute the real step for the
-        current token and position, so capturing in the middle of a generation changes nothing."""
+        """Capture the step for one attention length."""
+        graph, (logits, greedy) = self._record(self._step_program, length)
+        self._graphs[length] = (graph, logits, greedy)
+
+    def _record(self, program, length: int):
+        """Capture `program(length)` in a CUDA graph; returns the graph and the program's outputs. The
+        warm-up runs compute the real thing for the current static inputs, so capturing in the middle of
+        a generation changes nothing."""
         with self._on_device():
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
                 for _ in range(2):
-                    self._step_program(length)
+                    program(length)
             torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                logits, greedy = self._step_program(length)
-        self._graphs[length] = (graph, logits, greedy)
+                outputs = program(length)
+        return graph, outputs
 
     def _capture_or_fall_back(self, length: int) -> bool:
         """Capture; if this torch/GPU cannot, keep going without graphs (same results, slower)."""
@@ -464,6 +538,8 @@ class StaticCodeGen:
                 length = min(length, self.window)
                 if self.graphs and length not in self._graphs:
                     self._capture_or_fall_back(length)
+                if self.graphs and self.verify_graphs and self.verify_width and length not in self._verify_graphs:
+                    self._capture_verify(length)
         self.ids.clear()  # the cache holds nothing a request can use
 
     def _choose_decode_attention(self, replays: int = 20) -> None:

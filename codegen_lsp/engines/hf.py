@@ -22,6 +22,7 @@ from .local import (
     out_of_memory,
     resolve_device,
     resolve_dtype,
+    revision_of,
 )
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,9 @@ class KVSlot:
 class HFTokenModel:
     """prefill/step over a transformers model, reusing the best-matching cached prefix."""
 
-    def __init__(self, model, device: str, slots: int) -> None:
+    def __init__(self, model, device: str, slots: int, window: int = 2048) -> None:
         self.model = model
+        self.window = window
         self.device = device
         self.max_slots = slots
         self.slots: list[KVSlot] = []  # most recently used last
@@ -55,6 +57,8 @@ class HFTokenModel:
         params = inspect.signature(model.forward).parameters
         # transformers 5.24 renamed past_key_values to cache; older 5.x only know the old name.
         self.cache_kw = "cache" if "cache" in params else "past_key_values"
+        # Only the last row's logits when that is all we read (a prefill's full logits are vocab x tokens).
+        self.keeps_logits = "logits_to_keep" in params
 
     def _new_cache(self):
         from transformers import DynamicCache
@@ -87,19 +91,30 @@ class HFTokenModel:
         reused = min(reused, len(ids) - 1)  # at least one token must run to get logits
         slot.crop(reused)
         self.current = slot
-        logits = self._forward(ids[reused:])
+        logits = self._forward(ids[reused:], last_only=True)[-1]
         return logits, reused
 
     def step(self, token: int) -> torch.Tensor:
-        return self._forward([token])
+        return self._forward([token], last_only=True)[-1]
 
-    def _forward(self, new_ids: list[int]) -> torch.Tensor:
+    def verify(self, tokens: list[int]) -> torch.Tensor:
+        return self._forward(tokens)
+
+    def truncate(self, length: int) -> None:
+        self.current.crop(length)
+
+    def _forward(self, new_ids: list[int], last_only: bool = False) -> torch.Tensor:
+        """Run the new tokens on the current slot; the logits after each (one row per token), or after
+        the last only."""
         slot = self.current
         input_ids = torch.tensor([new_ids], device=self.device)
+        kwargs = {self.cache_kw: slot.cache}
+        if last_only and self.keeps_logits:
+            kwargs["logits_to_keep"] = 1
         with torch.inference_mode():
-            out = self.model(input_ids=input_ids, use_cache=True, **{self.cache_kw: slot.cache})
+            out = self.model(input_ids=input_ids, use_cache=True, **kwargs)
         slot.ids.extend(new_ids)
-        return out.logits[0, -1]
+        return out.logits[0]
 
     def reset(self) -> None:
         self.slots.clear()
@@ -110,36 +125,36 @@ class TransformersEngine(LocalEngine):
     name = "transformers"
 
     def _load_model(self, report: ProgressFn) -> None:
+        self.model = self._token_model(self.settings.model, report)
+        self.context_window = self.model.window
+        report("warming up", 90)
+        self._warm_up(self.model)
+
+    def _token_model(self, model_id: str, report: ProgressFn) -> HFTokenModel:
+        """Any causal LM checkpoint (the model, or the draft model), with prefix reuse."""
         from transformers import AutoModelForCausalLM
 
         settings: Settings = self.settings
         device = resolve_device(settings.device)
-        config = self._read_config(report)
+        config = self._read_config(report, model_id)
         try:
             dtype = resolve_dtype(settings.dtype, device, getattr(config, "dtype", None))
-            report(f"loading weights ({dtype} on {device})", 20)
-            kwargs = dict(dtype=dtype, revision=settings.revision, trust_remote_code=settings.trust_remote_code)
+            report(f"loading weights of {model_id} ({dtype} on {device})", 20)
+            kwargs = dict(dtype=dtype, revision=revision_of(settings, model_id),
+                          trust_remote_code=settings.trust_remote_code)
             if device.startswith("cuda"):
                 # accelerate spreads a model that does not fit one GPU over GPUs and CPU memory.
                 kwargs["device_map"] = "auto" if settings.device == "auto" else device
-            model = AutoModelForCausalLM.from_pretrained(settings.model, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
         except torch.OutOfMemoryError as err:
             raise out_of_memory(settings, err) from err
         except Exception as err:
-            raise EngineError(load_failure_message(settings, "model", err)) from err
+            raise EngineError(load_failure_message(settings, "model", err, model_id)) from err
         if not device.startswith("cuda"):
             model.to(device)
         model.eval()
-        self.context_window = context_window_of(model.config)
         input_device = str(next(model.parameters()).device)
-        self.model = HFTokenModel(model, input_device, settings.kv_cache_slots)
-        self.device, self.dtype = input_device, dtype
-        report("warming up", 90)
-        self._warm_up()
-
-    def _warm_up(self) -> None:
-        self.model.prefill(self.encode("def main():\n") or [0])
-        self.model.reset()
+        return HFTokenModel(model, input_device, settings.kv_cache_slots, context_window_of(model.config))
 
 
 def context_window_of(config) -> int:

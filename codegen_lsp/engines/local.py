@@ -18,6 +18,9 @@ from .base import CancelToken, EngineError, Generation, GenerationRequest, Progr
 
 log = logging.getLogger(__name__)
 
+# Prompt lookup drafts also from the text after the cursor: this much of it.
+LOOKUP_SUFFIX_CHARS = 4000
+
 
 class TokenModel(Protocol):
     def prefill(self, ids: list[int]) -> tuple[torch.Tensor, int]:
@@ -31,6 +34,9 @@ class TokenModel(Protocol):
 
     # Optional: `greedy_token`, a device tensor holding the argmax of the logits just returned (or None);
     # greedy decoding then reads one number instead of copying the logits to the host each step.
+    # Optional, for speculative decoding: `verify(tokens)` appends several tokens in one forward pass and
+    # returns the logits after each (one row per token); `truncate(length)` forgets all but the first
+    # `length` tokens held (the drafted tokens the model did not agree with).
 
 
 def common_prefix_length(a: list[int], b: list[int]) -> int:
@@ -61,29 +67,37 @@ def resolve_dtype(setting: str, device: str, config_dtype: object) -> torch.dtyp
     return torch.float16
 
 
-def load_tokenizer(settings: Settings):
+def revision_of(settings: Settings, model_id: str | None) -> str | None:
+    """The revision setting names a revision of the model, not of the draft model."""
+    return settings.revision if model_id in (None, settings.model) else None
+
+
+def load_tokenizer(settings: Settings, model_id: str | None = None):
     from transformers import AutoTokenizer
 
     try:
         return AutoTokenizer.from_pretrained(
-            settings.model, revision=settings.revision, trust_remote_code=settings.trust_remote_code
+            model_id or settings.model, revision=revision_of(settings, model_id),
+            trust_remote_code=settings.trust_remote_code,
         )
     except Exception as err:  # OSError (missing, hub unreachable), ValueError (unknown tokenizer) ...
-        raise EngineError(load_failure_message(settings, "tokenizer", err)) from err
+        raise EngineError(load_failure_message(settings, "tokenizer", err, model_id)) from err
 
 
 def out_of_memory(settings: Settings, err: Exception) -> EngineError:
     return EngineError(f"not enough memory to load '{settings.model}' ({err}); try a smaller model or --device cpu")
 
 
-def load_failure_message(settings: Settings, what: str, err: Exception) -> str:
-    hint = "set codegenLsp.model (or --model) to a hub id or a local model directory"
+def load_failure_message(settings: Settings, what: str, err: Exception, model_id: str | None = None) -> str:
+    model_id = model_id or settings.model
+    setting = "draftModel (--draft-model)" if model_id == settings.draft_model else "codegenLsp.model (or --model)"
+    hint = f"set {setting} to a hub id or a local model directory"
     if "trust_remote_code" in str(err) and not settings.trust_remote_code:
         hint = "the checkpoint ships its own Python code; set trustRemoteCode (--trust-remote-code) only if you trust it"
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         hint += "; HF_HUB_OFFLINE=1 is set, so only models already on disk can load"
     first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return f"could not load the {what} of '{settings.model}': {first_line} ({hint})"
+    return f"could not load the {what} of '{model_id}': {first_line} ({hint})"
 
 
 class LocalEngine:
@@ -95,6 +109,7 @@ class LocalEngine:
         self.settings = settings
         self.tokenizer = None
         self.model: TokenModel | None = None
+        self.drafter = None  # a ModelDrafter when a draft model is set (else prompt lookup, per request)
         self.context_window = 2048
         self.eos_ids: set[int] = set()
         self._token_texts: list[str] | None = None
@@ -109,12 +124,37 @@ class LocalEngine:
         eos = self.tokenizer.eos_token_id
         self.eos_ids = {eos} if eos is not None else set()
         self._load_model(report)
+        if self.settings.draft_model:
+            self._load_draft_model(report)
         report("ready", 100)
 
     def _load_model(self, report: ProgressFn) -> None:
         raise NotImplementedError
 
-    def _read_config(self, report: ProgressFn):
+    def _token_model(self, model_id: str, report: ProgressFn) -> TokenModel:
+        """Load a checkpoint as this engine's TokenModel (used for the draft model)."""
+        raise NotImplementedError
+
+    def _warm_up(self, model: TokenModel) -> None:
+        model.prefill(self.encode("def main():\n") or [0])
+        model.reset()
+
+    def _load_draft_model(self, report: ProgressFn) -> None:
+        """The small model that drafts for speculative decoding; it must share the model's tokenizer."""
+        from .speculation import ModelDrafter
+
+        draft_id = self.settings.draft_model
+        report(f"loading draft model {draft_id}", 85)
+        if load_tokenizer(self.settings, draft_id).get_vocab() != self.tokenizer.get_vocab():
+            raise EngineError(
+                f"the draft model '{draft_id}' has another tokenizer than '{self.settings.model}'; "
+                "a draft model must be of the same family (e.g. codegen-350M-multi for codegen-16B-multi)"
+            )
+        model = self._token_model(draft_id, report)
+        self._warm_up(model)
+        self.drafter = ModelDrafter(model, min(model.window, self.context_window))
+
+    def _read_config(self, report: ProgressFn, model_id: str | None = None):
         """The checkpoint's config (what it is, its dtype), before any weights are read."""
         from transformers import AutoConfig
 
@@ -122,10 +162,11 @@ class LocalEngine:
         report("reading model config", 10)
         try:
             return AutoConfig.from_pretrained(
-                settings.model, revision=settings.revision, trust_remote_code=settings.trust_remote_code
+                model_id or settings.model, revision=revision_of(settings, model_id),
+                trust_remote_code=settings.trust_remote_code,
             )
         except Exception as err:
-            raise EngineError(load_failure_message(settings, "model config", err)) from err
+            raise EngineError(load_failure_message(settings, "model config", err, model_id)) from err
 
     # -- tokens --------------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -173,6 +214,8 @@ class LocalEngine:
             raise EngineError(f"out of memory while generating ({err}); cached state was freed") from err
         except Exception:
             self.model.reset()  # the cache may hold a half-written step
+            if self.drafter is not None:
+                self.drafter.reset()
             raise
 
     def _prompt_ids(self, request: GenerationRequest) -> tuple[list[int], str]:
@@ -192,16 +235,22 @@ class LocalEngine:
         if request.temperature > 0:
             generator = torch.Generator().manual_seed(request.seed if request.seed is not None else 0)
         logits, result.reused_tokens = self.model.prefill(ids)
+        drafter = self._drafter(request) if generator is None else None
         out: list[int] = []
+        # Greedy tokens a verification settled ahead of time; all but the last are in the model's cache.
+        known: list[int] = []
         pending_heal = heal
         text = ""
-        for step in range(request.max_new_tokens + (1 if heal else 0)):
+        limit = request.max_new_tokens + (1 if heal else 0)
+        for step in range(limit):
             if cancel.cancelled:
                 result.finish_reason = "cancelled"
                 break
             healing = pending_heal or heal_guards_next(text, heal)
             greedy = getattr(self.model, "greedy_token", None)
-            if greedy is not None and generator is None and not healing:
+            if known:
+                token = known.pop(0)
+            elif greedy is not None and generator is None and not healing:
                 token = int(greedy)  # the same argmax, taken on the device: no copy of the logits
             else:
                 logits = logits.float().cpu()
@@ -222,12 +271,46 @@ class LocalEngine:
             if should_stop is not None and not pending_heal and should_stop(visible):
                 result.finish_reason = "cut"
                 break
-            if step + 1 == request.max_new_tokens + (1 if heal else 0):
+            if step + 1 == limit:
                 break
-            logits = self.model.step(token)
+            if known:
+                continue  # this token is in the cache already
+            # The next token is plain greedy (no heal constraint left): worth drafting.
+            draft = []
+            if drafter is not None and not pending_heal and not heal_guards_next(text, heal):
+                draft = drafter.propose(ids + out, min(request.draft_tokens, limit - step - 2))
+            result.forward_passes += 1
+            if draft:
+                known = self._verify(ids, out, draft, result)
+            else:
+                logits = self.model.step(token)
         result.generated_tokens = len(out)
         result.text = text[len(heal):] if text.startswith(heal) else text
         return result
+
+    def _drafter(self, request: GenerationRequest):
+        """Prompt lookup (over the prompt, the output, and the text after the cursor) or the draft model;
+        None when the request or the model does not speculate."""
+        if request.draft_tokens <= 0 or not hasattr(self.model, "verify"):
+            return None
+        if self.drafter is not None:
+            return self.drafter
+        from .speculation import PromptLookup
+
+        return PromptLookup(self.encode(request.suffix[:LOOKUP_SUFFIX_CHARS]) if request.suffix else ())
+
+    def _verify(self, ids: list[int], out: list[int], draft: list[int], result: Generation) -> list[int]:
+        """Feed the last token with the draft in one pass; keep the agreed part in the cache. Returns the
+        agreed draft tokens and the model's own choice after them."""
+        from .speculation import accepted_length
+
+        rows = self.model.verify([out[-1]] + draft)
+        greedy = torch.argmax(rows, dim=-1).tolist()
+        n = accepted_length(draft, greedy)
+        self.model.truncate(len(ids) + len(out) + n)
+        result.drafted_tokens += len(draft)
+        result.accepted_tokens += n
+        return draft[:n] + [greedy[n]]
 
     def _heal_bias(self, generated: str, heal: str, size: int) -> torch.Tensor:
         """0 for the tokens that agree with the text the prompt backed off, -inf for all others."""
@@ -238,7 +321,7 @@ class LocalEngine:
         return bias
 
     def close(self) -> None:
-        self.model = None
+        self.model = self.drafter = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
