@@ -46,18 +46,17 @@ def accepted_length(draft: Sequence[int], greedy: Sequence[int]) -> int:
 class PromptLookup:
     """Drafts from the latest earlier occurrence of the history's last n tokens (n from LOOKUP_MAX_NGRAM
     down to LOOKUP_MIN_NGRAM), searched in the history itself and then in `extra` (the text after the
-    cursor). Token ids are packed as fixed-width integers, so a search is one bytes.rfind in C."""
+    cursor). Token ids are packed as fixed-width integers, so a search is one bytes.rfind in C. One per
+    generation: the history it is given only grows."""
 
     def __init__(self, extra: Sequence[int] = ()) -> None:
         self._history = bytearray()
-        self._length = 0  # tokens packed so far; the history only grows during one generation
+        self._length = 0  # tokens of the history packed so far
         self._extra = array("i", extra).tobytes()
 
     def propose(self, history: list[int], limit: int) -> list[int]:
         if limit <= 0:
             return []
-        if len(history) < self._length:  # a new generation: start over
-            self._history, self._length = bytearray(), 0
         self._history += array("i", history[self._length :]).tobytes()
         self._length = len(history)
         for n in range(min(LOOKUP_MAX_NGRAM, len(history)), LOOKUP_MIN_NGRAM - 1, -1):
