@@ -40,6 +40,20 @@ async def start(client, model, encodings=None, **options) -> types.InitializeRes
     return result
 
 
+async def complete_in_process(model, uri, text, offset, **options) -> list[str]:
+    """The same pipeline in this process: what the server must answer."""
+    from codegen_lsp.completion import Completer
+    from codegen_lsp.settings import parse_settings
+
+    settings, _ = parse_settings({"model": str(model), "device": "cpu", **options})
+    completer = Completer(settings)
+    try:
+        assert await completer.load(lambda message, pct: None)
+        return await completer.complete(uri, text, offset, "python")
+    finally:
+        completer.close()
+
+
 async def stats(client) -> dict:
     return as_dict(await client.protocol.send_request_async("codegen/stats", None))
 

@@ -3,7 +3,7 @@
 import pytest_lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from lsp_helpers import SERVER_COMMAND, edit, inline, open_document, start, stats
+from lsp_helpers import SERVER_COMMAND, complete_in_process, edit, inline, open_document, start, stats
 
 URI = "file:///work/keys.py"
 
@@ -37,3 +37,15 @@ async def test_without_typed_through_the_model_runs_again_and_reuses_its_cache(c
     last = s["last"]
     assert last["outcome"] == "model" and last["reused"] > 0 and last["prefilled"] <= 3
     assert last["server_ms"] >= last["engine_ms"] > 0
+
+
+async def test_speculative_decoding_shows_the_plain_greedy_text_and_counts_its_drafts(client: LanguageClient, tiny_model_dir):
+    text = "import os\nimport sys\n\nfor name in os.listdir(path):\n    print(name)\nfor name in os.listdir("
+    options = dict(maxNewTokens=48, mode="block")
+    await start(client, tiny_model_dir, **options)  # draftTokens: 4 by default
+    open_document(client, URI, text)
+    shown = [item.insert_text for item in (await inline(client, URI, 5, 23)).items]
+    assert shown == await complete_in_process(tiny_model_dir, URI, text, len(text), draftTokens=0, **options)
+    s = await stats(client)
+    assert s["tokens_drafted"] > s["tokens_accepted"] > 0
+    assert s["last"]["passes"] + s["last"]["accepted"] >= s["last"]["generated"] - 1  # each pass: 1 + accepted

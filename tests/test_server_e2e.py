@@ -9,21 +9,9 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from codegen_lsp.completion import Completer
-from codegen_lsp.settings import parse_settings
-from lsp_helpers import SERVER_COMMAND, edit, field, inline, open_document, start, stats
+from lsp_helpers import SERVER_COMMAND, complete_in_process, edit, field, inline, open_document, start, stats
 
 URI = "file:///work/example.py"
-
-
-async def complete_in_process(model, uri, text, offset, **options) -> list[str]:
-    settings, _ = parse_settings({"model": str(model), "device": "cpu", **options})
-    completer = Completer(settings)
-    try:
-        assert await completer.load(lambda message, pct: None)
-        return await completer.complete(uri, text, offset, "python")
-    finally:
-        completer.close()
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))

@@ -38,6 +38,16 @@ def test_model_key_changes_only_for_what_needs_a_reload():
     assert base.replace(max_new_tokens=8).model_key() == base.model_key()
     assert base.replace(model="other").model_key() != base.model_key()
     assert base.replace(dtype="float16").model_key() != base.model_key()
+    assert base.replace(draft_tokens=8).model_key() == base.model_key()  # next request, no reload
+    assert base.replace(draft_model="/models/350M").model_key() != base.model_key()
+
+
+def test_speculative_decoding_settings():
+    args = build_parser().parse_args(["--draft-tokens", "0", "--draft-model", "/models/350M"])
+    flags, errors = settings_from_args(args)
+    assert errors == [] and (flags.draft_tokens, flags.draft_model) == (0, "/models/350M")
+    settings, errors = parse_settings({"draftTokens": 99}, flags)
+    assert settings.draft_tokens == 0 and "draftTokens" in errors[0]  # out of 0..16: kept, and said
 
 
 def test_flags_become_settings_and_editor_options_override_them():

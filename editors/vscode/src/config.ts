@@ -19,8 +19,9 @@ export function serverSettings(config: SettingsReader): Record<string, unknown> 
     engine: config.get<string>('engine', 'auto'),
     maxNewTokens: config.get<number>('maxNewTokens', 64),
     temperature: config.get<number>('temperature', 0),
+    draftTokens: config.get<number>('draftTokens', 4),
   };
-  for (const key of ['model', 'apiBase']) {
+  for (const key of ['model', 'apiBase', 'draftModel']) {
     const value = config.get<string>(key, '').trim();
     if (value) {
       settings[key] = value;

@@ -30,12 +30,14 @@ test('ready, off and failed each say so, and a click does the useful thing', () 
 });
 
 test('server settings leave out empty strings so the server keeps its defaults', () => {
-  const settings = serverSettings(reader({ model: '  ', device: 'cpu', maxNewTokens: 12, enable: false }));
+  const settings = serverSettings(reader({ model: '  ', device: 'cpu', maxNewTokens: 12, enable: false, draftModel: ' ' }));
   assert.equal('model' in settings, false);
+  assert.equal('draftModel' in settings, false);
   assert.deepEqual(
-    { device: settings.device, maxNewTokens: settings.maxNewTokens, enabled: settings.enabled },
-    { device: 'cpu', maxNewTokens: 12, enabled: false },
+    { device: settings.device, maxNewTokens: settings.maxNewTokens, enabled: settings.enabled, draftTokens: settings.draftTokens },
+    { device: 'cpu', maxNewTokens: 12, enabled: false, draftTokens: 4 },
   );
+  assert.equal(serverSettings(reader({ draftModel: '/models/codegen-350M-multi' })).draftModel, '/models/codegen-350M-multi');
 });
 
 test('a relative server path is taken from the workspace folder; a bare name is left to PATH', () => {
