@@ -208,15 +208,18 @@ class LocalEngine:
         try:
             return self._decode(ids, heal, request, cancel, should_stop, result)
         except torch.OutOfMemoryError as err:
-            self.model.reset()
+            self._forget_cached_state()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             raise EngineError(f"out of memory while generating ({err}); cached state was freed") from err
         except Exception:
-            self.model.reset()  # the cache may hold a half-written step
-            if self.drafter is not None:
-                self.drafter.reset()
+            self._forget_cached_state()  # the cache may hold a half-written step
             raise
+
+    def _forget_cached_state(self) -> None:
+        self.model.reset()
+        if self.drafter is not None:
+            self.drafter.reset()
 
     def _prompt_ids(self, request: GenerationRequest) -> tuple[list[int], str]:
         """Tokenize the prompt; back off the last token so the model may choose its own boundary."""
