@@ -2,7 +2,9 @@
 
 For each CodeGen shape (random weights of the real shapes: timing only, the text is noise):
 prefill of the prompt, decode ms/token, a 32-token greedy completion from scratch, and a 32-token
-completion after a 16-token extension of a cached prompt (the keystroke case). The floor is the weight
+completion after a 16-token extension of a cached prompt (the keystroke case), and for the fast engine the
+cost of a speculative decoding verification (1+k tokens in one pass after the prompt, k = 4 and 8; captured
+per bucket on CUDA like the step) against one decode step. The floor is the weight
 bytes over the measured device-to-device copy bandwidth: streaming every weight once per token (the issue's
 definition); the "read floor" beside it counts what a step after the prompt really must read: the embedding
 table only one row, plus the keys and values of the filled positions (close to the weight floor: for 16B
@@ -33,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codegen_lsp.engines.codegen_static import StaticCodeGen, weights_from_hf  # noqa: E402
 
+# Drafted tokens per verification timed for the fast engine (a verification runs the last token and these).
+VERIFY_DRAFTS = (4, 8)
 # n_layer, n_embd, n_head, rotary_dim (CodeGen-{350M,2B,6B,16B}); vocab 51200, 2048 positions.
 SHAPES = {
     "tiny": (2, 64, 4, 8),
@@ -199,6 +203,7 @@ def bench_fast(model: StaticCodeGen, prompt: list[int], extension: list[int], ar
     # The same steps after a short prompt: the difference is what attention over the long prompt costs.
     short = prompt[: max(1, args.prompt // 16)]
     row["step_short_ms"] = median_ms(steps, device, reps, setup=lambda: (fresh(), model.prefill(short))) / args.steps
+    row.update(verify_costs(model, prompt, device, reps))
 
     def engine_read(logits):
         # As local.py does: the model's on-device argmax when it has one, else copy the logits over.
@@ -218,6 +223,20 @@ def bench_fast(model: StaticCodeGen, prompt: list[int], extension: list[int], ar
     row["extend_ms"] = median_ms(extend, device, reps, setup=cached)
     if model.static_step:  # what copying the logits to the host each step would cost
         row["extend_host_copy_ms"] = median_ms(lambda: extend(host_argmax), device, reps, setup=cached)
+    return row
+
+
+def verify_costs(model: StaticCodeGen, prompt: list[int], device: str, reps: int) -> dict:
+    """ms of one verification of 1+k tokens after the prompt, each timed from the same cache (truncated back
+    to the prompt before each). On CUDA a wider verification than the captured width is recaptured in the
+    untimed warm-up run."""
+    model.reset()
+    model.prefill(prompt)
+    row = {}
+    for k in VERIFY_DRAFTS:
+        tokens = list(range(1, k + 2))
+        row[f"verify{k + 1}_ms"] = median_ms(lambda: model.verify(tokens), device, reps,
+                                             setup=lambda: model.truncate(len(prompt)))
     return row
 
 
@@ -301,8 +320,10 @@ def run_shape(shape: str, args, device: str, dtype: torch.dtype, bandwidth: floa
     common["read_floor_ms"] = read_floor_bytes(weights, args.prompt) / bandwidth * 1000
     variants = [(a, c) for a in args.attention.split(",") for c in args.compile_step.split(",")]
     for attention, compile_step in variants:
+        # verify_width: capture_all captures the verification graphs too, as the engine does at load.
         fast = StaticCodeGen(weights, graphs=device.startswith("cuda"), decode_attention=attention,
-                             static_step=args.static_step or None, compile_step=compile_step)
+                             static_step=args.static_step or None, compile_step=compile_step,
+                             verify_width=1 + VERIFY_DRAFTS[0])
         name = attention if compile_step == "auto" else f"{attention}, compile {compile_step}"
         row = {**common, "engine": f"fast ({name})"}
         start = time.perf_counter()
@@ -367,12 +388,22 @@ def fmt(value, digits=1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def verify_cells(row: dict) -> str:
+    """A verification's ms and its ratio to one decode step (– for engines without it)."""
+    cells = ""
+    for k in VERIFY_DRAFTS:
+        ms = row.get(f"verify{k + 1}_ms")
+        cells += f" {fmt(ms, 2)} | {fmt(ms / row['step_ms'] if ms is not None else None, 2)} |"
+    return cells
+
+
 def markdown(rows: list[dict], args) -> str:
     lines = [
         f"| shape | weights GB | floor ms/tok (read floor) | engine | prefill {args.prompt} ms | decode ms/tok | × floor "
         f"| {args.new} tok ms | +{args.extend} then {args.new} tok ms | same, logits to host | generate() {args.new} tok ms "
-        f"| decode ms/tok after {max(1, args.prompt // 16)} tokens |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| decode ms/tok after {max(1, args.prompt // 16)} tokens |"
+        + "".join(f" verify {k + 1} ms | verify {k + 1} / step |" for k in VERIFY_DRAFTS),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|---|" * len(VERIFY_DRAFTS),
     ]
     for r in rows:
         if "step_ms" not in r:
@@ -383,7 +414,7 @@ def markdown(rows: list[dict], args) -> str:
             f"| {r['engine']} | {fmt(r['prefill_ms'])} "
             f"| {fmt(r['step_ms'], 2)} | {r['step_ms'] / r['floor_ms']:.2f} | {fmt(r['complete_ms'])} "
             f"| {fmt(r['extend_ms'])} | {fmt(r.get('extend_host_copy_ms'))} | {fmt(r.get('generate_ms'))} "
-            f"| {fmt(r.get('step_short_ms'), 2)} |"
+            f"| {fmt(r.get('step_short_ms'), 2)} |" + verify_cells(r)
         )
     return "\n".join(lines)
 

@@ -507,4 +507,5 @@ def test_engine_benchmark_runs_on_cpu(tmp_path):
     assert [r.get("step_compiled") for r in rows] == [None, False, False]  # CPU: auto never compiles
     assert all(0 < r["read_floor_ms"] < r["floor_ms"] for r in rows[1:])  # tiny: the embedding table dominates
     assert all(r["step_ms"] > 0 and "error" not in r for r in rows)
+    assert all(r["verify5_ms"] > 0 and r["verify9_ms"] > 0 for r in rows[1:]) and "| verify 5 / step |" in done.stdout
     assert all(r["reused"] == 128 and r["reuse_rel_err"] < 1e-4 for r in rows[1:])
