@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # What a session with a lent GPU measures, in one call of the device tool (about 6-8 minutes plus the start):
-#   1. benchmarks/gpu_engine.sh: the fast CodeGen engine against transformers (engine_e2e + engine.py table);
+#   1. benchmarks/gpu_engine.sh: the fast CodeGen engine against transformers (engine_e2e, engine.py table with
+#      the verification cost, speculation.py on the real small model);
 #   2. benchmarks/typing_replay.py on the GPU with a random model of CodeGen-350M's shape.
 # The GPU image has torch and transformers but not pygls/lsprotocol/cattrs/cachetools: carry them as wheels in
 # .whl (see /work/.library/device/README.md) and, for the real small model, .cache/pycodegen-tiny.
+# The device tool brings back at most 8 files from $OUT: everything lands in a folder beside it and comes
+# back as one archive, $OUT/gpu-results.tar.gz (the tables are printed too).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export OUT=${OUT:-gpu-results} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-mkdir -p "$OUT"
+FINAL=${OUT:-gpu-results}
+export OUT=$(mktemp -d) PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+mkdir -p "$FINAL"
+trap 'tar czf "$FINAL/gpu-results.tar.gz" -C "$OUT" .' EXIT
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:$PWD
