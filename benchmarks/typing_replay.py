@@ -1,5 +1,5 @@
 """Replay typing real source files keystroke by keystroke through the LSP server, with KV reuse and
-typed-through on and off in the same run.
+typed-through on and off, and speculative decoding on and off, in the same run.
 
 Each keystroke is sent the way editors send it: didChange, then inlineCompletion; when the next key comes
 before the answer, the old request is cancelled with $/cancelRequest. Keys come `--pause` seconds apart,
@@ -9,7 +9,7 @@ with a longer `--line-pause` at the end of each line (where people stop and look
     python benchmarks/typing_replay.py --shape 350m --device cpu      # a random model of CodeGen-350M's shape
 
 Prints three tables: the engine's prefill cost for a cold prompt vs a keystroke on a cached one, the
-replay's per-keystroke figures for reuse on/off and their ratio, and writes a latency CDF (PNG).
+replay's per-keystroke figures for each mode and their ratios to the first, and writes a latency CDF (PNG).
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ SHAPES = {  # CodeGen configurations (random weights: for cost, not quality)
     "tiny": dict(n_layer=2, n_embd=64, n_head=4, rotary_dim=8),
 }
 
-MODES = {
-    "reuse on": {"kvCacheSlots": 4, "typedThrough": True},
+MODES = {  # the first is the baseline of the ratio columns
+    "reuse on": {"kvCacheSlots": 4, "typedThrough": True},  # drafts on: draftTokens keeps its default (4)
+    "no drafts": {"kvCacheSlots": 4, "typedThrough": True, "draftTokens": 0},  # what speculation changes
     "reuse off": {"kvCacheSlots": 0, "typedThrough": False},
 }
 
@@ -73,6 +74,8 @@ class Outcome:
     latency_ms: float | None  # None: cancelled before an answer came
     kind: str = ""  # typed_through | cache | model | ...
     engine_ms: float = 0.0
+    passes: int = 0  # model passes after the prefill (model-served answers)
+    generated: int = 0  # tokens they generated
 
 
 @dataclass
@@ -191,7 +194,9 @@ async def ask(
     remaining = pause - (time.perf_counter() - sent)
     if remaining > 0:
         await asyncio.sleep(remaining)
-    return Outcome(latency_ms, last.get("outcome", ""), last.get("engine_ms") or 0.0)
+    return Outcome(
+        latency_ms, last.get("outcome", ""), last.get("engine_ms") or 0.0, last.get("passes") or 0, last.get("generated") or 0
+    )
 
 
 async def run_mode(name: str, args, model: str, scripts: list[Script]) -> ModeResult:
@@ -233,11 +238,20 @@ def summarize(result: ModeResult) -> dict:
         "tokens prefilled / key": s["tokens_prefilled"] / keys,
         "tokens reused / key": s["tokens_reused"] / keys,
         "wasted decode steps / key": s["tokens_wasted"] / keys,
+        "tokens drafted / key": s["tokens_drafted"] / keys,
+        "tokens accepted / key": s["tokens_accepted"] / keys,
+        "model passes / generated token": passes_per_token(model),
         "cancelled + superseded": s["cancelled"] + s["superseded"],
         "typed-through p50 ms": pct(typed, 0.5),
         "server overhead p50 ms": pct([o.latency_ms - o.engine_ms for o in model], 0.5),
         "model-served p50 ms": pct([o.latency_ms for o in model], 0.5),
     }
+
+
+def passes_per_token(model_served: list[Outcome]) -> float | None:
+    """Plain greedy is just under 1 (the first token comes with the prefill); accepted drafts lower it."""
+    generated = sum(o.generated for o in model_served)
+    return sum(o.passes for o in model_served) / generated if generated else None
 
 
 def fmt(value) -> str:
@@ -250,14 +264,19 @@ def fmt(value) -> str:
 
 def print_replay_table(summaries: dict[str, dict]) -> None:
     names = list(summaries)
-    print("\n| per keystroke | " + " | ".join(names) + " | off / on |")
-    print("|---|" + "---|" * (len(names) + 1))
-    for metric in summaries[names[0]]:
+    base, others = names[0], names[1:]
+    print("\n| per keystroke | " + " | ".join(names) + " | " + " | ".join(f"{n} / {base}" for n in others) + " |")
+    print("|---|" + "---|" * (len(names) + len(others)))
+    for metric in summaries[base]:
         values = [summaries[n][metric] for n in names]
-        ratio = ""
-        if len(values) == 2 and all(isinstance(v, (int, float)) for v in values) and values[0]:
-            ratio = f"{values[1] / values[0]:.2f}×"
-        print(f"| {metric} | " + " | ".join(fmt(v) for v in values) + f" | {ratio} |")
+        ratios = [ratio(summaries[n][metric], values[0]) for n in others]
+        print(f"| {metric} | " + " | ".join(fmt(v) for v in values) + " | " + " | ".join(ratios) + " |")
+
+
+def ratio(value, base) -> str:
+    if isinstance(value, (int, float)) and isinstance(base, (int, float)) and base:
+        return f"{value / base:.2f}×"
+    return ""
 
 
 def prefill_table(model: str, device: str, engine_kind: str, scripts: list[Script], repeats: int = 3) -> None:
