@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What a session with a lent GPU measures, in one call of the device tool (about 6-8 minutes plus the start):
+# What a session with a lent GPU measures, in one call of the device tool (about 8-10 minutes plus the start):
 #   1. benchmarks/gpu_engine.sh: the fast CodeGen engine against transformers (engine_e2e, engine.py table with
 #      the verification cost, speculation.py on the real small model);
 #   2. benchmarks/typing_replay.py on the GPU with a random model of CodeGen-350M's shape.
@@ -18,7 +18,7 @@ if [ -d .whl ]; then
   export PYTHONPATH=/tmp/site:$PWD
 fi
 bash benchmarks/gpu_engine.sh
-timeout "${REPLAY_TIMEOUT:-200}" python3 benchmarks/typing_replay.py --shape 350m --device cuda --keys "${REPLAY_KEYS:-160}" \
+timeout "${REPLAY_TIMEOUT:-300}" python3 benchmarks/typing_replay.py --shape 350m --device cuda --keys "${REPLAY_KEYS:-160}" \
   --pause 0.1 --line-pause 0.5 --png "$OUT/typing_latency_gpu.png" >"$OUT/typing_replay.md" 2>"$OUT/typing_replay.log"
 echo "typing_replay exit $?"
 grep -v "Loading weights\|Writing model" "$OUT/typing_replay.log" | tail -8
