@@ -5,6 +5,10 @@
 #   2. benchmarks/typing_replay.py on the GPU with a random model of CodeGen-350M's shape.
 # The GPU image has torch and transformers but not pygls/lsprotocol/cattrs/cachetools: carry them as wheels in
 # .whl (see /work/.library/device/README.md) and, for the real small model, .cache/pycodegen-tiny.
+# One device call may run 600 s at most; a run that fits (the fast engine's table for the big shapes with the
+# verification columns, speculation on the real small model, the replay), about 7-8 minutes:
+#   ENGINE_E2E=0 ENGINE_SHAPES=6B,16B,350M ENGINE_ARGS=--no-hf ENGINE_BENCH_TIMEOUT=220 ENGINE_SPEC_TIMEOUT=90 \
+#   REPLAY_TIMEOUT=150 bash benchmarks/gpu_session.sh
 # The device tool brings back at most 8 files from $OUT: everything lands in a folder beside it and comes
 # back as one archive, $OUT/gpu-results.tar.gz (the tables are printed too).
 set -uo pipefail
