@@ -65,9 +65,10 @@ class FastCodeGenEngine(LocalEngine):
             )
             weights = weights_from_hf(hf_model, device, dtype)
             del hf_model
+            verifies = model_id == settings.model and settings.draft_tokens > 0  # a draft model only steps
             return StaticCodeGen(
                 weights, graphs=device.startswith("cuda"), reuse=settings.kv_cache_slots > 0,
-                compile_step=compile_step, verify_width=settings.draft_tokens + 1 if settings.draft_tokens else 0,
+                compile_step=compile_step, verify_width=settings.draft_tokens + 1 if verifies else 0,
             )
         except torch.OutOfMemoryError as err:
             raise out_of_memory(settings, err) from err
