@@ -193,16 +193,13 @@ def test_padded_verification_on_the_captured_code_path_writes_the_same_text(engi
         fast.model = eager
 
 
-def test_verification_graphs_are_captured_once_per_bucket_and_a_failed_capture_falls_back(engines, monkeypatch):
-    fast = engines[0]
-    model = StaticCodeGen(fast.model.w, static_step=True, bucket=32, verify_width=5)
-    model.graphs = model.verify_graphs = True
-    verify_captures = []
+def replaying_record(captures: list):
+    """Stands in for StaticCodeGen._record (CUDA graph capture) on a CPU: the 'graph' re-runs the program
+    into the outputs of the first run, as a replay would. Appends (program name, length) to `captures`."""
 
-    def record(program, length):  # stands in for CUDA graph capture: a 'replay' re-runs the program
+    def record(program, length):
         outputs = program(length)
-        if program == model._verify_program:
-            verify_captures.append(length)
+        captures.append((program.__name__, length))
 
         class Graph:
             def replay(self):
@@ -212,23 +209,65 @@ def test_verification_graphs_are_captured_once_per_bucket_and_a_failed_capture_f
 
         return Graph(), outputs
 
-    monkeypatch.setattr(model, "_record", record)
+    return record
+
+
+def graph_model(weights, monkeypatch, captures, **options):
+    """The static path with (stand-in) graphs, as on CUDA."""
+    model = StaticCodeGen(weights, static_step=True, bucket=32, verify_width=5, **options)
+    model.graphs = model.verify_graphs = True
+    monkeypatch.setattr(model, "_record", replaying_record(captures))
+    return model
+
+
+def test_verification_graphs_are_captured_once_per_bucket_and_a_failed_capture_falls_back(engines, monkeypatch):
+    fast = engines[0]
+    captures = []
+    model = graph_model(fast.model.w, monkeypatch, captures)
     fast.model, eager = model, fast.model
     try:
         plain = run_all(engines[1], 0)
         assert_same_text_fewer_passes(plain, run_all(fast, 4))
+        verify_captures = [length for name, length in captures if name == "_verify_program"]
         assert verify_captures and sorted(verify_captures) == sorted(set(verify_captures))  # once per bucket
         assert set(model._verify_graphs) == set(verify_captures)
 
         def fail(program, length):
             if program == model._verify_program:
                 raise RuntimeError("cannot capture")
-            return record(program, length)
+            return replaying_record(captures)(program, length)
 
         monkeypatch.setattr(model, "_record", fail)
         model._verify_graphs = {}
         assert_same_text_fewer_passes(plain, run_all(fast, 4))
         assert model.verify_graphs is False  # verifications go on without graphs
+    finally:
+        fast.model = eager
+
+
+@pytest.mark.parametrize("compile_fails", [False, True])
+def test_a_compiled_step_verifies_with_the_compiled_layers_or_falls_back_to_eager_ones(engines, monkeypatch, compile_fails):
+    from codegen_lsp.engines import codegen_static
+
+    rows_seen = []  # tokens per call of the (stand-in) compiled first half of a layer
+
+    def stand_in_for_compiled():  # compiled_layer_functions minus the compile
+        def before(h, *rest):
+            rows_seen.append(h.shape[0])
+            if compile_fails and h.shape[0] > 1:
+                raise RuntimeError("cannot compile this shape")
+            return codegen_static.attention_inputs(h, *rest)
+
+        return before, codegen_static.mixed_input
+
+    monkeypatch.setattr(codegen_static, "compiled_layer_functions", stand_in_for_compiled)
+    fast = engines[0]
+    model = graph_model(fast.model.w, monkeypatch, [], compile_step="on")
+    fast.model, eager = model, fast.model
+    try:
+        assert_same_text_fewer_passes(run_all(engines[1], 0), run_all(fast, 4))
+        assert 1 in rows_seen and 5 in rows_seen  # steps, and verifications padded to 5, went through it
+        assert (model.verify_compiled, model.verify_graphs) == (not compile_fails, True)
     finally:
         fast.model = eager
 
@@ -267,3 +306,21 @@ def test_a_missing_draft_model_names_the_draft_setting(tiny_model_dir, tmp_path)
     engine = FastCodeGenEngine(Settings(model=str(tiny_model_dir), device="cpu", draft_model=str(tmp_path / "nope")))
     with pytest.raises(EngineError, match="draftModel"):
         engine.load(lambda message, pct: None)
+
+
+@pytest.mark.slow
+def test_real_compiled_layers_verify_to_the_same_text(engines):
+    """The real torch.compile (Inductor's CPU code here): the verification compiles once more for its width."""
+    if not (shutil.which("g++") or shutil.which("c++")):
+        pytest.skip("Inductor's CPU backend needs a C++ compiler")
+    import torch._dynamo
+
+    fast = engines[0]
+    torch._dynamo.reset()
+    fast.model, eager = StaticCodeGen(fast.model.w, static_step=True, bucket=32, verify_width=5, compile_step="on"), fast.model
+    try:
+        assert_same_text_fewer_passes(run_all(engines[1], 0), run_all(fast, 4))
+        assert fast.model.verify_compiled
+    finally:
+        fast.model = eager
+        torch._dynamo.reset()

@@ -309,6 +309,7 @@ class StaticCodeGen:
         self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
         self._verify_graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
         self.verify_graphs = self.graphs  # off after a failed capture: verifications then run without
+        self.verify_compiled = True  # verifications use the compiled layer functions when the step does
         self._set_verify_width(verify_width)
         self.greedy_token: torch.Tensor | None = None  # argmax of the last step's logits, on device
 
@@ -458,15 +459,22 @@ class StaticCodeGen:
         self._verify_graphs = {}
 
     def _verify_program(self, length: int) -> torch.Tensor:
-        """Everything one verification does, reading only static buffers (tokens, positions, cache)."""
+        """Everything one verification does, reading only static buffers (tokens, positions, cache). With
+        the compiled step, the same compiled layer functions (compiled once more for this width)."""
         mask = self.additive_mask(self.positions[:length][None, :] <= self._vpos[:, None])
-        return self.forward(self._vtokens, self._vpos, length, fresh=False, mask=mask, all_logits=True)
+        return self.forward(self._vtokens, self._vpos, length, fresh=False, mask=mask, all_logits=True,
+                            compiled=self.step_compiled and self.verify_compiled)
 
     def _capture_verify(self, length: int) -> bool:
-        """Capture the verification for one bucket; if that fails, verifications run eagerly."""
+        """Capture the verification for one bucket; if that fails, first without the compiled functions,
+        then verifications run without graphs."""
         try:
             graph, logits = self._record(self._verify_program, length)
         except Exception as err:  # noqa: BLE001 - any capture failure has the same remedy
+            if self.step_compiled and self.verify_compiled:
+                log.warning("capture of the compiled verification failed (%s); verifying with the eager layers", err)
+                self.verify_compiled, self._verify_graphs = False, {}
+                return self._capture_verify(length)
             log.warning("CUDA graph capture of the verification failed (%s); verifying without graphs", err)
             self.verify_graphs, self._verify_graphs = False, {}
             return False
