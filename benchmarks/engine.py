@@ -229,7 +229,7 @@ def bench_fast(model: StaticCodeGen, prompt: list[int], extension: list[int], ar
 def verify_costs(model: StaticCodeGen, prompt: list[int], device: str, reps: int) -> dict:
     """ms of one verification of 1+k tokens after the prompt, each timed from the same cache (truncated back
     to the prompt before each). On CUDA a wider verification than the captured width is recaptured in the
-    untimed warm-up run."""
+    untimed warm-up run, with the eager layer functions (as the engine widens when draftTokens grows)."""
     model.reset()
     model.prefill(prompt)
     row = {}

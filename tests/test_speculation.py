@@ -265,9 +265,13 @@ def test_a_compiled_step_verifies_with_the_compiled_layers_or_falls_back_to_eage
     model = graph_model(fast.model.w, monkeypatch, [], compile_step="on")
     fast.model, eager = model, fast.model
     try:
-        assert_same_text_fewer_passes(run_all(engines[1], 0), run_all(fast, 4))
+        plain = run_all(engines[1], 0)
+        assert_same_text_fewer_passes(plain, run_all(fast, 4))
         assert 1 in rows_seen and 5 in rows_seen  # steps, and verifications padded to 5, went through it
         assert (model.verify_compiled, model.verify_graphs) == (not compile_fails, True)
+        rows_seen.clear()
+        assert_same_text_fewer_passes(plain, run_all(fast, 8))  # wider than at load: no compile mid-request
+        assert model.verify_width == 9 and not model.verify_compiled and 9 not in rows_seen
     finally:
         fast.model = eager
 

@@ -258,7 +258,8 @@ class StaticCodeGen:
     (after the attention choice) and keep the compiled one only if it is faster and its logits agree with
     the eager step's; without graphs, off (CPU tests stay free of compile time).
     `verify_width`: with a static step, verifications run padded to this many tokens, so one captured
-    graph per attention bucket serves them all (captured at load when set; a longer verification widens it).
+    graph per attention bucket serves them all (captured at load when set; a longer verification widens it,
+    with the eager layer functions from then on).
     """
 
     def __init__(
@@ -353,6 +354,7 @@ class StaticCodeGen:
             if self.static_step and pos + max(T, self.verify_width) <= self.window:
                 if T > self.verify_width:
                     self._set_verify_width(T)
+                    self.verify_compiled = False  # no compile in the middle of a request
                 logits = self._static_verify(tokens, pos)[:T]
             else:
                 ids = torch.tensor(tokens, dtype=torch.long, device=self.device)
