@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from ..settings import Settings
 from .base import CancelToken, EngineError, Generation, GenerationRequest, ProgressFn, StopCheck
+
+if TYPE_CHECKING:
+    from .speculation import Drafter, ModelDrafter
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,7 @@ class LocalEngine:
         self.settings = settings
         self.tokenizer = None
         self.model: TokenModel | None = None
-        self.drafter = None  # a ModelDrafter when a draft model is set (else prompt lookup, per request)
+        self.drafter: ModelDrafter | None = None  # when a draft model is set (else prompt lookup, per request)
         self.context_window = 2048
         self.eos_ids: set[int] = set()
         self._token_texts: list[str] | None = None
@@ -291,7 +294,7 @@ class LocalEngine:
         result.text = text[len(heal):] if text.startswith(heal) else text
         return result
 
-    def _drafter(self, request: GenerationRequest):
+    def _drafter(self, request: GenerationRequest) -> Drafter | None:
         """Prompt lookup (over the prompt, the output, and the text after the cursor) or the draft model;
         None when the request or the model does not speculate."""
         if request.draft_tokens <= 0 or not hasattr(self.model, "verify"):
