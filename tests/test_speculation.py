@@ -122,7 +122,7 @@ def test_stops_and_the_token_budget_hold_inside_an_accepted_draft(tokenizer_engi
         plain, fast = speculate(tokenizer_engine, fresh(), draft_tokens=0, **extra), speculate(tokenizer_engine, fresh(), **extra)
         assert (fast.text, fast.finish_reason, fast.generated_tokens) == (
             plain.text, plain.finish_reason, plain.generated_tokens), extra
-        assert fast.generated_tokens == len(tokenizer_engine.encode(fast.text)) or fast.finish_reason == "stop"
+        assert fast.accepted_tokens > 0  # the stop came while drafts were being accepted
     assert speculate(tokenizer_engine, fresh(), max_new_tokens=7).generated_tokens == 7
 
 
