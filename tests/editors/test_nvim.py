@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -66,6 +67,10 @@ def test_ghost_text_tab_accepts_dismiss_and_health(nvim, wordy_model_dir, tmp_pa
     result = run_nvim(nvim, tmp_path, settings, "import os\n\ndef main():\n    ", typed="value = ")
 
     assert "server command found" in result["health"] and "model loaded" in result["health"]
+    # and what the server has done so far, from its own counters (health runs before any completion here)
+    usage = re.search(r"(\d+) requests, (\d+) answered by the model, \d+ typed-through; answer p50 (n/a|\d+ ms)",
+                      result["health"])
+    assert usage and int(usage[1]) >= int(usage[2]), result["health"]
     assert result["line_with_ghost"] == "    value = "
     ghost = result["ghost"]
     assert ghost.strip(), "the ghost text showed nothing"
@@ -141,3 +146,23 @@ def test_neovim_011_offers_the_completion_in_the_menu(wordy_model_dir, tmp_path)
     assert len(result["items"]) == 1 and " " in result["items"][0].strip()
     # <C-y> put the whole item at the cursor (a plain-text item would have given only its first word).
     assert result["line_after"] == result["line_before"] + result["items"][0]
+
+
+def test_health_sums_up_the_servers_counters(nvim, tmp_path):
+    """:checkhealth's usage line, from a codegen/stats answer (the latency and speculation numbers)."""
+    script = tmp_path / "usage.lua"
+    script.write_text(
+        f"vim.opt.runtimepath:prepend({lua_string(REPO / 'editors' / 'nvim')})\n"
+        "local usage = require('codegen_lsp.health').usage\n"
+        "io.write(usage({ requests = 12, model_calls = 4, typed_through_hits = 7, latency_ms = { p50 = 41.6 },"
+        " tokens_drafted = 30, tokens_accepted = 11 }), '\\n')\n"
+        "io.write(usage({ requests = 0, model_calls = 0, typed_through_hits = 0, latency_ms = { p50 = vim.NIL },"
+        " tokens_drafted = 0, tokens_accepted = 0 }), '\\n')\n"
+    )
+    done = subprocess.run([str(nvim), "--headless", "--clean", "-l", str(script)], capture_output=True, text=True,
+                          timeout=60, env=isolated_env(tmp_path / "home"))
+    assert done.stdout.splitlines() == [
+        "12 requests, 4 answered by the model, 7 typed-through; answer p50 42 ms; "
+        "speculative decoding: 11 of 30 drafted tokens accepted",
+        "0 requests, 0 answered by the model, 0 typed-through; answer p50 n/a",
+    ], done.stdout + done.stderr

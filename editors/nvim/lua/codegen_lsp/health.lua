@@ -36,6 +36,7 @@ function M.check()
       health.error(('server %d did not answer codegen/stats: %s'):format(client.id, why))
     elseif stats.state == 'ready' then
       health.ok(('model loaded: %s (engine %s)'):format(stats.model, tostring(stats.engine)))
+      health.info(M.usage(stats))
     elseif stats.state == 'loading' then
       health.warn(('model still loading: %s'):format(stats.model))
     elseif stats.state == 'disabled' then
@@ -44,6 +45,19 @@ function M.check()
       health.error(('model failed to load: %s'):format(tostring(stats.error or stats.model)))
     end
   end
+end
+
+--- One line of what the server has done so far (its local counters, from codegen/stats).
+function M.usage(stats)
+  local p50 = type(stats.latency_ms) == 'table' and stats.latency_ms.p50
+  local line = ('%d requests, %d answered by the model, %d typed-through; answer p50 %s'):format(
+    stats.requests or 0, stats.model_calls or 0, stats.typed_through_hits or 0,
+    type(p50) == 'number' and ('%.0f ms'):format(p50) or 'n/a')
+  if (stats.tokens_drafted or 0) > 0 then
+    line = line .. ('; speculative decoding: %d of %d drafted tokens accepted'):format(
+      stats.tokens_accepted, stats.tokens_drafted)
+  end
+  return line
 end
 
 return M
