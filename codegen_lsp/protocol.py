@@ -76,6 +76,12 @@ class CodegenProtocol(LanguageServerProtocol):
 
     # -- reading -----------------------------------------------------------------------------------------
     def structure_message(self, data: dict[str, Any]):
+        if isinstance(data, dict) and "id" in data and not is_valid_id(data["id"]):
+            return unreadable(data, self._knows)  # pygls would answer to an id of any type
+        if isinstance(data, dict) and "method" in data and "params" not in data:
+            # JSON-RPC lets a request leave params out (vscode-languageclient does for codegen/stats); pygls
+            # cannot structure our custom requests without the member.
+            data = {**data, "params": None}
         try:
             return super().structure_message(data)
         except Exception:

@@ -49,8 +49,9 @@ def request_body(msg_id, method, params) -> bytes:
         (b"42", -32600),
         (b'{"jsonrpc": "2.0", "id": {"a": 1}, "method": "codegen/stats"}', -32600),  # id of the wrong type
         (b'{"jsonrpc": "2.0", "id": true, "method": "codegen/stats"}', -32600),
+        (b'{"jsonrpc": "2.0", "id": [3], "method": "codegen/stats", "params": null}', -32600),  # readable params
     ],
-    ids=["truncated", "not-json", "invalid-utf8", "nul-byte", "batch", "number", "object-id", "bool-id"],
+    ids=["truncated", "not-json", "invalid-utf8", "nul-byte", "batch", "number", "object-id", "bool-id", "list-id"],
 )
 def test_unreadable_message_answers_with_null_id(server, body, code):
     assert error_for(server, body, None)["code"] == code
@@ -83,6 +84,17 @@ def test_message_without_jsonrpc_version_is_an_invalid_request(server):
     msg_id = server.new_id()
     body = json.dumps({"id": msg_id, "method": "codegen/stats"}).encode()
     assert error_for(server, body, msg_id)["code"] == -32600
+
+
+def test_a_request_may_leave_params_out(server):
+    """JSON-RPC lets params be omitted; vscode-languageclient does so for codegen/stats."""
+    for method, params_member in (("codegen/stats", {}), ("codegen/stats", {"params": None})):
+        msg_id = server.new_id()
+        server.send({"jsonrpc": "2.0", "id": msg_id, "method": method, **params_member})
+        assert "requests" in server.response(msg_id)["result"]
+    msg_id = server.new_id()  # a method whose params are required still says they are missing
+    server.send({"jsonrpc": "2.0", "id": msg_id, "method": "textDocument/completion"})
+    assert server.response(msg_id)["error"]["code"] == -32602
 
 
 def test_bad_notifications_are_dropped_without_harm(server):
