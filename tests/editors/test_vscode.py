@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -115,7 +116,7 @@ def run_vscode(code_server: Path, vsix: Path, tmp_path: Path, settings: dict, te
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
-    assert result.get("ok"), (result, done.stderr[-3000:])
+    assert result.get("ok"), (result.get("why"), result, done.stderr[-3000:])
     return result, source.read_text()
 
 
@@ -141,6 +142,9 @@ def test_ghost_text_status_bar_tab_and_toggle(code_server, vsix, wordy_model_dir
     assert ghost.strip(), "no ghost text"
     # Tab wrote exactly the suggestion that was shown into the file, after what was typed.
     assert saved.splitlines()[-1] == "    value = " + ghost
+    # Show statistics: the server's counters, which include the completion just shown.
+    usage = re.search(r"(\d+) requests, (\d+) answered by the model", result["stats"])
+    assert usage and int(usage[1]) >= 1 and int(usage[2]) >= 1, result["stats"]
     # Restart server: the spinner, then ready again; Toggle completions: the status bar says they are off.
     assert result["restarting"].startswith("sync") and result["restarted"].startswith("check")
     assert result["toggled"].startswith("circle-slash")

@@ -71,6 +71,11 @@ async function main() {
     await page.keyboard.press('Control+S');
     await page.waitForTimeout(800);
     step('accepted and saved');
+    await runCommand(page, 'codegen-lsp: Show statistics');
+    const toast = page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'requests' }).first();
+    await toast.waitFor({ state: 'visible', timeout: 20000 });
+    result.stats = await toast.innerText();
+    step('statistics');
     await runCommand(page, 'codegen-lsp: Restart server');
     result.restarting = await waitForStatus(page, 'sync', 20000);
     result.restarted = await waitForStatus(page, 'check', 90000);

@@ -12,7 +12,7 @@ import {
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
 import { RESTART_KEYS, serverCommand, serverSettings } from './config';
-import { ServerStatus, View, statusBarLook } from './status';
+import { ServerStats, ServerStatus, View, statusBarLook, usageSummary } from './status';
 
 const SECTION = 'codegenLsp';
 
@@ -120,6 +120,15 @@ async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): P
   }
 }
 
+async function showStats(): Promise<void> {
+  if (client?.state !== State.Running) {
+    void vscode.window.showWarningMessage('codegen-lsp: the server is not running');
+    return;
+  }
+  const stats = await client.sendRequest<ServerStats>('codegen/stats');
+  void vscode.window.showInformationMessage(`codegen-lsp: ${usageSummary(stats)}`);
+}
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('codegen-lsp', { log: true });
   statusBar = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
@@ -134,6 +143,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     vscode.commands.registerCommand('codegenLsp.restart', restart),
     vscode.commands.registerCommand('codegenLsp.showOutput', () => output.show(true)),
+    vscode.commands.registerCommand('codegenLsp.showStats', showStats),
     vscode.workspace.onDidChangeConfiguration(onConfigurationChanged),
   );
   await start();

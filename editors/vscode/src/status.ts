@@ -21,6 +21,27 @@ export interface StatusBarLook {
   command: 'codegenLsp.toggle' | 'codegenLsp.showOutput';
 }
 
+// The counters `codegen/stats` answers with (the ones the summary reads).
+export interface ServerStats {
+  requests?: number;
+  model_calls?: number;
+  typed_through_hits?: number;
+  latency_ms?: { p50?: number | null };
+  tokens_drafted?: number;
+  tokens_accepted?: number;
+}
+
+// One line of what the server has done so far (the same wording as Neovim's :checkhealth).
+export function usageSummary(stats: ServerStats): string {
+  const p50 = stats.latency_ms?.p50;
+  let line = `${stats.requests ?? 0} requests, ${stats.model_calls ?? 0} answered by the model, ` +
+    `${stats.typed_through_hits ?? 0} typed-through; answer p50 ${typeof p50 === 'number' ? `${Math.round(p50)} ms` : 'n/a'}`;
+  if ((stats.tokens_drafted ?? 0) > 0) {
+    line += `; speculative decoding: ${stats.tokens_accepted ?? 0} of ${stats.tokens_drafted} drafted tokens accepted`;
+  }
+  return line;
+}
+
 export function statusBarLook(view: View): StatusBarLook {
   if (view.kind === 'starting') {
     return { text: '$(sync~spin) CodeGen', tooltip: 'codegen-lsp: starting the server', error: false, command: 'codegenLsp.showOutput' };

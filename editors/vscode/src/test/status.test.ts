@@ -2,7 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { serverCommand, serverSettings, SettingsReader } from '../config';
-import { statusBarLook } from '../status';
+import { statusBarLook, usageSummary } from '../status';
 
 function reader(values: Record<string, unknown>): SettingsReader {
   return { get: <T>(key: string, fallback: T) => (key in values ? (values[key] as T) : fallback) };
@@ -44,4 +44,15 @@ test('a relative server path is taken from the workspace folder; a bare name is 
   assert.equal(serverCommand(reader({ serverPath: '.venv/bin/codegen-lsp' }), '/w').command, '/w/.venv/bin/codegen-lsp');
   assert.equal(serverCommand(reader({ serverPath: 'codegen-lsp' }), '/w').command, 'codegen-lsp');
   assert.deepEqual(serverCommand(reader({}), '/w').args, ['--stdio']);
+});
+
+test('the statistics summary reads the server counters, with drafts only when there were some', () => {
+  assert.equal(
+    usageSummary({ requests: 12, model_calls: 4, typed_through_hits: 7, latency_ms: { p50: 41.6 }, tokens_drafted: 30, tokens_accepted: 11 }),
+    '12 requests, 4 answered by the model, 7 typed-through; answer p50 42 ms; speculative decoding: 11 of 30 drafted tokens accepted',
+  );
+  assert.equal(
+    usageSummary({ requests: 0, model_calls: 0, typed_through_hits: 0, latency_ms: { p50: null }, tokens_drafted: 0 }),
+    '0 requests, 0 answered by the model, 0 typed-through; answer p50 n/a',
+  );
 });
