@@ -154,8 +154,11 @@ def snippet_block(snippet, language: str) -> str:
     return f"{mark} Compare this snippet from {display_path(snippet.path)}:\n{body}"
 
 
-def cut_head_to_budget(text: str, budget: int, count_tokens: Callable[[str], int]) -> str:
+def cut_head_to_budget(text: str, budget: int, count_tokens: Callable[[str], int], max_token_chars: int = 64) -> str:
     """The longest head of `text` that ends at a line end and fits `budget` tokens ("" if no line fits)."""
+    # As in cut_to_budget: budget tokens cover at most budget * max_token_chars characters (a whole file after
+    # the cursor need not be tokenized on every keystroke).
+    text = text[: budget * max(max_token_chars, 1)]
     if count_tokens(text) <= budget:
         return text
     ends = [i + 1 for i, ch in enumerate(text) if ch == "\n"]
@@ -186,16 +189,19 @@ def build_prompt(
 
     The header and snippets come first and change only when other documents or the lines above the
     cursor do, so that while the user types the prompt's start stays put for the engine's KV cache.
+    `block_counts` (kept across keystrokes) also remembers the header's and the snippets' counts.
     """
     budget = max(budget - MARGIN_TOKENS, 1)
+    if block_counts is None:
+        block_counts = BlockCounts(count_tokens)
     head = header(path, language) if with_header else ""
-    head_tokens = count_tokens(head) if head else 0
+    head_tokens = block_counts(head) if head else 0
     if head_tokens > budget // 8:
         head, head_tokens = "", 0
     blocks, snippet_tokens = [], 0
     for snippet in snippets:
         block = snippet_block(snippet, language)
-        tokens = count_tokens(block)
+        tokens = block_counts(block)
         if snippet_tokens + tokens > budget * SNIPPET_SHARE:
             continue
         blocks.append(block)
@@ -203,8 +209,8 @@ def build_prompt(
     left = budget - head_tokens - snippet_tokens
     suffix_text, suffix_tokens = "", 0
     if fim is not None:
-        left -= count_tokens(fim.overhead())
-        suffix_text = cut_head_to_budget(suffix, int(left * SUFFIX_SHARE), count_tokens)
+        left -= block_counts(fim.overhead())
+        suffix_text = cut_head_to_budget(suffix, int(left * SUFFIX_SHARE), count_tokens, max_token_chars)
         suffix_tokens = count_tokens(suffix_text) if suffix_text else 0
         left -= suffix_tokens
     code = cut_to_budget(prefix, max(left, 1), count_tokens, max_token_chars, block_counts=block_counts)
