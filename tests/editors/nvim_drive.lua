@@ -2,38 +2,10 @@
 -- waits for the server's ghost text, accepts it with the plugin's Tab mapping, and writes what it saw as JSON
 -- to $CODEGEN_TEST_RESULT. Keys go through nvim_feedkeys with remapping, so the plugin's mappings are used;
 -- waiting never blocks the event loop (vim.defer_fn), so typeahead, LSP replies and timers all run.
-local out_path = assert(os.getenv('CODEGEN_TEST_RESULT'))
-local typed = os.getenv('CODEGEN_TEST_TYPE') or 'value = '
-local result = { steps = {} }
+local drive = dofile(vim.fs.joinpath(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)), 'nvim_driver.lua'))
+local result, typed, finish, wait_for, feed = drive.result, drive.typed, drive.finish, drive.wait_for, drive.feed
 local ns = vim.api.nvim_create_namespace('nvim.lsp.inline_completion')
 local plugin = require('codegen_lsp')
-
-local function finish(ok, why)
-  result.ok = ok
-  result.why = why
-  local f = assert(io.open(out_path, 'w'))
-  f:write(vim.json.encode(result))
-  f:close()
-  vim.cmd(ok and 'qall!' or 'cquit! 1')
-end
-
-local function step(name) table.insert(result.steps, name) end
-
--- Polls `probe` every 50 ms until it returns a value, then calls `after` with it; fails after `timeout_ms`.
-local function wait_for(name, timeout_ms, probe, after)
-  local deadline = vim.uv.now() + timeout_ms
-  local function poll()
-    local ok, value = pcall(probe)
-    if not ok then return finish(false, name .. ': ' .. tostring(value)) end
-    if value ~= nil and value ~= false then step(name); return after(value) end
-    if vim.uv.now() > deadline then return finish(false, 'timed out waiting for ' .. name) end
-    vim.defer_fn(poll, 50)
-  end
-  vim.defer_fn(poll, 50) -- first let the loop take in the keys fed just before
-
-end
-
-local function feed(keys) vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), 'mt', false) end
 
 local function ghost_text()
   local marks = vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, { details = true })
@@ -45,17 +17,9 @@ local function ghost_text()
   end
 end
 
-local function server_state()
-  local client = plugin.clients(0)[1]
-  if not client then return nil end
-  local response = client:request_sync('codegen/stats', vim.NIL, 2000)
-  local state = response and response.result and response.result.state
-  if state == 'ready' or state == 'failed' then return state end
-end
-
 local function current_line() return vim.api.nvim_get_current_line() end
 
-wait_for('ready', 60000, server_state, function(state)
+wait_for('ready', 60000, drive.server_state, function(state)
   result.state = state
   if state ~= 'ready' then return finish(false, 'model failed to load') end
   local file_win = vim.api.nvim_get_current_win()
@@ -71,9 +35,7 @@ wait_for('ready', 60000, server_state, function(state)
     if os.getenv('CODEGEN_TEST_STOP_AT_GHOST') then -- leave the ghost text on screen for a screenshot
       vim.cmd('redraw')
       result.ok = true
-      local f = assert(io.open(out_path, 'w'))
-      f:write(vim.json.encode(result))
-      return f:close()
+      return drive.write()
     end
     feed('<Tab>')
     wait_for('accepted', 5000, function() return current_line() ~= result.line_with_ghost and current_line() end,
