@@ -1,4 +1,5 @@
-"""The language server: lifecycle, documents, inline and classic completion, `codegen/stats`.
+"""The language server: lifecycle, documents, inline and classic completion, `codegen/stats`, and what the user
+did with the completions (acceptance.py).
 
 Handlers stay thin: they turn LSP into calls on the `Completer` and its answers back into LSP.
 """
@@ -8,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
+from typing import Callable
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from . import __version__
+from .acceptance import ACCEPT_COMMAND, DID_PARTIALLY_ACCEPT, DID_SHOW, AcceptanceTracker, default_counter_path, plain
 from .completion import Completer
 from .documents import document_text
 from .lifecycle import exit_now, watch_parent
@@ -29,10 +33,14 @@ DOCUMENT_TEXT_REQUEST = "codegen/documentText"  # the server's copy of an open d
 
 
 class CodegenLanguageServer(LanguageServer):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__("codegen-lsp", __version__, protocol_cls=CodegenProtocol)
         self.flag_settings = settings
         self.completer = Completer(settings, on_error=self.show_error_once)
+        self.acceptance = AcceptanceTracker(clock, wall_clock)
+        self._retention_timer: asyncio.TimerHandle | None = None
         self._shown_errors: set[str] = set()
         self._pending_messages: list[str] = []
         self._load_task: asyncio.Task | None = None
@@ -66,6 +74,7 @@ class CodegenLanguageServer(LanguageServer):
         """Take new settings; reload the model when they name another one (and it was loaded before)."""
         settings, messages = parse_settings(raw, base)
         logging.getLogger("codegen_lsp").setLevel(settings.log_level.upper())
+        self.acceptance.persist(default_counter_path() if settings.persist_stats else None)
         if self.completer.update_settings(settings) and self._load_task is not None:
             self.request_load()
         return messages
@@ -138,12 +147,50 @@ class CodegenLanguageServer(LanguageServer):
             self.send_status()
         return completions
 
+    # -- what the user did with them ------------------------------------------------------------------------------
+    def inline_items(self, uri: str, position: types.Position, texts: list[str]) -> list[types.InlineCompletionItem]:
+        """Inline items, each with the command that tells us it was accepted."""
+        document = self.workspace.open_document(uri)
+        if document is None or not texts:
+            return []
+        offset = document.offset_at_position(position)
+        key = self.completer.describe(uri, document.source, offset, document.language_id)
+        ids = self.acceptance.offer(uri, document.source, offset, position, texts, key)
+        here = types.Range(start=position, end=position)
+        return [
+            types.InlineCompletionItem(
+                insert_text=text,
+                range=here,
+                command=types.Command(title="codegen-lsp: accepted", command=ACCEPT_COMMAND, arguments=[item_id]),
+            )
+            for text, item_id in zip(texts, ids)
+        ]
 
-def create_server(settings: Settings) -> CodegenLanguageServer:
-    server = CodegenLanguageServer(settings)
+    def text_of(self, uri: str) -> str | None:
+        document = self.workspace.open_document(uri)
+        return document.source if document is not None else None
+
+    def check_retention(self) -> None:
+        """Measure the retention checks that are due, and wake up again for the next one."""
+        self.acceptance.check_due(self.text_of)
+        if self._retention_timer is not None:
+            self._retention_timer.cancel()
+            self._retention_timer = None
+        due = self.acceptance.next_due()
+        if due is not None:
+            delay = max(0.0, due - self.acceptance.clock()) + 0.05
+            self._retention_timer = asyncio.get_running_loop().call_later(delay, self.check_retention)
+
+
+def create_server(
+    settings: Settings, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time
+) -> CodegenLanguageServer:
+    """The server; `clock` and `wall_clock` time the acceptance retention checks (tests pass their own)."""
+    server = CodegenLanguageServer(settings, clock, wall_clock)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: CodegenLanguageServer, params: types.InitializeParams) -> None:
+        ls.acceptance.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
         ls._pending_messages = ls.apply_settings(params.initialization_options, ls.flag_settings)
         watch_parent(params.process_id, lambda: exit_now(ls.completer.close))
 
@@ -161,6 +208,25 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CodegenLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.completer.typed_through.forget(params.text_document.uri)
+        ls.acceptance.closed(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: CodegenLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.acceptance.changed(params.text_document.uri, params.content_changes)
+
+    @server.command(ACCEPT_COMMAND)
+    def accepted(ls: CodegenLanguageServer, *arguments) -> None:
+        ls.acceptance.accepted(plain(list(arguments)))
+        ls.check_retention()
+
+    @server.feature(DID_SHOW)
+    def did_show(ls: CodegenLanguageServer, params) -> None:
+        ls.acceptance.shown(plain(params))
+
+    @server.feature(DID_PARTIALLY_ACCEPT)
+    def did_partially_accept(ls: CodegenLanguageServer, params) -> None:
+        ls.acceptance.partially_accepted(plain(params))
+        ls.check_retention()
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(
@@ -168,8 +234,7 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     ) -> types.InlineCompletionList:
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         texts = await ls.complete_at(params.text_document.uri, params.position, invoked)
-        here = types.Range(start=params.position, end=params.position)
-        return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=t, range=here) for t in texts])
+        return types.InlineCompletionList(items=ls.inline_items(params.text_document.uri, params.position, texts))
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
     async def completion(ls: CodegenLanguageServer, params: types.CompletionParams) -> types.CompletionList:
@@ -181,7 +246,9 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     @server.feature(STATS_REQUEST)
     def stats(ls: CodegenLanguageServer, params) -> dict:
         running = {"max_running": ls.completer.scheduler.max_running, "in_flight": ls.protocol.in_flight()}
-        return {**ls.completer.stats.snapshot(), **ls.completer.status(), **running}
+        ls.check_retention()
+        acceptance = {"acceptance": ls.acceptance.snapshot()}
+        return {**ls.completer.stats.snapshot(), **ls.completer.status(), **running, **acceptance}
 
     @server.feature(DOCUMENT_TEXT_REQUEST)
     def text_of_document(ls: CodegenLanguageServer, params) -> dict:
@@ -190,6 +257,7 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: CodegenLanguageServer, params) -> None:
         ls.completer.close()
+        ls.acceptance.save()
 
     return server
 
