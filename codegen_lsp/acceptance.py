@@ -88,14 +88,15 @@ def advance(line: int, character: int, text: str, encoding: str) -> tuple[int, i
     return line + len(breaks), sum(width(c) for c in text[breaks[-1].end():])
 
 
-def move(point: Tracked, start: types.Position, end: types.Position, text: str, encoding: str) -> None:
-    """Move `point` for the edit replacing start..end with `text`."""
+def move(point: Tracked, start: types.Position, end: types.Position, text: str, encoding: str,
+         new_end: tuple[int, int] | None = None) -> None:
+    """Move `point` for the edit replacing start..end with `text` (`new_end`: where that text ends, if known)."""
     p, a, b = (point.line, point.character), (start.line, start.character), (end.line, end.character)
     if b < a:
         a, b = b, a
     if p <= a:
         return
-    new_end = advance(a[0], a[1], text, encoding)
+    new_end = new_end or advance(a[0], a[1], text, encoding)
     if p <= b:  # inside the replaced range
         point.line, point.character = new_end if point.is_end else a
         return
@@ -334,8 +335,10 @@ class AcceptanceTracker:
             if not isinstance(change, types.TextDocumentContentChangePartial):
                 log.debug("a whole-document change: accepted text in %s is compared where it was", uri)
                 continue
+            start, end = sorted((change.range.start, change.range.end), key=lambda q: (q.line, q.character))
+            new_end = advance(start.line, start.character, change.text, self.encoding)
             for point in points:
-                move(point, change.range.start, change.range.end, change.text, self.encoding)
+                move(point, start, end, change.text, self.encoding, new_end)
 
     def closed(self, uri: str) -> None:
         self._last_offer.pop(uri, None)

@@ -166,6 +166,11 @@ class CodegenLanguageServer(LanguageServer):
             for text, item_id in zip(texts, ids)
         ]
 
+    def close(self) -> None:
+        """At shutdown, or when the editor went away without one: keep the counters, stop the model."""
+        self.acceptance.save()
+        self.completer.close()
+
     def text_of(self, uri: str) -> str | None:
         document = self.workspace.open_document(uri)
         return document.source if document is not None else None
@@ -192,7 +197,7 @@ def create_server(
     def initialize(ls: CodegenLanguageServer, params: types.InitializeParams) -> None:
         ls.acceptance.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
         ls._pending_messages = ls.apply_settings(params.initialization_options, ls.flag_settings)
-        watch_parent(params.process_id, lambda: exit_now(ls.completer.close))
+        watch_parent(params.process_id, lambda: exit_now(ls.close))
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: CodegenLanguageServer, params: types.InitializedParams) -> None:
@@ -256,8 +261,7 @@ def create_server(
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: CodegenLanguageServer, params) -> None:
-        ls.completer.close()
-        ls.acceptance.save()
+        ls.close()
 
     return server
 

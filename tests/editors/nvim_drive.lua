@@ -60,6 +60,7 @@ wait_for('ready', 60000, drive.server_state, function(state)
             wait_for('second ghost text', 30000, ghost_text, function(second)
               -- The accept-word key takes the suggestion's first word; the server counts a partial accept.
               result.second_ghost = second
+              result.acceptance_at_second_ghost = acceptance()
               result.line_before_word = current_line()
               feed('<M-Right>')
               wait_for('word accepted', 5000,

@@ -82,6 +82,9 @@ def test_ghost_text_tab_accepts_dismiss_and_health(nvim, wordy_model_dir, tmp_pa
     # reported the suggestion shown.
     after_tab = result["acceptance_after_tab"]
     assert after_tab["accepted"] == 1 and after_tab["shown"] >= 1 and after_tab["accepted_chars"] == len(ghost)
+    # The plugin reported the second suggestion shown while it was only on screen (Neovim has no shown event).
+    at_second = result["acceptance_at_second_ghost"]
+    assert at_second["shown"] >= 2 and at_second["shown"] > at_second["accepted"] + at_second["partially_accepted"]
     # The accept-word key put the first word of the second suggestion in, and the server counted a partial accept.
     word = re.match(r"\s*\w+|\s*[^\s\w]+", result["second_ghost"])[0]
     assert result["line_after_word"] == result["line_before_word"] + word
