@@ -285,7 +285,6 @@ class AcceptanceTracker:
     ) -> None:
         self.clock, self.wall_clock, self.delays = clock, wall_clock, tuple(sorted(delays))
         self.encoding: str = types.PositionEncodingKind.Utf16  # the session's position encoding, set at initialize
-        self.names = counter_names(self.delays)
         self.table: dict[Key, Counter] = {}
         self._views: OrderedDict[str, View] = OrderedDict()
         self._last_offer: dict[str, list[Suggestion]] = {}  # per document: the suggestions of its last answer

@@ -177,6 +177,9 @@ def test_health_sums_up_the_servers_counters(nvim, tmp_path):
         "io.write(usage({ requests = 3, model_calls = 1, typed_through_hits = 0, latency_ms = { p50 = 10 },"
         " acceptance = { shown = 12, accepted = 4, partially_accepted = 2, accept_rate = 4 / 12,"
         " kept_rate_30s = 0.916, kept_rate_120s = vim.NIL } }), '\\n')\n"
+        "io.write(require('codegen_lsp.health').acceptance({ shown = 2, accepted = 1, accept_rate = 0.5,"
+        " saved = { days = { '2026-11-29', '2026-11-30' }, shown = 40, accepted = 10, partially_accepted = 3,"
+        " accept_rate = 0.25, kept_rate_30s = 0.9, kept_rate_120s = 0.8 } }), '\\n')\n"
         "local part = require('codegen_lsp').next_part\n"
         "for _, case in ipairs({ { 'value = 1', 'word' }, { '  (a, b)', 'word' }, { 'x = 1\\ny = 2', 'line' },"
         " { '\\n    return x\\n', 'line' }, { 'end', 'word' } }) do io.write(vim.inspect(part(case[1], case[2])), '\\n') end\n"
@@ -189,6 +192,9 @@ def test_health_sums_up_the_servers_counters(nvim, tmp_path):
         "0 requests, 0 answered by the model, 0 typed-through; answer p50 n/a",
         "3 requests, 1 answered by the model, 0 typed-through; answer p50 10 ms; "
         "suggestions: 12 shown, 4 accepted (33%), 2 in part; characters kept after 30 s 92%, after 2 min n/a",
+        "suggestions: 2 shown, 1 accepted (50%), 0 in part; characters kept after 30 s n/a, after 2 min n/a; "
+        "saved, last 2 days: suggestions: 40 shown, 10 accepted (25%), 3 in part; characters kept after 30 s 90%, "
+        "after 2 min 80%",
         # accept-word and accept-line take these parts of a suggestion
         '"value"', '"  ("', '"x = 1"', '"\\n    return x"', '"end"',
     ], done.stdout + done.stderr

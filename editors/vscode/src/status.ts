@@ -40,6 +40,7 @@ export interface AcceptanceStats {
   accept_rate?: number | null;
   kept_rate_30s?: number | null;
   kept_rate_120s?: number | null;
+  saved?: AcceptanceStats & { days?: string[] }; // with persistStats: the last saved days together
 }
 
 function percent(rate: number | null | undefined): string {
@@ -48,9 +49,11 @@ function percent(rate: number | null | undefined): string {
 
 // The acceptance part of the summary (the same wording as Neovim's :checkhealth).
 export function acceptanceSummary(a: AcceptanceStats): string {
-  return `suggestions: ${a.shown ?? 0} shown, ${a.accepted ?? 0} accepted (${percent(a.accept_rate)}), ` +
+  const line = `suggestions: ${a.shown ?? 0} shown, ${a.accepted ?? 0} accepted (${percent(a.accept_rate)}), ` +
     `${a.partially_accepted ?? 0} in part; characters kept after 30 s ${percent(a.kept_rate_30s)}, ` +
     `after 2 min ${percent(a.kept_rate_120s)}`;
+  const days = a.saved?.days?.length;
+  return a.saved && days ? `${line}; saved, last ${days} days: ${acceptanceSummary({ ...a.saved, saved: undefined })}` : line;
 }
 
 // One line of what the server has done so far (the same wording as Neovim's :checkhealth).

@@ -80,3 +80,11 @@ test('only items that carry our command are reported, in the shape the server re
   assert.deepEqual(reportedItem({ insertText: { value: 'y' }, command })?.insertText, 'y');
   assert.equal(reportedItem({ insertText: 'x' }), undefined);
 });
+
+test('with saved counters the summary adds the last saved days', () => {
+  const saved = { days: ['2026-11-29', '2026-11-30'], shown: 40, accepted: 10, partially_accepted: 3, accept_rate: 0.25, kept_rate_30s: 0.9, kept_rate_120s: 0.8 };
+  assert.match(
+    usageSummary({ acceptance: { shown: 2, accepted: 1, accept_rate: 0.5, saved } }),
+    /suggestions: 2 shown, 1 accepted \(50%\), 0 in part; .*; saved, last 2 days: suggestions: 40 shown, 10 accepted \(25%\), 3 in part; characters kept after 30 s 90%, after 2 min 80%$/,
+  );
+});
