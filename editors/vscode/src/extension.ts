@@ -161,7 +161,7 @@ async function acceptPart(command: string): Promise<void> {
   const document = editor.document;
   const start = document.offsetAt(shown.start);
   const taken = acceptedLength(document.getText().slice(start, start + shown.item.insertText.length), shown.item.insertText);
-  if (taken > shown.reported && taken < shown.item.insertText.length) {
+  if (taken > shown.reported) {
     shown.reported = taken;
     await client.sendNotification(DID_PARTIALLY_ACCEPT, { item: shown.item, acceptedLength: taken });
   }

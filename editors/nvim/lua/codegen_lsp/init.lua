@@ -138,12 +138,14 @@ local function map_keys(keys)
     end, { expr = true, replace_keycodes = false, desc = 'codegen-lsp: accept the suggestion' })
   end
   for kind, key in pairs({ word = keys.accept_word, line = keys.accept_line }) do
-    vim.keymap.set('i', key, function()
-      if M.accept_part(kind) then
-        return ''
-      end
-      return vim.api.nvim_replace_termcodes(key, true, true, true)
-    end, { expr = true, replace_keycodes = false, desc = ('codegen-lsp: accept the next %s of the suggestion'):format(kind) })
+    if key then -- false turns a key off
+      vim.keymap.set('i', key, function()
+        if M.accept_part(kind) then
+          return ''
+        end
+        return vim.api.nvim_replace_termcodes(key, true, true, true)
+      end, { expr = true, replace_keycodes = false, desc = ('codegen-lsp: accept the next %s of the suggestion'):format(kind) })
+    end
   end
   if keys.dismiss then
     vim.keymap.set('i', keys.dismiss, function()
