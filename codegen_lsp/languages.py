@@ -14,6 +14,7 @@ which is what every module assumed for unknown languages before.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -55,7 +56,7 @@ class Language:
         if self.line_comments:
             return f"{self.line_comments[0]} {text}".rstrip()
         opener, closer = self.block_comments[0]
-        return f"{opener} {text} {closer}"
+        return " ".join(part for part in (opener, text.replace(closer, " ".join(closer)), closer) if part)
 
 
 HASH = ("#",)
@@ -137,6 +138,7 @@ _BY_ID.update({alias: record for record in LANGUAGES for alias in record.aliases
 _BY_EXTENSION = {extension: record for record in LANGUAGES for extension in record.extensions}
 
 
+@functools.lru_cache(maxsize=256)
 def language(language_id: str) -> Language:
     """The record of a language id (or an alias of one); DEFAULT, under that id, for one we do not know."""
     found = _BY_ID.get(language_id)
