@@ -60,7 +60,6 @@ class Language:
 
 
 HASH = ("#",)
-SLASH_BLOCK = (("/*", "*/"),)
 TRIPLE_QUOTES = (('"""', '"""'), ("'''", "'''"))
 TRIPLE_DOUBLE = (('"""', '"""'),)
 BACKTICK = (("`", "`"),)

@@ -62,6 +62,7 @@ class _State:
             + [(opener, closer, True, True) for opener, closer in record.multiline_strings]
             + [(quote, quote, False, True) for quote in record.quotes]
         )
+        self.first_chars = frozenset(opener[0] for opener, *_ in self.openers)
         self.literal: str | None = None  # the text (a quote, "*/", "\n") that ends the current literal
         self.spans_lines = False  # the current literal goes on past a line end
         self.in_string = False  # the current literal is a string (backslash escapes), not a comment
@@ -91,11 +92,12 @@ class _State:
                     result.outer_quote_close = i
                 self.outer = False
             return
-        for opener, closer, spans_lines, in_string in self.openers:
-            if text.startswith(opener, i) and (in_string or self._comment_may_start(opener, previous)):
-                self.literal, self.spans_lines, self.in_string = closer, spans_lines, in_string
-                self.skip = len(opener) - 1
-                return
+        if ch in self.first_chars:
+            for opener, closer, spans_lines, in_string in self.openers:
+                if text.startswith(opener, i) and (in_string or self._comment_may_start(opener, previous)):
+                    self.literal, self.spans_lines, self.in_string = closer, spans_lines, in_string
+                    self.skip = len(opener) - 1
+                    return
         if ch == "'" and self.record.char_literals:
             self.skip = max(_char_literal_length(text, i) - 1, 0)  # a lifetime or a prime: no literal
         elif ch in OPENING:
