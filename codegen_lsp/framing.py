@@ -43,6 +43,18 @@ STALL_SECONDS = 0.5
 READ_SIZE = 1 << 16
 
 
+HEADER_NAME = b"content-length"
+HEADER_REST = re.compile(rb"[ \t]*(?::[ \t]*\d*[ \t]*\r?)?")
+
+
+def could_start_header(tail: bytes) -> bool:
+    """True when `tail` is the start of a `Content-Length: N` line (any case) cut before its line end."""
+    lower = tail.lower()
+    if len(lower) <= len(HEADER_NAME):
+        return HEADER_NAME.startswith(lower)
+    return lower.startswith(HEADER_NAME) and HEADER_REST.fullmatch(lower[len(HEADER_NAME) :]) is not None
+
+
 @dataclass(frozen=True)
 class Body:
     """One message body, as the framing delimits it (not yet decoded)."""
@@ -82,9 +94,15 @@ class FrameParser:
                 return found
 
     def take_stalled(self) -> list[Body | Lost]:
-        """The body being read, when no more bytes come and what came is a complete JSON value."""
+        """The body being read, when no more bytes come and what came is a complete JSON value (or all its
+        declared bytes came and it only looked as if a header might follow)."""
         if self._body_length is None or not self._buffer.strip():
             return []
+        if len(self._buffer) >= self._body_length:
+            data = bytes(self._buffer[: self._body_length])
+            del self._buffer[: self._body_length]
+            self._end_body()
+            return [Body(data)]
         try:
             json.loads(bytes(self._buffer).decode("utf-8"))
         except ValueError:
@@ -150,12 +168,21 @@ class FrameParser:
             if data.strip():
                 found.append(Body(data))
             return True
-        if len(self._buffer) < length:
+        if len(self._buffer) < length or self._header_may_start_in_body(length):
             return False
         found.append(Body(bytes(self._buffer[:length])))
         del self._buffer[:length]
         self._end_body()
         return True
+
+    def _header_may_start_in_body(self, length: int) -> bool:
+        """True while the declared body ends in what may be the start of the next header, its line not
+        complete yet: wait for it (or for the stream to stall). A JSON object never ends in a letter."""
+        tail_start = max(0, len(self._buffer) - 40)
+        for at in range(tail_start, length):
+            if self._buffer[at] in b"cC" and could_start_header(bytes(self._buffer[at:])):
+                return True
+        return False
 
     def _skip(self, count: int, why: str, found: list) -> None:
         del self._buffer[:count]

@@ -34,7 +34,9 @@ from collections.abc import MutableSequence
 from dataclasses import dataclass
 from typing import Any, Optional, Union, get_args, get_origin
 
+import attrs
 import cattrs
+import cattrs.gen
 from cattrs.cols import is_sequence
 from lsprotocol import types
 from pygls.exceptions import FeatureNotificationError, FeatureRequestError, JsonRpcException
@@ -158,8 +160,41 @@ def _strict_sequence(converter: cattrs.Converter):
     return factory
 
 
+def _strict_objects(converter: cattrs.Converter):
+    """LSP structures must be JSON objects: cattrs built a structure whose members are all optional from any
+    value (`"change": "x"` read as an empty change). Same names as lsprotocol's own hook (camelCase)."""
+    def factory(cls: type):
+        renames = {a.name: cattrs.gen.override(rename=_camel_case(a.name)) for a in attrs.fields(cls)}
+        structure_fields = cattrs.gen.make_dict_structure_fn(cls, converter, **renames)
+
+        def structure(value: Any, kind: type) -> Any:
+            if not isinstance(value, dict):
+                raise TypeError("expected an object")
+            return structure_fields(value, kind)
+
+        return structure
+
+    return factory
+
+
+def _camel_case(name: str) -> str:
+    parts = name.rstrip("_").split("_")  # lsprotocol appends _ to names that are Python keywords (from_)
+    return parts[0] + "".join(p.title() for p in parts[1:])
+
+
+def _language(value: Any, _: Any) -> Any:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    try:
+        return types.LanguageKind(value)
+    except ValueError:
+        return value
+
+
 def strict_types(converter: cattrs.Converter) -> cattrs.Converter:
     """Make `converter` refuse a value of the wrong JSON type instead of coercing it (str(None) == "None")."""
+    converter.register_structure_hook_factory(attrs.has, _strict_objects(converter))
+    converter.register_structure_hook(Union[types.LanguageKind, str], _language)
     converter.register_structure_hook(str, _strict("a string", lambda v: isinstance(v, str)))
     converter.register_structure_hook(int, _strict("an integer", _is_int))
     converter.register_structure_hook(float, _strict("a number", _is_number))
