@@ -6,7 +6,7 @@ process stayed alive and said nothing). A length longer than the body swallowed 
 waited forever; an absurd length made it allocate that much.
 
 `FrameParser` is a pure, incremental parser (bytes in, events out) so that property tests can drive it
-directly; `serve` runs it over stdin or a TCP stream for a pygls protocol. What it accepts:
+directly; `serve_bodies` runs it over stdin or a TCP stream. What it accepts:
 - header names in any case, any spaces around the colon, CRLF or LF line ends, any other headers
   (Content-Type) in any order; blank lines between messages;
 - where the framing is lost, it resynchronises on the next `Content-Length` header, wherever it starts,
@@ -16,7 +16,8 @@ directly; `serve` runs it over stdin or a TCP stream for a pygls protocol. What 
     valid JSON body can never hold a raw `Content-Length: N` line (JSON strings cannot hold raw line breaks,
     and the words are no JSON token), so the split never cuts a well-framed message;
   - a body that stops arriving while what came is already a complete JSON value is taken as it is
-    (`take_stalled`), so a client that overstated the length and waits for the answer gets one.
+    (`take_stalled`), so a client that overstated the length and waits for the answer gets one;
+  - nothing is allocated ahead of the bytes: an absurd length costs only what actually arrives.
 """
 
 from __future__ import annotations
@@ -226,7 +227,11 @@ async def serve_bodies(
             if isinstance(event, Lost):
                 log.warning("framing: %s", event.reason)
             else:
-                on_body(event.data)
+                try:
+                    on_body(event.data)
+                except Exception as error:  # a bug of ours must not stop the reading: the server would go deaf
+                    log.error("handling a message failed: %s", type(error).__name__)
+                    log.debug("the failure", exc_info=error)
 
 
 def stdin_chunks(stream) -> Callable[[], Awaitable[bytes]]:

@@ -331,7 +331,7 @@ class CodegenProtocol(LanguageServerProtocol):
 
     def answer_unparsable(self, error: Exception) -> bool:
         """A message body that is not JSON (or not UTF-8): answer Parse error; True when that was the case."""
-        if not isinstance(error, (ValueError, RecursionError)):  # JSONDecodeError and UnicodeDecodeError are
+        if not isinstance(error, (ValueError, RecursionError)):  # JSONDecodeError, UnicodeDecodeError: ValueErrors
             return False
         log.warning("bad message: the body is not valid JSON in UTF-8 (%s)", type(error).__name__)
         self._send_error(None, PARSE_ERROR, "the body is not valid JSON in UTF-8")
@@ -362,7 +362,11 @@ class CodegenProtocol(LanguageServerProtocol):
         try:
             body = json.dumps(data, default=self._serialize_message, allow_nan=False)
         except (TypeError, ValueError) as error:
-            log.error("could not write a message to the client (%s); dropped", type(error).__name__)
+            log.error("could not write a message to the client as JSON (%s)", type(error).__name__)
+            msg_id = data.get("id") if isinstance(data, dict) else getattr(data, "id", None)
+            is_answer = "method" not in data if isinstance(data, dict) else not hasattr(data, "method")
+            if msg_id is not None and is_answer:  # still answer the request, once
+                self._send_error(msg_id, INTERNAL_ERROR, "the answer could not be written as JSON")
             return
         header = f"Content-Length: {len(body)}\r\nContent-Type: {self.CONTENT_TYPE}; charset={self.CHARSET}\r\n\r\n"
         try:
