@@ -466,8 +466,12 @@ class OwnTransport:
 
         async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.protocol.set_writer(writer)
-            await serve_bodies(lambda: reader.read(1 << 16), self.protocol.handle_body, stop)
-            self.shutdown()
+            try:
+                await serve_bodies(lambda: reader.read(1 << 16), self.protocol.handle_body, stop)
+            except SystemExit:  # `exit` (the protocol keeps its code); asyncio would log it as unhandled
+                pass
+            finally:
+                self.shutdown()
 
         async def main() -> None:
             self._server = await asyncio.start_server(connection, host, port)
