@@ -40,9 +40,8 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
 
     def report_server_error(self, error, source) -> None:
         """A handler failed (a bug of ours; protocol.py logged it): one message per kind of failure, never one
-        per message (pygls showed a popup for each). A body that is not JSON gets a Parse error response."""
-        if not self.protocol.answer_unparsable(error):
-            self.show_error_once(f"internal error ({type(error).__name__}); the log has details")
+        per message (pygls showed a popup for each)."""
+        self.show_error_once(f"internal error ({type(error).__name__}); the log has details")
 
     # -- messages --------------------------------------------------------------------------------------
     def show_error_once(self, message: str) -> None:
