@@ -182,13 +182,12 @@ def _camel_case(name: str) -> str:
     return parts[0] + "".join(p.title() for p in parts[1:])
 
 
-def _language(value: Any, _: Any) -> Any:
+def _language(value: Any, _: Any) -> str:
+    """A language id is a string (lsprotocol took any value); kept a plain str, as lsprotocol keeps it: the
+    prompt writes it out, and a `LanguageKind` member would print as its enum name."""
     if not isinstance(value, str):
         raise TypeError("expected a string")
-    try:
-        return types.LanguageKind(value)
-    except ValueError:
-        return value
+    return value
 
 
 def strict_types(converter: cattrs.Converter) -> cattrs.Converter:

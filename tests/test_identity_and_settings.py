@@ -145,3 +145,17 @@ def test_the_largest_max_new_tokens_and_an_empty_prompt_still_generate(completer
     generation = engine.generate(request, CancelToken(), lambda text: len(text) > 0)  # stop after the first token
     assert 1 <= generation.prompt_tokens <= max(1, engine.context_window - max_new)
     assert generation.finish_reason in ("cut", "eos", "stop") and generation.generated_tokens >= 1
+
+
+# -- typed decoding keeps the values a handler expects ---------------------------------------------------------------
+def test_strict_decoding_keeps_plain_values_and_enums_as_before():
+    from codegen_lsp.server import create_server
+
+    protocol = create_server(Settings()).protocol
+    opened = protocol.structure_message({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+        "textDocument": {"uri": "file:///a.py", "languageId": "python", "version": 1, "text": "x"}}})
+    assert type(opened.params.text_document.language_id) is str  # printed into the prompt as "python"
+    asked = protocol.structure_message({"jsonrpc": "2.0", "id": 1, "method": "textDocument/inlineCompletion", "params": {
+        "textDocument": {"uri": "file:///a.py"}, "position": {"line": 0, "character": 1.0}, "context": {"triggerKind": 1}}})
+    assert asked.params.context.trigger_kind is asked.params.context.trigger_kind.Invoked
+    assert type(asked.params.position.character) is int and asked.params.position.character == 1
