@@ -23,6 +23,7 @@ import logging
 import re
 from typing import Any
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument, Workspace
 
 from .uris import uri_key
@@ -254,7 +255,9 @@ class DocumentWorkspace(Workspace):
 def document_text(workspace: DocumentWorkspace, params: Any) -> dict:
     """The `codegen/documentText` answer: the server's copy of an open document (null text when not open)."""
     uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
-    document = workspace.open_document(uri) if isinstance(uri, str) else None
+    if not isinstance(uri, str):
+        raise JsonRpcInvalidParams("codegen/documentText takes {\"uri\": string}")
+    document = workspace.open_document(uri)
     if document is None:
         return {"uri": uri, "text": None, "version": None}
     return {"uri": uri, "text": document.source, "version": document.version}

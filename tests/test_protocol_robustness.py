@@ -281,6 +281,11 @@ def test_the_issue_positions_get_invalid_params(server, position):
                                                          "textDocument": {"uri": 42}})["error"]["code"] == -32602
 
 
+@pytest.mark.parametrize("params", [{"uri": 42}, {"uri": None}, {}, None, ["file:///work/robust.py"]])
+def test_document_text_takes_a_string_uri_only(server, params):
+    assert server.call("codegen/documentText", params)["error"]["code"] == -32602
+
+
 def test_a_wrong_typed_value_never_reaches_the_log(server):
     marker = "SECRET_WRONG_TYPE_MARKER_8231"
     server.notify("textDocument/didChange", {"textDocument": {"uri": URI, "version": 80},
