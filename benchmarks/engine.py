@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from codegen_lsp.engines.codegen_static import StaticCodeGen, weights_from_hf  # noqa: E402
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen, weights_from_hf  # noqa: E402
 
 # Drafted tokens per verification timed for the fast engine (a verification runs the last token and these).
 VERIFY_DRAFTS = (4, 8)

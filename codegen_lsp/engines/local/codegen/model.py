@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .local import common_prefix_length
+from ...decoding.token_model import common_prefix_length
 
 log = logging.getLogger(__name__)
 
@@ -405,7 +405,7 @@ class StaticCodeGen:
         # q arrives scaled by 1/sqrt(head_dim) (see rotary_tables).
         if self.decode_attention == "split" and q.shape[2] == 1:
             # Reads only the filled positions (up to positions[0]), split over heads x chunks.
-            from .decode_attention import decode_attention
+            from .attention_kernel import decode_attention
 
             return decode_attention(q[0, :, 0], keys[0], values[0], positions).view(q.shape)
         if self.decode_attention == "matmul" and q.shape[2] == 1:
@@ -555,10 +555,10 @@ class StaticCodeGen:
     def _choose_decode_attention(self, replays: int = 20) -> None:
         """Time the captured step with each attention variant at the current token and position (it
         writes only that position, as a capture does); keep the fastest that agrees with SDPA."""
-        from . import decode_attention
+        from . import attention_kernel
 
         length = bucket_length(int(self._pos) + 1, self.bucket, self.window)
-        variants = [v for v in ATTENTION_VARIANTS if v != "split" or decode_attention.available()]
+        variants = [v for v in ATTENTION_VARIANTS if v != "split" or attention_kernel.available()]
         reference = None
         with torch.inference_mode(), self._on_device():
             for variant in variants:

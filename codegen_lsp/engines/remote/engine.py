@@ -1,0 +1,246 @@
+"""The remote engine: generation on an OpenAI-compatible server (vLLM, llama.cpp's llama-server, TGI,
+`transformers serve`) through `POST {api_base}/completions` with `stream: true`.
+
+Everything else (documents, context, prompt, cache, post-processing) stays in codegen-lsp. Generation
+streams so that a stop sequence, the caller's stop check or a cancellation can close the connection
+mid-way: every server tested here stops generating when its client goes away.
+
+Token budgeting without the model in process: the model's own tokenizer when one loads from a local
+directory or the Hugging Face cache (AutoTokenizer, tokenizer files only), else a conservative estimate of
+CHARS_PER_TOKEN characters per token (it overestimates the tokens of code, so prompts come out shorter
+than the window, never longer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import threading
+from contextlib import aclosing, suppress
+
+from ..base import CancelToken, EngineError, Generation, GenerationRequest, ProgressFn, StopCheck
+from ..config import RemoteConfig
+from ..context_window import DEFAULT_CONTEXT_WINDOW
+from ..decoding.stopping import FinishReason
+from .discovery import first_model_id, load_local_tokenizer, served_context_window
+from .errors import OVERFLOW_RETRIES, is_context_overflow, shorter_prompt, status_error_message, transport_error_message
+from .streaming import read_stream, sse_events
+from .transport import CONNECT_TIMEOUT_SECONDS, auth_headers, completion_body, infill_body, server_root
+
+log = logging.getLogger(__name__)
+
+# Code tokenizers average 3-4 characters per token; assuming fewer keeps an estimated prompt inside the window.
+CHARS_PER_TOKEN = 2.5
+# How often the model thread looks at the cancel token while it waits for the next streamed chunk.
+CANCEL_POLL_SECONDS = 0.02
+
+
+class OpenAIEngine:
+    name = "openai"
+
+    def __init__(self, config: RemoteConfig) -> None:
+        if not config.api_base:
+            raise EngineError("the openai engine needs a server: set codegenLsp.apiBase (or --api-base)")
+        self.config = config
+        self.api_base = config.api_base.rstrip("/")
+        self.model_name: str | None = config.api_model
+        self.context_window = DEFAULT_CONTEXT_WINDOW
+        self.tokenizer = None  # a transformers tokenizer, or None for the estimate
+        self.infill = False  # llama.cpp's /infill serves fill-in-the-middle for this model
+        self._loop = asyncio.new_event_loop()  # driven by whichever thread calls (the one model thread)
+        self._client = None
+
+    # -- loading -------------------------------------------------------------------------------------
+    def load(self, report: ProgressFn) -> None:
+        """Check that the server answers and accepts the model; learn its context window and FIM support."""
+        import httpx
+
+        timeout = self.config.request_timeout_seconds
+        self._client = httpx.AsyncClient(
+            headers=auth_headers(self.config.api_key_env),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
+        )
+        try:
+            report(f"connecting to {self.api_base}", 10)
+            models = self._loop.run_until_complete(self._list_models())
+            entries = models.get("data") if isinstance(models, dict) else None
+            entries = entries if isinstance(entries, list) else []
+            if not self.model_name:
+                self.model_name = first_model_id(entries)
+            if not self.model_name:
+                raise EngineError(f"the server at {self.api_base} lists no model; set codegenLsp.apiModel (or --api-model)")
+            report(f"checking model '{self.model_name}'", 40)
+            self._loop.run_until_complete(self._probe_completion())
+            self.infill = self._loop.run_until_complete(self._probe_infill(entries))
+            report("loading tokenizer", 70)
+            self.tokenizer, config_window = load_local_tokenizer(self.tokenizer_candidates())
+            self.context_window = served_context_window(entries, self.model_name) or config_window or DEFAULT_CONTEXT_WINDOW
+        except BaseException:
+            self.close()
+            raise
+        how = "the model's tokenizer" if self.tokenizer is not None else f"~{CHARS_PER_TOKEN} chars/token estimate"
+        log.info(
+            "remote model '%s' at %s: context %d tokens, token counts from %s%s",
+            self.model_name, self.api_base, self.context_window, how, ", FIM through /infill" if self.infill else "",
+        )
+        report("ready", 100)
+
+    @property
+    def fills_in_the_middle(self) -> bool:
+        """The server builds FIM prompts itself (llama.cpp's /infill): the caller sends plain prefix + suffix.
+        Otherwise the caller may render a FIM template for the model's tokenizer into the prompt (vLLM, TGI)."""
+        return self.infill
+
+    def tokenizer_candidates(self) -> list[str]:
+        """Where a tokenizer may come from: the model setting when the user set one, then the served name."""
+        names = [self.config.tokenizer_source] if self.config.tokenizer_source else []
+        if self.model_name and self.model_name not in names:
+            names.append(self.model_name)
+        return names
+
+    async def _list_models(self):
+        """GET /models; a server without it is fine when the settings name the model (the probe decides)."""
+        response = await self._request("GET", f"{self.api_base}/models")
+        if response.status_code >= 400 and self.model_name:
+            log.info("GET %s/models answered HTTP %d; going on with '%s'", self.api_base, response.status_code, self.model_name)
+            return None
+        self._check_status(response)
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    async def _probe_completion(self) -> None:
+        """One token for a one-character prompt: the server must accept the model name and the request."""
+        body = {"model": self.model_name, "prompt": "\n", "max_tokens": 1, "temperature": 0.0, "stream": False}
+        await self._send("POST", f"{self.api_base}/completions", json=body, about_model=True)
+
+    async def _probe_infill(self, entries: list) -> bool:
+        """Only llama.cpp offers /infill, and only for models with FIM tokens: ask it once."""
+        if not any(isinstance(e, dict) and e.get("owned_by") == "llamacpp" for e in entries):
+            return False
+        body = {"input_prefix": "", "input_suffix": "", "n_predict": 1, "stream": False}
+        try:
+            await self._send("POST", f"{server_root(self.api_base)}/infill", json=body)
+        except EngineError as err:
+            log.info("no fill-in-the-middle through /infill: %s", err)
+            return False
+        return True
+
+    async def _send(self, method: str, url: str, about_model: bool = False, **kwargs):
+        """One plain request; every failure becomes an EngineError that says what to do."""
+        response = await self._request(method, url, **kwargs)
+        self._check_status(response, about_model)
+        return response
+
+    async def _request(self, method: str, url: str, **kwargs):
+        import httpx
+
+        try:
+            return await self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as err:
+            raise EngineError(transport_error_message(err, self.api_base, self.config.request_timeout_seconds)) from err
+
+    def _check_status(self, response, about_model: bool = False) -> None:
+        if response.status_code >= 400:
+            raise EngineError(self._status_message(response.status_code, response.text, about_model))
+
+    def _status_message(self, status: int, body: str, about_model: bool = False) -> str:
+        return status_error_message(
+            status, body, self.api_base, self.model_name, self.config.api_key_env, about_model
+        )
+
+    # -- tokens --------------------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        if self.tokenizer is not None:
+            return len(self.tokenizer.encode(text, add_special_tokens=False))
+        return estimate_tokens(text)
+
+    def max_token_chars(self) -> int:
+        if self.tokenizer is not None:
+            # A token's vocabulary string is at least as long as the text it decodes to (byte-level BPE and
+            # SentencePiece spell each character or byte with one or more symbols).
+            return max((len(t) for t in self.tokenizer.get_vocab()), default=64)
+        return math.ceil(CHARS_PER_TOKEN)
+
+    # -- generation ----------------------------------------------------------------------------------
+    def generate(
+        self, request: GenerationRequest, cancel: CancelToken, should_stop: StopCheck | None = None
+    ) -> Generation:
+        if self._client is None:
+            raise EngineError(f"not connected to {self.api_base}")
+        retries = OVERFLOW_RETRIES
+        while True:
+            result = Generation(text="", finish_reason=FinishReason.LENGTH)
+            if cancel.cancelled:
+                result.finish_reason = FinishReason.CANCELLED
+                return result
+            try:
+                return self._loop.run_until_complete(self._generate(request, cancel, should_stop, result))
+            except EngineError as err:
+                shorter = shorter_prompt(request.prompt)
+                if not retries or shorter is None or not is_context_overflow(str(err)):
+                    raise
+                # Token counts were estimated (or the server's window is smaller than it said): keep the newer half.
+                log.warning("the server found the prompt too long; retrying with its last %d characters", len(shorter))
+                request, retries = dataclasses.replace(request, prompt=shorter), retries - 1
+
+    async def _generate(self, request, cancel: CancelToken, should_stop, result: Generation) -> Generation:
+        """Stream on a task; when the cancel token is set, cancel the task: that closes the connection."""
+        task = asyncio.ensure_future(self._stream(request, cancel, should_stop, result))
+        while not task.done():
+            await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
+            if cancel.cancelled and not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+                result.finish_reason = FinishReason.CANCELLED
+                return result
+        return task.result()
+
+    async def _stream(self, request: GenerationRequest, cancel: CancelToken, should_stop, result: Generation) -> Generation:
+        import httpx
+
+        use_infill = self.infill and bool(request.suffix.strip())
+        if use_infill:
+            url, body = f"{server_root(self.api_base)}/infill", infill_body(request)
+        else:
+            url, body = f"{self.api_base}/completions", completion_body(request, self.model_name)
+        try:
+            async with self._client.stream("POST", url, json=body) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise EngineError(self._status_message(response.status_code, response.text))
+                # Returning from inside these blocks closes the connection: the server stops generating.
+                async with aclosing(response.aiter_lines()) as lines, aclosing(sse_events(lines)) as events:
+                    return await read_stream(events, request, cancel, should_stop, result)
+        except httpx.HTTPError as err:
+            raise EngineError(transport_error_message(err, self.api_base, self.config.request_timeout_seconds)) from err
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if self._loop.is_closed() or self._loop.is_running():  # running: a request streams at shutdown
+            return
+
+        def shut() -> None:
+            with suppress(Exception):
+                if client is not None:
+                    self._loop.run_until_complete(client.aclose())
+                # httpx's inner byte iterators of streams closed early are finalized by tasks: let them finish.
+                self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+                pending = asyncio.all_tasks(self._loop)
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.close()
+
+        # On a thread of its own: the caller's thread may be running an event loop of its own.
+        closer = threading.Thread(target=shut, name="codegen-openai-close", daemon=True)
+        closer.start()
+        closer.join(timeout=5)
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
