@@ -21,10 +21,10 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from codegen_lsp.completion import Completer
 from codegen_lsp.engines.base import CancelToken, EngineError, GenerationRequest
 from codegen_lsp.engines.config import RemoteConfig
-from codegen_lsp.engines.remote.engine import CHARS_PER_TOKEN, OpenAIEngine, estimate_tokens
+from codegen_lsp.engines.remote.engine import CHARS_PER_TOKEN, OpenAIEngine, completion_body, estimate_tokens
 from codegen_lsp.engines.remote.errors import is_context_overflow, shorter_prompt, status_error_message
 from codegen_lsp.engines.remote.streaming import DONE, parse_chunk, parse_sse_line
-from codegen_lsp.engines.remote.transport import auth_headers, completion_body, server_root
+from codegen_lsp.engines.remote.transport import auth_headers, server_root
 from codegen_lsp.settings import Settings
 from lsp_helpers import SERVER_COMMAND, field, inline, open_document, stats, wait_for_state
 from remote_servers import (  # noqa: F401  (fixtures)

@@ -195,10 +195,10 @@ def test_padded_verification_on_the_captured_code_path_writes_the_same_text(engi
 
 
 def replaying_record(captures: list):
-    """Stands in for StaticCodeGen._record (CUDA graph capture) on a CPU: the 'graph' re-runs the program
+    """Stands in for graphs.record_graph (CUDA graph capture) on a CPU: the 'graph' re-runs the program
     into the outputs of the first run, as a replay would. Appends (program name, length) to `captures`."""
 
-    def record(program, length):
+    def record(program, length, device=None):
         outputs = program(length)
         captures.append((program.__name__, length))
 
@@ -215,9 +215,8 @@ def replaying_record(captures: list):
 
 def graph_model(weights, monkeypatch, captures, **options):
     """The static path with (stand-in) graphs, as on CUDA."""
-    model = StaticCodeGen(weights, static_step=True, bucket=32, verify_width=5, **options)
+    model = StaticCodeGen(weights, static_step=True, bucket=32, verify_width=5, record=replaying_record(captures), **options)
     model.graphs = model.verify_graphs = True
-    monkeypatch.setattr(model, "_record", replaying_record(captures))
     return model
 
 
@@ -233,13 +232,13 @@ def test_verification_graphs_are_captured_once_per_bucket_and_a_failed_capture_f
         assert verify_captures and sorted(verify_captures) == sorted(set(verify_captures))  # once per bucket
         assert set(model._verify_graphs) == set(verify_captures)
 
-        def fail(program, length):
+        def fail(program, length, device=None):
             if program == model._verify_program:
                 raise RuntimeError("cannot capture")
             return replaying_record(captures)(program, length)
 
-        monkeypatch.setattr(model, "_record", fail)
-        model._verify_graphs = {}
+        model.record = fail
+        model.forget_graphs()
         assert_same_text_fewer_passes(plain, run_all(fast, 4))
         assert model.verify_graphs is False  # verifications go on without graphs
     finally:

@@ -8,7 +8,7 @@ below the block's indentation (indentation languages) or at the brace that close
 
 from __future__ import annotations
 
-from ..context import LINE, CursorContext
+from ..context import LINE, CursorContext, leading_whitespace
 from .lexer import scan
 
 INDENT_LANGUAGES = {"python", "yaml", "coffeescript", "nim", "haskell", "fsharp"}
@@ -57,7 +57,7 @@ def _dedent_end(text: str, ctx: CursorContext) -> int | None:
     lines = text.split("\n")
     for number, line in enumerate(lines):
         if number > 0 and line.strip() and offset not in free:
-            indent = len(line) - len(line.lstrip(" \t"))
+            indent = len(leading_whitespace(line))
             if indent < block_indent:
                 return max(offset - 1, 0)
             if indent == 0 and number > 1 and not lines[number - 1].strip() and _has_content(lines[:number]):

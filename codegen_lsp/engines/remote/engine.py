@@ -27,7 +27,7 @@ from ..decoding.stopping import FinishReason
 from .discovery import first_model_id, load_local_tokenizer, served_context_window
 from .errors import OVERFLOW_RETRIES, is_context_overflow, shorter_prompt, status_error_message, transport_error_message
 from .streaming import read_stream, sse_events
-from .transport import CONNECT_TIMEOUT_SECONDS, auth_headers, completion_body, infill_body, server_root
+from .transport import CONNECT_TIMEOUT_SECONDS, auth_headers, server_root
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 2.5
 # How often the model thread looks at the cancel token while it waits for the next streamed chunk.
 CANCEL_POLL_SECONDS = 0.02
+# llama.cpp's /infill keeps only ~n_batch/4 tokens of suffix itself; sending more is wasted bytes.
+INFILL_SUFFIX_CHARS = 4096
 
 
 class OpenAIEngine:
@@ -244,3 +246,38 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
+def completion_body(request: GenerationRequest, model: str | None) -> dict:
+    # Token healing cannot be constrained remotely: put the backed-off text back into the prompt.
+    body = {
+        "model": model,
+        "prompt": request.prompt + request.heal,
+        "max_tokens": request.max_new_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stream": True,
+    }
+    return with_stop_and_seed(body, request)
+
+
+def infill_body(request: GenerationRequest) -> dict:
+    """llama.cpp's /infill: the server builds the model's own FIM prompt from prefix and suffix."""
+    body = {
+        "input_prefix": request.prompt,
+        "input_suffix": request.suffix[:INFILL_SUFFIX_CHARS],
+        "prompt": request.heal,
+        "n_predict": request.max_new_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stream": True,
+        "cache_prompt": True,
+    }
+    return with_stop_and_seed(body, request)
+
+
+def with_stop_and_seed(body: dict, request: GenerationRequest) -> dict:
+    """The optional fields both endpoints take alike."""
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
