@@ -25,7 +25,6 @@ from .stats import Stats
 log = logging.getLogger(__name__)
 
 
-
 class EngineState(StrEnum):
     """Where the engine stands, as the status bar shows it."""
 
@@ -37,6 +36,7 @@ class EngineState(StrEnum):
 
 
 IDLE, LOADING, READY, FAILED = EngineState.IDLE, EngineState.LOADING, EngineState.READY, EngineState.FAILED
+
 # A remote server that was down when the engine loaded may come back: completions try again this often.
 RETRY_REMOTE_LOAD_SECONDS = 3.0
 
@@ -94,7 +94,8 @@ class Completer:
         return True
 
     async def _retry_remote_load(self) -> bool:
-        """Load a remote engine again once its server may be back (a local model that failed fails again)."""
+        """Load again an engine whose config says a failed load may succeed later (a remote server that was
+        down); a local model that failed fails again."""
         if self.state != FAILED or time.monotonic() < self._retry_load_at:
             return False
         if not engine_config(self.settings).retries_failed_load:
