@@ -25,6 +25,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "engine": ("auto", "fast", "transformers", "openai"),
     "log_level": ("debug", "info", "warning", "error"),
     "mode": ("auto", "line", "block"),
+    "quantize": ("none", "int8", "int4"),
 }
 
 # Inclusive numeric ranges; None means unbounded on that side.
@@ -51,6 +52,8 @@ class Settings:
     engine: str = "auto"
     trust_remote_code: bool = False
     revision: str | None = None
+    # Weight-only quantization of the fast CodeGen engine's products (see docs/quantization.md).
+    quantize: str = "none"
     # Generation.
     max_new_tokens: int = 64
     temperature: float = 0.0  # 0 means greedy
@@ -88,6 +91,7 @@ class Settings:
             self.engine,
             self.trust_remote_code,
             self.revision,
+            self.quantize,
             self.draft_model,
             self.api_base,
             self.api_model,

@@ -1,7 +1,8 @@
 """Engine choice: `engine` setting auto|fast|transformers|openai.
 
 auto picks the remote engine when an API base is set, the fast CodeGen engine for CodeGen checkpoints on
-CUDA, and the transformers engine for everything else.
+CUDA (or anywhere when `quantize` is set: only that engine quantizes), and the transformers engine for
+everything else.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def choose_engine(settings: Settings) -> str:
         return settings.engine
     if settings.api_base:
         return "openai"
-    if _is_codegen(settings.model) and _cuda_wanted(settings.device):
+    if _is_codegen(settings.model) and (_cuda_wanted(settings.device) or settings.quantize != "none"):
         return "fast"
     return "transformers"
 

@@ -23,6 +23,7 @@ from ..settings import Settings
 from .base import EngineError, ProgressFn
 from .codegen_static import COMPILE_STEP_MODES, StaticCodeGen, weights_from_hf
 from .local import LocalEngine, load_failure_message, out_of_memory, resolve_device, resolve_dtype, revision_of
+from .quantize import Quantization
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +57,24 @@ class FastCodeGenEngine(LocalEngine):
         if compile_step not in COMPILE_STEP_MODES:
             raise EngineError(f"{COMPILE_STEP_VARIABLE} must be one of {', '.join(COMPILE_STEP_MODES)}, not {compile_step!r}")
         dtype = resolve_dtype(settings.dtype, device, getattr(config, "dtype", None))
+        # The quantize setting applies to the model, not to a draft model (small, and dense is exact).
+        quantization = Quantization(settings.quantize) if model_id == settings.model else Quantization.NONE
         report(f"loading weights of {model_id} ({dtype} on {device})", 20)
         try:
-            # Loaded on the CPU, then moved layer by layer into the fused layout on the device.
-            hf_model = AutoModelForCausalLM.from_pretrained(
-                model_id, dtype=dtype, revision=revision_of(settings, model_id),
-                trust_remote_code=settings.trust_remote_code,
-            )
-            weights = weights_from_hf(hf_model, device, dtype)
-            del hf_model
+            if quantization is not Quantization.NONE:  # streamed and quantized layer by layer
+                from .quantized_loading import load_quantized_weights
+
+                weights = load_quantized_weights(
+                    model_id, config, device, dtype, quantization, report, revision=revision_of(settings, model_id),
+                    trust_remote_code=settings.trust_remote_code,
+                )
+            else:  # loaded on the CPU, then moved layer by layer into the fused layout on the device
+                hf_model = AutoModelForCausalLM.from_pretrained(
+                    model_id, dtype=dtype, revision=revision_of(settings, model_id),
+                    trust_remote_code=settings.trust_remote_code,
+                )
+                weights = weights_from_hf(hf_model, device, dtype)
+                del hf_model
             verifies = model_id == settings.model and settings.draft_tokens > 0  # a draft model only steps
             return StaticCodeGen(
                 weights, graphs=device.startswith("cuda"), reuse=settings.kv_cache_slots > 0,
@@ -72,6 +82,8 @@ class FastCodeGenEngine(LocalEngine):
             )
         except torch.OutOfMemoryError as err:
             raise out_of_memory(settings, err) from err
+        except EngineError:
+            raise  # already says what to change
         except Exception as err:
             raise EngineError(load_failure_message(settings, "model", err, model_id)) from err
 

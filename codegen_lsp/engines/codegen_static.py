@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .local import common_prefix_length
+from .quantize import add_matmul_weight_, matmul_weight, weight_nbytes
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class CodeGenShape:
 class LayerWeights:
     ln_weight: torch.Tensor
     ln_bias: torch.Tensor
-    w_in: torch.Tensor  # (3E + inner, E): q, k, v, fc_in rows
+    w_in: torch.Tensor  # (3E + inner, E): q, k, v, fc_in rows (the products' weights may be quantize.py's)
     b_in: torch.Tensor  # zeros for q, k, v; fc_in's bias (only that part is used)
     w_out: torch.Tensor  # (E, E + inner + BIAS_COLUMNS): out_proj, fc_out, then fc_out's bias and zeros
 
@@ -105,7 +106,7 @@ class CodeGenWeights:
         tensors += [self.lm_head_bias] if self.lm_head_bias is not None else []
         for layer in self.layers:
             tensors += [layer.ln_weight, layer.ln_bias, layer.w_in, layer.b_in, layer.w_out]
-        return sum(t.numel() * t.element_size() for t in tensors)
+        return sum(weight_nbytes(t) for t in tensors)
 
 
 def qkv_row_order(n_embd: int, mp_num: int = 4) -> torch.Tensor:
@@ -212,7 +213,7 @@ def attention_inputs(h, ln_weight, ln_bias, w_in, cos, sin, kv_cache, positions,
     T, E = h.shape
     hd = E // n_head
     x = F.layer_norm(h, (E,), ln_weight, ln_bias, eps)
-    y = F.linear(x, w_in)
+    y = matmul_weight(x, w_in)  # w_in dense or quantized (quantize.py)
     qkv = y[:, : 3 * E].view(T, 3, n_head, hd)
     swapped = qkv.view(T, 3, n_head, hd // 2, 2).flip(-1).view(T, 3, n_head, hd)
     qkv = torch.addcmul(qkv * cos, swapped, sin)
@@ -396,9 +397,9 @@ class StaticCodeGen:
             keys, values = kv_cache[0, :, :length].unsqueeze(0), kv_cache[1, :, :length].unsqueeze(0)
             attn = self._attend(q, keys, values, mask, causal, positions)
             mixed = after(attn, fc, layer.b_in[3 * E :], self.bias_inputs[:T], self.act)
-            h.addmm_(mixed, layer.w_out.t())  # residual + out_proj + fc_out + its bias, one product
+            add_matmul_weight_(h, mixed, layer.w_out)  # residual + out_proj + fc_out + its bias, one product
         h = F.layer_norm(h if all_logits else h[-1:], (E,), self.w.ln_f_weight, self.w.ln_f_bias, s.layer_norm_epsilon)
-        logits = F.linear(h, self.w.lm_head_weight, self.w.lm_head_bias)
+        logits = matmul_weight(h, self.w.lm_head_weight, self.w.lm_head_bias)
         return logits if all_logits else logits[0]
 
     def _attend(self, q, keys, values, mask, causal, positions):

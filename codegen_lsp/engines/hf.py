@@ -125,6 +125,11 @@ class TransformersEngine(LocalEngine):
     name = "transformers"
 
     def _load_model(self, report: ProgressFn) -> None:
+        if self.settings.quantize != "none":
+            raise EngineError(
+                f"quantize {self.settings.quantize} runs in the fast CodeGen engine only: set engine: fast "
+                "(--engine fast) with a CodeGen checkpoint, or quantize: none"
+            )
         self.model = self._token_model(self.settings.model, report)
         self.context_window = self.model.window
         report("warming up", 90)
