@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 INT4_GROUP_SIZE = 128  # columns per int4 scale/zero group (the kernels take 32, 64, 128 or 256)
 INT4_INNER_K_TILES = 8  # the packing's tile width: the input width must be a multiple of 16 * this
+INT4_ROW_MULTIPLE = 16  # the CPU packing wants the output rows in multiples of 16 (padded, then cut off)
 COMPUTE_DTYPE_CPU = torch.bfloat16  # the CPU kernels' vectorized input type (see the module docstring)
 # torch 2.13's CPU int8 kernel with bfloat16 inputs reads past the row (wrong sums, or a crash) unless the
 # width is a multiple of 16 (seen with width 1928: 5% error at 3 rows, a segfault at 99); 32 to be safe.
@@ -91,7 +92,8 @@ class Int8Weight:
 @dataclass(frozen=True, eq=False)
 class Int4Weight:
     """x @ W.T with W (N, K) held as packed int4, a scale and zero point per group of columns. Inputs
-    narrower than the packed width (K padded up to the tile and group size) are padded with zeros."""
+    narrower than the packed width (K padded up to the tile and group size) are padded with zeros; rows
+    padded up to INT4_ROW_MULTIPLE are cut off the result."""
 
     packed: torch.Tensor
     scales_and_zeros: torch.Tensor  # (K_padded / group, N, 2) in compute_dtype
@@ -110,6 +112,8 @@ class Int4Weight:
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(a, self.packed, self.group_size, self.scales_and_zeros)
         else:
             y = torch.ops.aten._weight_int4pack_mm(a, self.packed, self.group_size, self.scales_and_zeros)
+        if y.shape[-1] != self.out_features:
+            y = y[..., : self.out_features]
         return y.to(x.dtype)
 
     @property
@@ -196,7 +200,7 @@ def quantize_int4_values(w: torch.Tensor, group_size: int = INT4_GROUP_SIZE):
 def quantize_int4(w: torch.Tensor, compute_dtype: torch.dtype, group_size: int = INT4_GROUP_SIZE) -> Int4Weight:
     """Grouped int4, packed for the kernel of the weight's device."""
     n, k = w.shape
-    q, scales, zeros = quantize_int4_values(w, group_size)
+    q, scales, zeros = quantize_int4_values(F.pad(w, (0, 0, 0, _round_up(n, INT4_ROW_MULTIPLE) - n)), group_size)
     for_cpu = w.device.type == "cpu"
     if for_cpu:
         packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, INT4_INNER_K_TILES)

@@ -24,8 +24,10 @@ import torch
 
 from .base import EngineError, ProgressFn
 from .codegen_static import BIAS_COLUMNS, CodeGenShape, CodeGenWeights, LayerWeights, qkv_row_order
-from .quantize import (INT4_GROUP_SIZE, INT8_WIDTH_MULTIPLE, Quantization, Quantizer, compute_dtype_for,
-                       int4_padded_width, quantizer_for)
+from .quantize import (
+    INT4_GROUP_SIZE, INT4_ROW_MULTIPLE, INT8_WIDTH_MULTIPLE, Quantization, Quantizer, compute_dtype_for,
+    int4_padded_width, quantizer_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +139,8 @@ def weight_bytes(shape: CodeGenShape, quantization: Quantization, dtype: torch.d
         if quantization is Quantization.INT8:
             products += n * (-(-k // INT8_WIDTH_MULTIPLE) * INT8_WIDTH_MULTIPLE) + n * scale
         elif quantization is Quantization.INT4:
-            width = int4_padded_width(k)
-            products += n * width // 2 + 2 * n * (width // INT4_GROUP_SIZE) * scale
+            width, rows = int4_padded_width(k), -(-n // INT4_ROW_MULTIPLE) * INT4_ROW_MULTIPLE
+            products += rows * width // 2 + 2 * rows * (width // INT4_GROUP_SIZE) * scale
         else:
             products += n * k * size
     E = shape.n_embd
@@ -253,3 +255,13 @@ def stream_codegen_weights(source: TensorSource, shape: CodeGenShape, device: to
 def _expect(t: torch.Tensor, shape: tuple[int, int], what: str) -> None:
     if tuple(t.shape) != shape:
         raise EngineError(f"the checkpoint's {what} have shape {tuple(t.shape)} where its config implies {shape}")
+
+
+def quantize_weights(weights: CodeGenWeights, quantizer: Quantizer) -> CodeGenWeights:
+    """Dense CodeGenWeights with their products quantized (the small dense tensors are shared, not copied):
+    for weights already in memory, e.g. the benchmark's random weights of the real shapes."""
+    layers = [LayerWeights(ln_weight=layer.ln_weight, ln_bias=layer.ln_bias, w_in=quantizer(layer.w_in),
+                           b_in=layer.b_in, w_out=quantizer(layer.w_out)) for layer in weights.layers]
+    return CodeGenWeights(shape=weights.shape, wte=weights.wte, layers=layers, ln_f_weight=weights.ln_f_weight,
+                          ln_f_bias=weights.ln_f_bias, lm_head_weight=quantizer(weights.lm_head_weight),
+                          lm_head_bias=weights.lm_head_bias)
