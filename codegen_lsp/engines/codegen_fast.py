@@ -49,9 +49,12 @@ class FastCodeGenEngine(LocalEngine):
         device = self.device
         config = self._read_config(report, model_id)
         if getattr(config, "model_type", None) != "codegen":
+            advice = "use --engine transformers"
+            if settings.quantize != "none" and model_id == settings.model:
+                advice = "quantize needs a CodeGen checkpoint: set quantize: none and use --engine transformers"
             raise EngineError(
                 f"the fast engine runs CodeGen checkpoints only; '{model_id}' is a "
-                f"{getattr(config, 'model_type', 'unknown')} model (use --engine transformers)"
+                f"{getattr(config, 'model_type', 'unknown')} model ({advice})"
             )
         compile_step = os.environ.get(COMPILE_STEP_VARIABLE, "auto").strip().lower() or "auto"
         if compile_step not in COMPILE_STEP_MODES:
