@@ -24,7 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def save_random_checkpoint(shape: str, dtype: str, directory: Path) -> int:
+    """config.json and model-*.safetensors shards (2 GB) of random weights of the shape: the state dict's
+    names and shapes come from a model built on the meta device (no init work), the values from randn."""
     import torch
+    from safetensors.torch import save_file
     from transformers import CodeGenConfig, CodeGenForCausalLM
 
     from engine import SHAPES
@@ -32,11 +35,27 @@ def save_random_checkpoint(shape: str, dtype: str, directory: Path) -> int:
     n_layer, n_embd, n_head, rotary_dim = SHAPES[shape]
     config = CodeGenConfig(vocab_size=51200, n_positions=2048, n_ctx=2048, n_layer=n_layer, n_embd=n_embd,
                            n_head=n_head, rotary_dim=rotary_dim, bos_token_id=50256, eos_token_id=50256)
-    torch.set_default_dtype(getattr(torch, dtype))
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    with torch.device(device):  # random init is fast on a GPU
-        model = CodeGenForCausalLM(config)
-    model.save_pretrained(directory, max_shard_size="2GB")
+    with torch.device("meta"):
+        names = {k: v.shape for k, v in CodeGenForCausalLM(config).state_dict().items()}
+    config.save_pretrained(directory)
+    shard, shard_bytes, index, total = {}, 0, {}, 0
+
+    def flush() -> None:
+        nonlocal shard, shard_bytes
+        name = f"model-{len(set(index.values())) + 1:05d}.safetensors"
+        save_file(shard, str(directory / name), metadata={"format": "pt"})
+        index.update(dict.fromkeys(shard, name))
+        shard, shard_bytes = {}, 0
+
+    for name, tensor_shape in names.items():
+        tensor = (torch.randn(tensor_shape) * 0.02).to(getattr(torch, dtype))
+        shard[name], shard_bytes, total = tensor, shard_bytes + tensor.nbytes, total + tensor.nbytes
+        if shard_bytes >= 2_000_000_000:
+            flush()
+    if shard:
+        flush()
+    (directory / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": total},
+                                                                        "weight_map": index}))
     return sum(f.stat().st_size for f in directory.glob("*.safetensors"))
 
 
