@@ -83,6 +83,15 @@ def test_int4_product_computes_the_documented_dequantization(width, rows):
     assert relative(y, x @ w.t()) < 0.15  # 4 bits of a Gaussian: about 10% (measured 0.10)
 
 
+def test_int4_packed_in_row_chunks_is_the_packed_whole(monkeypatch):
+    """The loader packs int4 a chunk of rows at a time (bounded memory); the result is the one-piece packing."""
+    w = torch.randn(200, 384)  # padded to 208 rows: chunks of 64, 64, 64 and 16
+    whole = quantize_int4(w, torch.bfloat16)
+    monkeypatch.setattr(quantize_module, "ROWS_PER_CHUNK", 64)
+    chunked = quantize_int4(w, torch.bfloat16)
+    assert torch.equal(chunked.packed, whole.packed) and torch.equal(chunked.scales_and_zeros, whole.scales_and_zeros)
+
+
 def test_int8_bias_rides_along():
     w, x, b = torch.randn(32, 64), torch.randn(2, 64), torch.randn(32)
     assert relative(matmul_weight(x, quantize_int8(w, torch.bfloat16), b), x @ w.t() + b) < 2e-2

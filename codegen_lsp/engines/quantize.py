@@ -44,7 +44,9 @@ COMPUTE_DTYPE_CPU = torch.bfloat16  # the CPU kernels' vectorized input type (se
 # torch 2.13's CPU int8 kernel with bfloat16 inputs reads past the row (wrong sums, or a crash) unless the
 # width is a multiple of 16 (seen with width 1928: 5% error at 3 rows, a segfault at 99); 32 to be safe.
 INT8_WIDTH_MULTIPLE = 32
-ROWS_PER_CHUNK = 4096  # rows quantized at once (bounds the float32 temporaries while loading)
+# Rows quantized at once (bounds the temporaries while loading); a multiple of the packings' row tiles (64 rows
+# on a CPU: chunks of 32 rows did not concatenate into the one-piece packing, chunks of 64 do; 8 on CUDA).
+ROWS_PER_CHUNK = 4096
 
 
 class Quantization(str, enum.Enum):
@@ -198,19 +200,27 @@ def quantize_int4_values(w: torch.Tensor, group_size: int = INT4_GROUP_SIZE):
 
 
 def quantize_int4(w: torch.Tensor, compute_dtype: torch.dtype, group_size: int = INT4_GROUP_SIZE) -> Int4Weight:
-    """Grouped int4, packed for the kernel of the weight's device."""
+    """Grouped int4, packed for the kernel of the weight's device, ROWS_PER_CHUNK rows at a time: the packed
+    layouts are tiled by rows (see ROWS_PER_CHUNK), so packed chunks concatenate into the packed whole,
+    and the int32 values the packing takes exist for one chunk only (for 16B's LM head in one piece they
+    would be 1.3 GB, twice the weight in fp16, at the peak of the load)."""
     n, k = w.shape
-    q, scales, zeros = quantize_int4_values(F.pad(w, (0, 0, 0, _round_up(n, INT4_ROW_MULTIPLE) - n)), group_size)
+    if n % INT4_ROW_MULTIPLE:
+        w = F.pad(w, (0, 0, 0, _round_up(n, INT4_ROW_MULTIPLE) - n))
     for_cpu = w.device.type == "cpu"
-    if for_cpu:
-        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, INT4_INNER_K_TILES)
-    else:  # two values a byte, even columns in the high nibble (the layout the CUDA packing reads)
-        packed = torch.ops.aten._convert_weight_to_int4pack((q[:, ::2] << 4 | q[:, 1::2]).to(torch.uint8),
-                                                            INT4_INNER_K_TILES)
-    del q
-    scales_and_zeros = torch.stack([scales, zeros], dim=-1).transpose(0, 1).contiguous().to(compute_dtype)
-    return Int4Weight(packed, scales_and_zeros, k, n, int4_padded_width(k, group_size), group_size, compute_dtype,
-                      for_cpu)
+    packed, scales_and_zeros = [], []
+    for chunk in w.split(ROWS_PER_CHUNK):
+        q, scales, zeros = quantize_int4_values(chunk, group_size)
+        if for_cpu:
+            packed.append(torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, INT4_INNER_K_TILES))
+        else:  # two values a byte, even columns in the high nibble (the layout the CUDA packing reads)
+            packed.append(torch.ops.aten._convert_weight_to_int4pack((q[:, ::2] << 4 | q[:, 1::2]).to(torch.uint8),
+                                                                     INT4_INNER_K_TILES))
+        del q
+        scales_and_zeros.append(torch.stack([scales, zeros], dim=-1).to(compute_dtype))
+    scales_and_zeros = torch.cat(scales_and_zeros).transpose(0, 1).contiguous()
+    return Int4Weight(torch.cat(packed), scales_and_zeros, k, n, int4_padded_width(k, group_size), group_size,
+                      compute_dtype, for_cpu)
 
 
 @dataclass(frozen=True)

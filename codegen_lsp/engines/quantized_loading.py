@@ -218,7 +218,8 @@ def stream_codegen_weights(source: TensorSource, shape: CodeGenShape, device: to
     E = shape.n_embd
 
     def take(name: str) -> torch.Tensor:
-        return source.get(name).to(device=device, dtype=dtype)
+        # A copy even when device and dtype match: not a view of the memory-mapped checkpoint file.
+        return source.get(name).to(device=device, dtype=dtype, copy=True)
 
     layers = []
     with torch.no_grad():
