@@ -278,12 +278,11 @@ def table(results: list[tuple[Case, str, str]], variants: dict[str, list[tuple[C
 def greedy_agreement(args, prompts: list[str], quantizations: list[str]) -> dict[str, tuple[float, int]]:
     """Teacher-forced greedy agreement of each quantized fast engine with the unquantized one over the
     cursors' prompts: (share of tokens agreed, tokens compared)."""
-    from codegen_lsp.engines.codegen_fast import FastCodeGenEngine
-    from codegen_lsp.settings import Settings
+    from codegen_lsp.engines.config import FastConfig
+    from codegen_lsp.engines.local.codegen.engine import FastCodeGenEngine
 
     def loaded(quantize: str):
-        engine = FastCodeGenEngine(Settings(model=args.model, device="cpu", dtype="float32", engine="fast",
-                                            quantize=quantize))
+        engine = FastCodeGenEngine(FastConfig(model=args.model, device="cpu", dtype="float32", quantize=quantize))
         engine.load(lambda message, pct: None)
         return engine
 

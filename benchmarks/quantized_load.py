@@ -91,8 +91,8 @@ def load_once(directory: str, device: str, dtype: str, quantize: str) -> dict:
     import torch
     from transformers import AutoConfig
 
-    from codegen_lsp.engines.quantize import Quantization
-    from codegen_lsp.engines.quantized_loading import load_quantized_weights
+    from codegen_lsp.engines.local.codegen.quantize import Quantization
+    from codegen_lsp.engines.local.codegen.quantized_loading import load_quantized_weights
 
     before = rss_anon_bytes()  # torch, transformers and the interpreter
     anon = AnonPeak()

@@ -12,19 +12,20 @@ import pytest
 import torch
 
 from codegen_lsp.cli import build_parser, settings_from_args
-from codegen_lsp.engines import choose_engine
-from codegen_lsp.engines import quantize as quantize_module
+from codegen_lsp.engines import choose_engine, needs_reload
 from codegen_lsp.engines.base import CancelToken, EngineError, GenerationRequest
-from codegen_lsp.engines.codegen_fast import FastCodeGenEngine
-from codegen_lsp.engines.codegen_static import CodeGenShape, StaticCodeGen, weights_from_hf
-from codegen_lsp.engines.hf import TransformersEngine
-from codegen_lsp.engines.quantize import (
-    Quantization, Quantizer, matmul_weight, quantize_int4, quantize_int4_values, quantize_int8, quantizer_for,
+from codegen_lsp.engines.config import FastConfig, TransformersConfig
+from codegen_lsp.engines.local.codegen import quantize as quantize_module
+from codegen_lsp.engines.local.codegen.engine import FastCodeGenEngine
+from codegen_lsp.engines.local.codegen.model import CodeGenShape, StaticCodeGen, weight_product, weights_from_hf
+from codegen_lsp.engines.local.codegen.quantize import (
+    Quantization, Quantizer, quantize_int4, quantize_int4_values, quantize_int8, quantizer_for,
 )
-from codegen_lsp.engines.quantized_loading import (
+from codegen_lsp.engines.local.codegen.quantized_loading import (
     SafetensorsSource, StateDictSource, load_quantized_weights, memory_shortfall, stream_codegen_weights,
     weight_bytes,
 )
+from codegen_lsp.engines.local.transformers_engine import TransformersEngine
 from codegen_lsp.settings import Settings, parse_settings
 from raw_lsp import RawServer
 
@@ -63,7 +64,7 @@ def test_int8_product_matches_the_dense_one(rows, width):
     torch.manual_seed(0)
     w, x = torch.randn(200, width), torch.randn(rows, width)
     quantized = quantizer_for(Quantization.INT8, "cpu", torch.float32)(w)
-    y = matmul_weight(x, quantized)
+    y = weight_product(x, quantized)
     assert y.dtype == torch.float32 and y.shape == (rows, 200)
     assert relative(y, x @ w.t()) < 2e-2
     assert quantized.nbytes() < w.numel() * 4 / 3.5  # about a quarter of float32 (int8 plus a scale per row)
@@ -78,7 +79,7 @@ def test_int4_product_computes_the_documented_dequantization(width, rows):
     q, scales, zeros = quantize_int4_values(w)
     groups = q.shape[1] // 128
     dequantized = ((q.view(rows, groups, 128).float() - 8) * scales[..., None] + zeros[..., None]).view(rows, -1)[:, :width]
-    y = matmul_weight(x, quantize_int4(w, torch.bfloat16))
+    y = weight_product(x, quantize_int4(w, torch.bfloat16))
     assert relative(y, x @ dequantized.t()) < 1e-2
     assert relative(y, x @ w.t()) < 0.15  # 4 bits of a Gaussian: about 10% (measured 0.10)
 
@@ -94,7 +95,7 @@ def test_int4_packed_in_row_chunks_is_the_packed_whole(monkeypatch):
 
 def test_int8_bias_rides_along():
     w, x, b = torch.randn(32, 64), torch.randn(2, 64), torch.randn(32)
-    assert relative(matmul_weight(x, quantize_int8(w, torch.bfloat16), b), x @ w.t() + b) < 2e-2
+    assert relative(weight_product(x, quantize_int8(w, torch.bfloat16), b), x @ w.t() + b) < 2e-2
 
 
 def test_int4_without_a_kernel_is_refused_with_what_to_change(monkeypatch):
@@ -119,7 +120,7 @@ def test_int8_without_the_packed_kernel_falls_back_to_dequantizing(monkeypatch):
     quantizer = quantizer_for(Quantization.INT8, "cpu", torch.float32)
     assert not quantizer.int8_packed_kernel
     w, x = torch.randn(40, 64), torch.randn(3, 64)
-    assert relative(matmul_weight(x, quantizer(w)), x @ w.t()) < 2e-2
+    assert relative(weight_product(x, quantizer(w)), x @ w.t()) < 2e-2
 
 
 # -- the streaming loader ---------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ def corrupt_copy(model_dir: Path, target: Path) -> Path:
 
 def test_truncated_checkpoint_is_one_clear_error(tiny_model_dir, tmp_path):
     broken = corrupt_copy(tiny_model_dir, tmp_path / "broken")
-    engine = FastCodeGenEngine(Settings(model=str(broken), device="cpu", engine="fast", quantize="int8"))
+    engine = FastCodeGenEngine(FastConfig(model=str(broken), device="cpu", quantize="int8"))
     with pytest.raises(EngineError, match="cannot be read"):
         engine.load(NOOP)
     with pytest.raises(EngineError, match="cannot be read"):
@@ -232,7 +233,7 @@ def test_setting_and_flag():
     settings, errors = parse_settings({"quantize": "int3"})
     assert settings.quantize == "none" and "quantize" in errors[0] and "int8" in errors[0]
     assert settings_from_args(build_parser().parse_args(["--quantize", "int4"]))[0].quantize == "int4"
-    assert Settings(quantize="int8").model_key() != Settings().model_key()  # a change reloads the model
+    assert needs_reload(Settings(device="cuda"), Settings(device="cuda", quantize="int8"))  # a change reloads the model
 
 
 def test_auto_engine_picks_fast_on_a_cpu_when_quantizing(tiny_model_dir):
@@ -242,14 +243,14 @@ def test_auto_engine_picks_fast_on_a_cpu_when_quantizing(tiny_model_dir):
 
 
 def test_transformers_engine_refuses_naming_the_fast_engine(tiny_model_dir):
-    engine = TransformersEngine(Settings(model=str(tiny_model_dir), device="cpu", engine="transformers", quantize="int8"))
+    engine = TransformersEngine(TransformersConfig(model=str(tiny_model_dir), device="cpu", quantize="int8"))
     with pytest.raises(EngineError, match="engine: fast"):
         engine.load(NOOP)
 
 
 @pytest.mark.parametrize("quantize", ["int8", "int4"])
 def test_fast_engine_generates_quantized(tiny_model_dir, quantize):
-    engines = {q: FastCodeGenEngine(Settings(model=str(tiny_model_dir), device="cpu", engine="fast", quantize=q))
+    engines = {q: FastCodeGenEngine(FastConfig(model=str(tiny_model_dir), device="cpu", quantize=q))
                for q in ("none", quantize)}
     for engine in engines.values():
         engine.load(NOOP)

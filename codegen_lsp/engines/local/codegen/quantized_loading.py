@@ -1,7 +1,7 @@
 """CodeGen weights for the fast engine, quantized while they load (the `quantize` setting, int8 or int4).
 
 The checkpoint is read tensor by tensor from its safetensors files (memory-mapped: a tensor is read when it
-is asked for), each layer is put into the fast engine's fused layout (codegen_static.weights_from_hf's
+is asked for), each layer is put into the fast engine's fused layout (model.weights_from_hf's
 layout: qkv rows reordered, [qkv; fc_in] and [out_proj, fc_out, fc_out.bias]) in the model's dtype on the
 device, quantized there, and its dense copy dropped before the next layer. So the device holds the
 quantized layers so far plus one dense layer, and the host one layer's tensors (plus the page cache): the
@@ -22,8 +22,8 @@ from typing import Callable, Protocol
 
 import torch
 
-from .base import EngineError, ProgressFn
-from .codegen_static import BIAS_COLUMNS, CodeGenShape, CodeGenWeights, LayerWeights, qkv_row_order
+from ...base import EngineError, ProgressFn
+from .model import BIAS_COLUMNS, CodeGenShape, CodeGenWeights, LayerWeights, qkv_row_order
 from .quantize import (
     INT4_GROUP_SIZE, INT4_ROW_MULTIPLE, INT8_WIDTH_MULTIPLE, Quantization, Quantizer, compute_dtype_for,
     int4_padded_width, quantizer_for,

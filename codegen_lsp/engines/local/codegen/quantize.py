@@ -16,7 +16,7 @@ well-kept libraries.
 
 A quantized weight is a small frozen object called like a function (`weight(x) == x @ W.T`): torch.compile
 traces through it (the ops have fake implementations) and a CUDA graph captures it like any kernel.
-`matmul_weight` / `add_matmul_weight_` are the one place the model asks for a product, dense or not.
+model.py's `weight_product` / `weight_product_add_` are the one place the model asks for a product, dense or not.
 
 Measured on the 2-core CPU (torch 2.13, AVX-512): the int8 and int4 CPU kernels are vectorized for bfloat16
 activations only; with float32 activations they ran 4-8x slower than float32 MKL (a 16384x4096 product:
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .base import EngineError
+from ...base import EngineError
 
 log = logging.getLogger(__name__)
 
@@ -136,20 +136,6 @@ def _nbytes(t: torch.Tensor) -> int:
 def weight_nbytes(w: torch.Tensor | QuantizedWeight) -> int:
     """Bytes a weight occupies (and a decode step reads), dense or quantized."""
     return _nbytes(w) if isinstance(w, torch.Tensor) else w.nbytes()
-
-
-def matmul_weight(x: torch.Tensor, w: torch.Tensor | QuantizedWeight, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """x @ w.T (+ bias), for a dense weight tensor or a quantized one."""
-    if isinstance(w, torch.Tensor):
-        return F.linear(x, w, bias)
-    return w(x) if bias is None else w(x) + bias
-
-
-def add_matmul_weight_(h: torch.Tensor, x: torch.Tensor, w: torch.Tensor | QuantizedWeight) -> torch.Tensor:
-    """h += x @ w.T in place (one addmm kernel for a dense weight)."""
-    if isinstance(w, torch.Tensor):
-        return h.addmm_(x, w.t())
-    return h.add_(w(x))
 
 
 # -- quantizing a dense weight ----------------------------------------------------------------------------
