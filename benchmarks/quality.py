@@ -17,6 +17,13 @@ is in), unparsable file (ast.parse of the file with the completion in the hole f
 parses), and a stray leading space at line starts.
 
     python benchmarks/quality.py --model ../shared/models/pycodegen-tiny --per-kind 4 --show 6
+    python benchmarks/quality.py --quantize none,int8,int4   # the fast engine's weights side by side
+
+With --quantize, every variant runs through the fast engine over the same cursors; the table gains a
+column pair per variant, and a greedy-token agreement line compares each with the unquantized model,
+teacher-forced over each cursor's prompt: the share of the unquantized model's own greedy continuation
+(max_new_tokens tokens) that the quantized model predicts too, and the share of cursors whose raw
+completion is the same text.
 """
 
 from __future__ import annotations
@@ -180,11 +187,12 @@ METRICS = (
 
 # -- the pipeline ------------------------------------------------------------------------------------------
 class RecordingEngine:
-    """The loaded engine, asked to run to max_new_tokens, with the raw text of each generation kept."""
+    """The loaded engine, asked to run to max_new_tokens, with the raw text (and prompt) of each generation kept."""
 
     def __init__(self, engine) -> None:
         self.inner = engine
         self.raw: list[str] = []
+        self.prompts: list[str] = []
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -192,14 +200,19 @@ class RecordingEngine:
     def generate(self, request, cancel, should_stop=None):
         generation = self.inner.generate(request, cancel, None)
         self.raw.append(generation.text)
+        self.prompts.append(request.prompt)
         return generation
 
 
-async def run(args) -> list[tuple[Case, str, str]]:
+async def run(args, quantize: str | None = None, prompts: list[str] | None = None) -> list[tuple[Case, str, str]]:
+    """quantize: run the fast engine with these weights (None: the default engine). prompts: collects the
+    model prompt of each cursor."""
     options = {
         "model": args.model, "device": "cpu", "dtype": "float32", "maxNewTokens": args.max_new_tokens,
         "contextTokens": args.context_tokens, "cacheEntries": 0, "typedThrough": False,
     }
+    if quantize is not None:
+        options.update(engine="fast", quantize=quantize)
     settings, messages = parse_settings(options)
     if messages:
         sys.exit("; ".join(messages))
@@ -222,6 +235,8 @@ async def run(args) -> list[tuple[Case, str, str]]:
             )
             raw = recorder.raw[-1] if len(recorder.raw) > before else ""
             results.append((case, raw, shown[0] if shown else ""))
+            if prompts is not None:
+                prompts.append(recorder.prompts[-1] if len(recorder.prompts) > before else "")
             print(f"\r{number}/{len(cases)} cursors, {time.perf_counter() - started:.0f} s", end="", file=sys.stderr)
     finally:
         print(file=sys.stderr)
@@ -235,20 +250,59 @@ def open_siblings(path: Path, count: int) -> list[Neighbour]:
     return [Neighbour(str(p), "python", p.read_text(encoding="utf-8")) for p in siblings]
 
 
-def table(results: list[tuple[Case, str, str]]) -> str:
-    rows = ["| cursors | n | metric | raw model output | post-processed (shown) |", "|---|---|---|---|---|"]
+def table(results: list[tuple[Case, str, str]], variants: dict[str, list[tuple[Case, str, str]]] | None = None) -> str:
+    """The scores per cursor kind; `variants` (name -> results over the same cursors): a column pair each."""
+    variants = variants or {"": results}
+    header = "| cursors | n | metric |" + "".join(
+        f" {name + ' ' if name else ''}raw model output | {name + ' ' if name else ''}post-processed (shown) |"
+        for name in variants)
+    rows = [header, "|---|---|---|" + "---|---|" * len(variants)]
     for kind in (*KINDS, "all"):
-        chosen = [r for r in results if kind == "all" or r[0].kind == kind]
-        if not chosen:
+        if not any(kind == "all" or r[0].kind == kind for r in results):
             continue
         for label, score, _ in METRICS:
             if score is stray_space and kind not in ("line start", "all"):
                 continue
-            subset = [r for r in chosen if score is not stray_space or r[0].kind == "line start"]
-            raw = statistics.mean(float(score(case, text)) for case, text, _ in subset)
-            shown = statistics.mean(float(score(case, text)) for case, _, text in subset)
-            rows.append(f"| {kind} | {len(subset)} | {label} | {_percent(raw, score)} | {_percent(shown, score)} |")
+            cells, n = "", 0
+            for variant in variants.values():
+                subset = [r for r in variant if (kind == "all" or r[0].kind == kind)
+                          and (score is not stray_space or r[0].kind == "line start")]
+                n = len(subset)
+                raw = statistics.mean(float(score(case, text)) for case, text, _ in subset)
+                shown = statistics.mean(float(score(case, text)) for case, _, text in subset)
+                cells += f" {_percent(raw, score)} | {_percent(shown, score)} |"
+            rows.append(f"| {kind} | {n} | {label} |{cells}")
     return "\n".join(rows)
+
+
+def greedy_agreement(args, prompts: list[str], quantizations: list[str]) -> dict[str, tuple[float, int]]:
+    """Teacher-forced greedy agreement of each quantized fast engine with the unquantized one over the
+    cursors' prompts: (share of tokens agreed, tokens compared)."""
+    from codegen_lsp.engines.config import FastConfig
+    from codegen_lsp.engines.local.codegen.engine import FastCodeGenEngine
+
+    def loaded(quantize: str):
+        engine = FastCodeGenEngine(FastConfig(model=args.model, device="cpu", dtype="float32", quantize=quantize))
+        engine.load(lambda message, pct: None)
+        return engine
+
+    reference = loaded("none")
+    scores = {}
+    for quantize in quantizations:
+        engine = loaded(quantize)
+        agreed = total = 0
+        for prompt in prompts:
+            ids = reference.encode(prompt)[-(reference.context_window - args.max_new_tokens):] or [0]
+            ref_logits, cand_logits = reference.model.prefill(ids)[0], engine.model.prefill(ids)[0]
+            for _ in range(args.max_new_tokens):
+                token = int(ref_logits.argmax())
+                agreed += int(cand_logits.argmax()) == token
+                total += 1
+                ref_logits, cand_logits = reference.model.step(token), engine.model.step(token)
+        scores[quantize] = (agreed / max(total, 1), total)
+        engine.close()
+    reference.close()
+    return scores
 
 
 def _percent(value: float, score) -> str:
@@ -265,11 +319,14 @@ def main() -> None:
     parser.add_argument("--show", type=int, default=0, help="print this many examples (raw vs shown)")
     parser.add_argument("--open-siblings", type=int, default=0, help="open this many other files of the same package (snippets)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (two threads on two busy shared cores ran ~15x slower)")
+    parser.add_argument("--quantize", help="comma list of none, int8, int4: the fast engine with each, side by side")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    if args.quantize:
+        sys.exit(main_quantized(args, started))
     results = asyncio.run(run(args))
     for case, raw, shown in results[: args.show]:
         print(f"--- {case.file} ({case.kind})\n  target: {case.target!r}\n  raw:    {raw!r}\n  shown:  {shown!r}")
@@ -277,6 +334,30 @@ def main() -> None:
     print(f"model: {args.model}; max_new_tokens={args.max_new_tokens}, prompt budget {args.context_tokens} tokens, greedy, {args.threads} torch thread(s), {args.open_siblings} sibling file(s) open")
     print(table(results))
     print(f"({len(results)} cursors in {time.perf_counter() - started:.0f} s)")
+
+
+def main_quantized(args, started: float) -> int:
+    names = args.quantize.split(",")
+    prompts: list[str] = []
+    variants = {}
+    for name in names:
+        print(f"{name}:", file=sys.stderr)
+        variants[name] = asyncio.run(run(args, name, prompts if not prompts else None))
+    print(f"files: {', '.join(FILES)} (from {SITE})")
+    print(f"model: {args.model}, fast engine; max_new_tokens={args.max_new_tokens}, prompt budget "
+          f"{args.context_tokens} tokens, greedy, {args.threads} torch thread(s)")
+    print(table(variants[names[0]], variants))
+    quantized = [name for name in names if name != "none"]
+    if quantized:
+        print("\n| weights | greedy tokens agreeing with none (teacher-forced) | tokens | same raw completion |")
+        print("|---|---|---|---|")
+        reference = variants.get("none")
+        for name, (share, total) in greedy_agreement(args, prompts, quantized).items():
+            same = (statistics.mean(float(a[1] == b[1]) for a, b in zip(reference, variants[name]))
+                    if reference else float("nan"))
+            print(f"| {name} | {100 * share:.1f}% | {total} | {100 * same:.0f}% |")
+    print(f"({len(prompts)} cursors in {time.perf_counter() - started:.0f} s)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ SETTING_FLAGS = {
     "device": "device",
     "dtype": "dtype",
     "engine": "engine",
+    "quantize": "quantize",
     "max_new_tokens": "max_new_tokens",
     "temperature": "temperature",
     "mode": "mode",
@@ -47,6 +48,8 @@ def add_model_flags(parser: argparse.ArgumentParser, default=None) -> None:
     group.add_argument("--dtype", choices=CHOICES["dtype"], help="default auto: half precision on GPU, float32 on CPU")
     group.add_argument("--engine", choices=CHOICES["engine"], help="default auto: fast for CodeGen on CUDA")
     group.add_argument("--backend", dest="engine", choices=CHOICES["engine"], help="alias of --engine")
+    group.add_argument("--quantize", choices=CHOICES["quantize"],
+                       help="weight-only int8/int4 in the fast CodeGen engine (default none)")
     group.add_argument("--max-new-tokens", type=int)
     group.add_argument("--temperature", type=float, help="0 (default) decodes greedily")
     group.add_argument("--mode", choices=CHOICES["mode"], help="how much to complete (default auto)")

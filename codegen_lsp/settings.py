@@ -26,6 +26,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "engine": ("auto", "fast", "transformers", "openai"),
     "log_level": ("debug", "info", "warning", "error"),
     "mode": ("auto", "line", "block"),
+    "quantize": ("none", "int8", "int4"),
 }
 
 # Inclusive numeric ranges; None means unbounded on that side.
@@ -52,6 +53,8 @@ class Settings:
     engine: str = "auto"
     trust_remote_code: bool = False
     revision: str | None = None
+    # Weight-only quantization of the fast CodeGen engine's products (see docs/quantization.md).
+    quantize: str = "none"
     # Generation.
     max_new_tokens: int = 64
     temperature: float = 0.0  # 0 means greedy
