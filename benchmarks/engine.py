@@ -195,7 +195,7 @@ def bench_hf(model, prompt: list[int], extension: list[int], args, device: str) 
 
 def bench_fast(model: StaticCodeGen, prompt: list[int], extension: list[int], args, device: str) -> dict:
     reps = args.reps
-    row: dict = {"graphs": model.graphs}
+    row: dict = {"graphs": model.plan.graphs}
 
     def fresh():
         model.reset()
@@ -289,11 +289,11 @@ def check_against(model: StaticCodeGen, refs: dict) -> dict:
 def variant_label(fast: StaticCodeGen, requested: str) -> str:
     """What the engine chose at load and the captured step times (ms) it chose by, e.g.
     'auto: sdpa, compiled; step sdpa 5.03, matmul 5.32; eager 5.03, compiled 4.41, logits Δ 1.2e-03'."""
-    chosen = f"{fast.decode_attention}, {'compiled' if fast.step_compiled else 'eager'}"
+    chosen = f"{fast.plan.attention}, {'compiled' if fast.plan.compiled else 'eager'}"
     times = [", ".join(f"{k} {v:.2f}" for k, v in timings.items())
-             for timings in (fast.attention_timings, fast.compile_timings) if timings]
-    if fast.compile_agreement is not None:
-        times.append(f"logits Δ {fast.compile_agreement:.1e}")
+             for timings in (fast.timings.attention, fast.timings.compile) if timings]
+    if fast.timings.compile_agreement is not None:
+        times.append(f"logits Δ {fast.timings.compile_agreement:.1e}")
     return f"{requested}: {chosen}" + (f"; step {'; '.join(times)}" if times else "")
 
 
@@ -387,10 +387,10 @@ def fast_rows(shape, quantize, weights, load_s, common, variants, refs, prompt, 
                 f"{k} {row[k]:.2e}" if isinstance(row.get(k), float) else f"{k} {row.get(k)}"
                 for k in ("prefill_rel_err", "step_rel_err", "greedy_agree", "reuse_rel_err", "reused")))
         row.update(guarded(bench_fast, fast, prompt, extension, args, device))
-        row.update(step_compiled=fast.step_compiled, compile_timings=fast.compile_timings,
-                   compile_agreement=fast.compile_agreement)
-        if fast.attention_timings:
-            row["attention_timings"] = fast.attention_timings
+        row.update(step_compiled=fast.plan.compiled, compile_timings=fast.timings.compile,
+                   compile_agreement=fast.timings.compile_agreement)
+        if fast.timings.attention:
+            row["attention_timings"] = fast.timings.attention
         if device.startswith("cuda"):  # this row's weights + what its run allocated on top
             row["peak_gb"] = (weight_bytes + torch.cuda.max_memory_allocated(device) - resident) / 1e9
         load = f"quantize {load_s:.1f} s, " if load_s is not None else ""

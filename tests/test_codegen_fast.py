@@ -133,53 +133,42 @@ def test_prefix_reuse_equals_computing_from_scratch(pair, mode):
 
 def variant_of(model: StaticCodeGen) -> str:
     """The attention variant, and '+compiled' when the step runs the compiled layer functions."""
-    return model.decode_attention + ("+compiled" if model.step_compiled else "")
+    return model.plan.attention + ("+compiled" if model.plan.compiled else "")
 
 
 class FakeCapture:
-    """Stands in for CUDA graph capture on a CPU: a 'graph' re-runs the static step program (with the
-    attention variant and compile choice it was captured with) into its fixed output tensors, as a replay
-    would."""
+    """Stands in for CUDA graph capture and its timing on a CPU, through StaticCodeGen's `record` and
+    `timer` seams: a 'graph' re-runs the captured program into its fixed output tensors, as a replay would
+    (with the plan it was captured with: the model's plan changes only by a new capture)."""
 
-    def __init__(self, model: StaticCodeGen, fail=(), step_ms=None, corrupt=()):
-        self.model, self.fail, self.step_ms, self.captured = model, set(fail), step_ms or {}, []
+    def __init__(self, fail=(), step_ms=None, corrupt=()):
+        self.fail, self.step_ms, self.captured, self.model = set(fail), step_ms or {}, [], None
         self.corrupt = set(corrupt)  # variants whose 'graph' computes wrong logits
-        model.graphs = True
 
-    def capture(self, length):
-        model, variant = self.model, variant_of(self.model)
+    def build(self, weights, **options) -> StaticCodeGen:
+        self.model = StaticCodeGen(weights, graphs=True, static_step=True, bucket=16, record=self.record,
+                                   timer=self.timer, **options)
+        return self.model
+
+    def record(self, program, length, device=None):
+        variant = variant_of(self.model)
         if variant in self.fail:
             raise RuntimeError(f"cannot capture {variant}")
-        attention, compiled = model.decode_attention, model.step_compiled
-        logits, greedy = model._step_program(length)
+        logits, greedy = program(length)
         self.captured.append((variant, length))
-        fake = self
+        wrong = 1.0 if variant in self.corrupt else 0.0
 
         class Graph:
             def replay(self):
-                saved = model.decode_attention, model.step_compiled
-                model.decode_attention, model.step_compiled = attention, compiled
-                fresh_logits, fresh_greedy = model._step_program(length)
-                logits.copy_(fresh_logits + (1.0 if variant in fake.corrupt else 0.0))
+                fresh_logits, fresh_greedy = program(length)
+                logits.copy_(fresh_logits + wrong)
                 greedy.copy_(fresh_greedy)
-                model.decode_attention, model.step_compiled = saved
 
-        model._graphs[length] = (Graph(), logits, greedy)
+        return Graph(), (logits, greedy)
 
-    def event(self, enable_timing=True):
-        fake = self
-
-        class Event:
-            def record(self):
-                pass
-
-            def synchronize(self):
-                pass
-
-            def elapsed_time(self, end):
-                return fake.step_ms.get(variant_of(fake.model), 1.0) * 20
-
-        return Event()
+    def timer(self, graph, replays):
+        graph.replay()
+        return self.step_ms.get(variant_of(self.model), 1.0)
 
 
 @pytest.mark.parametrize(
@@ -196,21 +185,20 @@ def test_graph_bookkeeping_auto_attention_and_fallback(first_pair, monkeypatch, 
     from codegen_lsp.engines.local.codegen import attention_kernel as decode_attention
 
     reference, weights = first_pair
-    model = StaticCodeGen(weights, static_step=True, bucket=16)
-    fake = FakeCapture(model, fail, step_ms, corrupt)
-    model.decode_attention = "auto"
-    monkeypatch.setattr(decode_attention, "available", lambda: False)
-    monkeypatch.setattr(model, "_capture", fake.capture)
-    monkeypatch.setattr(torch.cuda, "Event", fake.event)
-    ids = random_ids(40, seed=2)
-    assert fast_greedy(model, ids, 32) == hf_greedy(reference, ids, 32)  # chosen on the first step, mid-generation
-    assert (model.decode_attention, model.graphs) == (chosen, graphs)
+    fake = FakeCapture(fail, step_ms, corrupt)
+    model = fake.build(weights, decode_attention="auto", compile_step="off")
+    monkeypatch.setattr(decode_attention, "available", lambda: False)  # no Triton on this CPU
+    model.capture_all()  # at load: the plan chosen once, then every bucket captured, cache forgotten
+    assert (model.plan.attention, model.plan.graphs) == (chosen, graphs)
+    assert model.ids == []
+    buckets = list(range(16, WINDOW + 1, 16))
+    assert model.step_graphs.lengths() == (buckets if graphs else [])
     if graphs:
-        assert sorted(model._graphs) == [48, 64, 80]  # one graph per attention bucket the steps needed
-        model.capture_all()  # at load: the rest of the buckets, cache forgotten
-        assert sorted(model._graphs) == list(range(16, WINDOW + 1, 16)) and model.ids == []
-        assert {variant for variant, _ in fake.captured[2:]} == {chosen}
-        assert fast_greedy(model, ids, 32) == hf_greedy(reference, ids, 32)
+        assert {variant for variant, _ in fake.captured[-len(buckets):]} == {chosen}
+    fake.captured.clear()
+    ids = random_ids(40, seed=2)
+    assert fast_greedy(model, ids, 32) == hf_greedy(reference, ids, 32)  # replays only: nothing chosen per step
+    assert fake.captured == [] and model.plan.attention == chosen
 
 
 def layer_functions_standing_in_for_compiled(calls: list):
@@ -237,23 +225,19 @@ def layer_functions_standing_in_for_compiled(calls: list):
         (("sdpa+compiled",), {"sdpa": 2.0, "sdpa+compiled": 1.0}, (), False),  # compile/capture fails
     ],
 )
-def test_auto_compile_step_keeps_the_faster_agreeing_step(first_pair, monkeypatch, fail, step_ms, corrupt, compiled):
-    from codegen_lsp.engines.local.codegen import model as codegen_static
-
+def test_auto_compile_step_keeps_the_faster_agreeing_step(first_pair, fail, step_ms, corrupt, compiled):
     reference, weights = first_pair
-    model = StaticCodeGen(weights, static_step=True, bucket=16, decode_attention="sdpa")
-    assert (model.compile_step, model.step_compiled) == ("off", False)  # no graphs (CPU): never compiled
-    fake = FakeCapture(model, fail, step_ms, corrupt)
-    model.compile_step = "auto"
+    cpu = StaticCodeGen(weights, static_step=True, bucket=16, decode_attention="sdpa")
+    assert cpu.plan.compiled is False and cpu.plan.graphs is False  # no graphs (CPU): never compiled
+    fake = FakeCapture(fail, step_ms, corrupt)
     calls = []
-    monkeypatch.setattr(codegen_static, "compiled_layer_functions", layer_functions_standing_in_for_compiled(calls))
-    monkeypatch.setattr(model, "_capture", fake.capture)
-    monkeypatch.setattr(torch.cuda, "Event", fake.event)
+    model = fake.build(weights, decode_attention="sdpa", compile_step="auto",
+                       layer_functions=layer_functions_standing_in_for_compiled(calls))
     model.capture_all()
-    assert (model.step_compiled, model.compile_step) == (compiled, "on" if compiled else "off")
-    assert set(model.compile_timings) == ({"eager"} if "sdpa+compiled" in fail else {"eager", "compiled"})
+    assert (model.plan.compiled, model.plan.verify_compiled) == (compiled, compiled)
+    assert set(model.timings.compile) == ({"eager"} if "sdpa+compiled" in fail else {"eager", "compiled"})
     if "sdpa+compiled" not in fail:
-        assert model.compile_agreement == pytest.approx(0.0, abs=1e-6) or corrupt
+        assert model.timings.compile_agreement == pytest.approx(0.0, abs=1e-6) or corrupt
     assert {variant for variant, _ in fake.captured[2:]} == {variant_of(model)}  # every bucket, as chosen
     calls.clear()
     ids = random_ids(40, seed=2)
@@ -261,14 +245,17 @@ def test_auto_compile_step_keeps_the_faster_agreeing_step(first_pair, monkeypatc
     assert bool(calls) == compiled  # the replays ran the (stand-in) compiled functions only when chosen
 
 
-def test_compiled_capture_failure_falls_back_to_the_eager_step(first_pair, monkeypatch):
+def test_compiled_capture_failure_falls_back_to_the_eager_step(first_pair):
     reference, weights = first_pair
-    model = StaticCodeGen(weights, static_step=True, bucket=16, decode_attention="sdpa", compile_step="on")
-    fake = FakeCapture(model, fail=("sdpa+compiled",))
-    monkeypatch.setattr(model, "_capture", fake.capture)
+    fake = FakeCapture(fail=("sdpa+compiled",))
+    model = fake.build(weights, decode_attention="sdpa", compile_step="on",
+                       layer_functions=layer_functions_standing_in_for_compiled([]))
+    first = model.plan
+    model.capture_all()  # at load: the compiled capture fails once, the next plan (eager) captures every bucket
+    assert (model.plan.graphs, model.plan.compiled) == (True, False)
+    assert (first.graphs, first.compiled) == (True, True)  # a new plan, not the old one changed
     ids = random_ids(40, seed=2)
     assert fast_greedy(model, ids, 32) == hf_greedy(reference, ids, 32)
-    assert (model.graphs, model.step_compiled) == (True, False)
     assert {variant for variant, _ in fake.captured} == {"sdpa"}
 
 

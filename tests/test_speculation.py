@@ -213,40 +213,44 @@ def replaying_record(captures: list):
     return record
 
 
-def graph_model(weights, monkeypatch, captures, **options):
-    """The static path with (stand-in) graphs, as on CUDA."""
-    model = StaticCodeGen(weights, static_step=True, bucket=32, verify_width=5, record=replaying_record(captures), **options)
-    model.graphs = model.verify_graphs = True
+def graph_model(weights, captures, record=None, **options):
+    """The static path with (stand-in) graphs, as on CUDA, captured at load."""
+    model = StaticCodeGen(weights, graphs=True, static_step=True, bucket=32, verify_width=5,
+                          record=record or replaying_record(captures), decode_attention="sdpa", **options)
+    model.capture_all()
     return model
 
 
-def test_verification_graphs_are_captured_once_per_bucket_and_a_failed_capture_falls_back(engines, monkeypatch):
+def test_verification_graphs_are_captured_once_per_bucket_and_a_failed_capture_falls_back(engines):
     fast = engines[0]
     captures = []
-    model = graph_model(fast.model.w, monkeypatch, captures)
+    model = graph_model(fast.model.w, captures, compile_step="off")
     fast.model, eager = model, fast.model
     try:
         plain = run_all(engines[1], 0)
         assert_same_text_fewer_passes(plain, run_all(fast, 4))
         verify_captures = [length for name, length in captures if name == "_verify_program"]
         assert verify_captures and sorted(verify_captures) == sorted(set(verify_captures))  # once per bucket
-        assert set(model._verify_graphs) == set(verify_captures)
+        assert model.verify_graphs.lengths() == sorted(verify_captures)
+    finally:
+        fast.model = eager
 
-        def fail(program, length, device=None):
-            if program == model._verify_program:
-                raise RuntimeError("cannot capture")
-            return replaying_record(captures)(program, length)
+    def fail(program, length, device=None):
+        if program.__name__ == "_verify_program":
+            raise RuntimeError("cannot capture")
+        return replaying_record(captures)(program, length)
 
-        model.record = fail
-        model.forget_graphs()
+    model = graph_model(eager.w, captures, record=fail, compile_step="off")
+    fast.model = model
+    try:
         assert_same_text_fewer_passes(plain, run_all(fast, 4))
-        assert model.verify_graphs is False  # verifications go on without graphs
+        assert model.plan.verify_graphs is False and model.plan.graphs  # verifications go on without graphs
     finally:
         fast.model = eager
 
 
 @pytest.mark.parametrize("compile_fails", [False, True])
-def test_a_compiled_step_verifies_with_the_compiled_layers_or_falls_back_to_eager_ones(engines, monkeypatch, compile_fails):
+def test_a_compiled_step_verifies_with_the_compiled_layers_or_falls_back_to_eager_ones(engines, compile_fails):
     from codegen_lsp.engines.local.codegen import model as codegen_static
 
     rows_seen = []  # tokens per call of the (stand-in) compiled first half of a layer
@@ -260,18 +264,17 @@ def test_a_compiled_step_verifies_with_the_compiled_layers_or_falls_back_to_eage
 
         return before, codegen_static.mixed_input
 
-    monkeypatch.setattr(codegen_static, "compiled_layer_functions", stand_in_for_compiled)
     fast = engines[0]
-    model = graph_model(fast.model.w, monkeypatch, [], compile_step="on")
+    model = graph_model(fast.model.w, [], compile_step="on", layer_functions=stand_in_for_compiled)
     fast.model, eager = model, fast.model
     try:
         plain = run_all(engines[1], 0)
         assert_same_text_fewer_passes(plain, run_all(fast, 4))
         assert 1 in rows_seen and 5 in rows_seen  # steps, and verifications padded to 5, went through it
-        assert (model.verify_compiled, model.verify_graphs) == (not compile_fails, True)
+        assert (model.plan.verify_compiled, model.plan.verify_graphs) == (not compile_fails, True)
         rows_seen.clear()
         assert_same_text_fewer_passes(plain, run_all(fast, 8))  # wider than at load: no compile mid-request
-        assert model.verify_width == 9 and not model.verify_compiled and 9 not in rows_seen
+        assert model.verify_width == 9 and not model.plan.verify_compiled and 9 not in rows_seen
     finally:
         fast.model = eager
 
@@ -325,7 +328,7 @@ def test_real_compiled_layers_verify_to_the_same_text(engines):
     fast.model, eager = StaticCodeGen(fast.model.w, static_step=True, bucket=32, verify_width=5, compile_step="on"), fast.model
     try:
         assert_same_text_fewer_passes(run_all(engines[1], 0), run_all(fast, 4))
-        assert fast.model.verify_compiled
+        assert fast.model.plan.verify_compiled
     finally:
         fast.model = eager
         torch._dynamo.reset()

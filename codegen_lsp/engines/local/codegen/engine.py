@@ -20,7 +20,8 @@ import os
 from ...base import EngineError, ProgressFn
 from ..engine import LocalEngine
 from ..loading import load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
-from .model import COMPILE_STEP_MODES, StaticCodeGen, weights_from_hf
+from .model import StaticCodeGen, weights_from_hf
+from .plan import COMPILE_STEP_MODES
 from .quantize import Quantization
 
 log = logging.getLogger(__name__)

@@ -48,3 +48,29 @@ def time_replays(graph, replays: int) -> float:
     end.record()
     end.synchronize()
     return start.elapsed_time(end) / replays
+
+
+class BucketGraphs:
+    """The captured graphs of one program (the decode step, or the verification), one per attention
+    length: `ensure` captures a length once (with `record`, graphs.record_graph on CUDA), `replay` runs it
+    and returns the program's outputs, refilled in place."""
+
+    def __init__(self, program, record, device: torch.device) -> None:
+        self.program, self.record, self.device = program, record, device
+        self.graphs: dict[int, tuple] = {}
+
+    def ensure(self, length: int) -> None:
+        if length not in self.graphs:
+            self.graphs[length] = self.record(self.program, length, self.device)
+
+    def replay(self, length: int):
+        graph, outputs = self.graphs[length]
+        with on_device(self.device):
+            graph.replay()
+        return outputs
+
+    def lengths(self) -> list[int]:
+        return sorted(self.graphs)
+
+    def clear(self) -> None:
+        self.graphs = {}

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
 from ...decoding.token_model import common_prefix_length
-from .graphs import DEFAULT_BUCKET, bucket_length, on_device, record_graph, time_replays
-from .plan import ATTENTION_VARIANTS, COMPILE_STEP_MODES, DecodePlan, choose_decode_attention, choose_step_compile
+from .graphs import DEFAULT_BUCKET, BucketGraphs, bucket_length, on_device, record_graph, time_replays
+from .plan import DecodePlan, PlanTimings, choose_plan, fixed_plan
 from .quantize import QuantizedWeight, weight_nbytes
 
 log = logging.getLogger(__name__)
@@ -246,25 +246,27 @@ def compiled_layer_functions():
 
 
 class StaticCodeGen:
-    """A TokenModel over CodeGenWeights with a static KV cache.
+    """A TokenModel over CodeGenWeights with a static KV cache, run as its frozen `plan` says.
 
-    `graphs`: capture the decode step in CUDA graphs (CUDA only). `static_step`: run the decode step
-    with device-side position and a bucketed, masked attention even without graphs (the captured
-    code path; tests use it on CPU). `reuse`: keep the cache between prompts for prefix reuse.
+    `graphs`: capture the decode step in CUDA graphs (CUDA, or anywhere with a stand-in `record`).
+    `static_step`: run the decode step with device-side position and a bucketed, masked attention even
+    without graphs (the captured code path; tests use it on CPU). `reuse`: keep the cache between prompts
+    for prefix reuse.
     `decode_attention`: "sdpa" (fused kernel), "matmul" (two batched products, softmax in float32),
-    "split" (Triton split-KV kernel), or "auto": with graphs, time the captured step with each variant
-    once (capture_all, over a synthetic prompt of 3/4 of the window) and keep the fastest whose logits
+    "split" (Triton split-KV kernel), or "auto": with graphs, `capture_all` (at load) times the captured step
+    with each variant once over a synthetic prompt of 3/4 of the window and keeps the fastest whose logits
     agree with SDPA's; else sdpa. Which wins depends on the card and the shape (a fused kernel gets one
     program per head for a single query; a few wide heads leave most of the GPU idle).
     `compile_step`: "on" runs the decode step's small per-layer ops through torch.compile (see
-    compiled_layer_functions), "off" eagerly, "auto": with graphs, time the captured step both ways once
-    (after the attention choice) and keep the compiled one only if it is faster and its logits agree with
-    the eager step's; without graphs, off (CPU tests stay free of compile time).
+    compiled_layer_functions), "off" eagerly, "auto": with graphs, time the captured step both ways once at
+    load (after the attention choice) and keep the compiled one only if it is faster and its logits agree
+    with the eager step's; without graphs, off (CPU tests stay free of compile time).
     `verify_width`: with a static step, verifications run padded to this many tokens, so one captured
     graph per attention bucket serves them all (captured at load when set; a longer verification widens it,
     with the eager layer functions from then on).
-    `record`: how a program is captured (graphs.record_graph; tests stand in a replaying recorder on a CPU).
-    The choices of attention variant and compiled step are plan.py's; `plan` says what was chosen.
+    Seams: `record` captures a program (graphs.record_graph), `timer` times a captured graph's replays
+    (graphs.time_replays), `layer_functions` gives the compiled pair (compiled_layer_functions); tests stand
+    in replaying recorders, scripted timers and uncompiled pairs on a CPU. plan.py chooses the plan.
     """
 
     def __init__(
@@ -280,28 +282,23 @@ class StaticCodeGen:
         compile_step: str = "auto",
         verify_width: int = 0,
         record=record_graph,
+        timer=time_replays,
+        layer_functions=compiled_layer_functions,
     ) -> None:
         self.w = weights
-        self.record = record  # (program, length, device) -> (graph, outputs): CUDA graph capture
         shape = weights.shape
         self.shape = shape
         device, dtype = weights.wte.device, weights.wte.dtype
         self.device, self.dtype = device, dtype
         self.window = min(window or shape.n_positions, shape.n_positions)
-        self.graphs = graphs and device.type == "cuda"
-        self.static_step = self.graphs if static_step is None else (static_step or self.graphs)
+        self.graphs_possible = graphs and (device.type == "cuda" or record is not record_graph)
+        self.static_step = self.graphs_possible if static_step is None else (static_step or self.graphs_possible)
         self.reuse = reuse
         self.bucket = bucket
-        if decode_attention not in ATTENTION_VARIANTS + ("auto",):
-            raise ValueError(f"decode_attention must be auto or one of {ATTENTION_VARIANTS}, not {decode_attention!r}")
-        self.decode_attention = decode_attention if decode_attention != "auto" or self.graphs else "sdpa"
-        self.attention_timings: dict[str, float] = {}  # ms per captured step, when auto chose
-        if compile_step not in COMPILE_STEP_MODES:
-            raise ValueError(f"compile_step must be one of {COMPILE_STEP_MODES}, not {compile_step!r}")
-        self.compile_step = compile_step if compile_step != "auto" or self.graphs else "off"
-        self.step_compiled = self.compile_step == "on"
-        self.compile_timings: dict[str, float] = {}  # ms per captured step, eager and compiled, when auto chose
-        self.compile_agreement: float | None = None  # relative logit difference, compiled vs eager step
+        self.requested = (decode_attention, compile_step)  # what capture_all resolves "auto" from, once
+        self.plan: DecodePlan = fixed_plan(decode_attention, compile_step, self.graphs_possible)
+        self.timings = PlanTimings()  # what the choice at load measured
+        self.record, self.timer, self.layer_functions = record, timer, layer_functions
         self.act = activation_fn(shape.activation)
         self.cos3, self.sin3 = rotary_tables(shape, dtype, device)
         self.cache = torch.zeros(
@@ -314,10 +311,8 @@ class StaticCodeGen:
         # Static inputs/outputs of the captured step.
         self._token = torch.zeros(1, dtype=torch.long, device=device)
         self._pos = torch.zeros(1, dtype=torch.long, device=device)
-        self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
-        self._verify_graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
-        self.verify_graphs = self.graphs  # off after a failed capture: verifications then run without
-        self.verify_compiled = True  # verifications use the compiled layer functions when the step does
+        self.step_graphs = BucketGraphs(self._step_program, record, device)
+        self.verify_graphs = BucketGraphs(self._verify_program, record, device)
         self._set_verify_width(verify_width)
         self.greedy_token: torch.Tensor | None = None  # argmax of the last step's logits, on device
 
@@ -361,7 +356,7 @@ class StaticCodeGen:
             if self.static_step and pos + max(T, self.verify_width) <= self.window:
                 if T > self.verify_width:
                     self._set_verify_width(T)
-                    self.verify_compiled = False  # no compile in the middle of a request
+                    self.plan = replace(self.plan, verify_compiled=False)  # no compile in the middle of a request
                 logits = self._static_verify(tokens, pos)[:T]
             else:
                 ids = torch.tensor(tokens, dtype=torch.long, device=self.device)
@@ -395,7 +390,7 @@ class StaticCodeGen:
         if mask is None and not causal and T > 1:
             mask = self.additive_mask(self.positions[:length][None, :] <= positions[:, None])
         # The compiled pair (decode step only: prefill lengths vary, each would be a new compile).
-        before, after = compiled_layer_functions() if compiled else (attention_inputs, mixed_input)
+        before, after = self.layer_functions() if compiled else (attention_inputs, mixed_input)
         for i, layer in enumerate(self.w.layers):
             kv_cache = self.cache[i]
             q, fc = before(h, layer.ln_weight, layer.ln_bias, layer.w_in, cos, sin, kv_cache, positions,
@@ -410,12 +405,13 @@ class StaticCodeGen:
 
     def _attend(self, q, keys, values, mask, causal, positions):
         # q arrives scaled by 1/sqrt(head_dim) (see rotary_tables).
-        if self.decode_attention == "split" and q.shape[2] == 1:
+        attention = self.plan.attention
+        if attention == "split" and q.shape[2] == 1:
             # Reads only the filled positions (up to positions[0]), split over heads x chunks.
             from .attention_kernel import decode_attention
 
             return decode_attention(q[0, :, 0], keys[0], values[0], positions).view(q.shape)
-        if self.decode_attention == "matmul" and q.shape[2] == 1:
+        if attention == "matmul" and q.shape[2] == 1:
             # One query: two batched products; softmax in float32 as transformers' eager path does.
             scores = torch.matmul(q, keys.transpose(-1, -2)).float()
             if mask is not None:
@@ -427,22 +423,20 @@ class StaticCodeGen:
         """0 where attention is allowed, -inf elsewhere; built once per forward, shared by all layers."""
         return torch.zeros(allowed.shape, dtype=self.dtype, device=self.device).masked_fill_(~allowed, float("-inf"))
 
-    # -- the decode step with static shapes (captured on CUDA) ----------------------------------------
-    def _static_step(self, token: int, pos: int) -> torch.Tensor:
-        length = bucket_length(pos + 1, self.bucket, self.window)
+    # -- the decode step and the verification with static shapes (captured on CUDA) -------------------
+    def set_step_inputs(self, token: int, pos: int) -> None:
+        """The static inputs the step program reads."""
         self._token.fill_(token)
         self._pos.fill_(pos)
-        if self.graphs and self.decode_attention == "auto":
-            self._choose_decode_attention()  # writes only position `pos`, which this step rewrites
-        if self.graphs and self.compile_step == "auto":
-            self._choose_step_compile()  # likewise
-        if self.graphs and (length in self._graphs or self._capture_or_fall_back(length)):
-            graph, logits, greedy = self._graphs[length]
-            with self._on_device():
-                graph.replay()
-            self.greedy_token = greedy
-            return logits
-        logits, self.greedy_token = self._step_program(length)
+
+    def _static_step(self, token: int, pos: int) -> torch.Tensor:
+        length = bucket_length(pos + 1, self.bucket, self.window)
+        self.set_step_inputs(token, pos)
+        if self._step_captured(length):
+            logits, greedy = self.step_graphs.replay(length)
+        else:
+            logits, greedy = self._step_program(length)
+        self.greedy_token = greedy
         return logits
 
     def _static_verify(self, tokens: list[int], pos: int) -> torch.Tensor:
@@ -453,11 +447,8 @@ class StaticCodeGen:
         padded = tokens + [tokens[-1]] * (width - len(tokens))
         self._vtokens.copy_(torch.tensor(padded, dtype=torch.long))
         self._vpos.copy_(self.positions[pos : pos + width])
-        if self.graphs and self.verify_graphs and (length in self._verify_graphs or self._capture_verify(length)):
-            graph, logits = self._verify_graphs[length]
-            with self._on_device():
-                graph.replay()
-            return logits
+        if self._verify_captured(length):
+            return self.verify_graphs.replay(length)
         return self._verify_program(length)
 
     def _set_verify_width(self, width: int) -> None:
@@ -465,104 +456,79 @@ class StaticCodeGen:
         self.verify_width = width
         self._vtokens = torch.zeros(max(width, 1), dtype=torch.long, device=self.device)
         self._vpos = torch.arange(max(width, 1), device=self.device)
-        self._verify_graphs = {}
+        self.verify_graphs.clear()
+
+    def _step_program(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Everything one decode step does, reading only static buffers (token, position, cache)."""
+        mask = self.additive_mask((self.positions[:length] <= self._pos)[None, :])
+        logits = self.forward(self._token, self._pos, length, fresh=False, mask=mask, compiled=self.plan.compiled)
+        return logits, torch.argmax(logits)
 
     def _verify_program(self, length: int) -> torch.Tensor:
         """Everything one verification does, reading only static buffers (tokens, positions, cache). With
         the compiled step, the same compiled layer functions (compiled once more for this width)."""
         mask = self.additive_mask(self.positions[:length][None, :] <= self._vpos[:, None])
-        return self.forward(self._vtokens, self._vpos, length, fresh=False, mask=mask, all_logits=True,
-                            compiled=self.step_compiled and self.verify_compiled)
+        compiled = self.plan.compiled and self.plan.verify_compiled
+        return self.forward(self._vtokens, self._vpos, length, fresh=False, mask=mask, all_logits=True, compiled=compiled)
 
-    def _capture_verify(self, length: int) -> bool:
-        """Capture the verification for one bucket; if that fails, first without the compiled functions,
-        then verifications run without graphs."""
-        try:
-            graph, logits = self._record(self._verify_program, length)
-        except Exception as err:  # noqa: BLE001 - any capture failure has the same remedy
-            if self.step_compiled and self.verify_compiled:
-                log.warning("capture of the compiled verification failed (%s); verifying with the eager layers", err)
-                self.verify_compiled, self._verify_graphs = False, {}
-                return self._capture_verify(length)
-            log.warning("CUDA graph capture of the verification failed (%s); verifying without graphs", err)
-            self.verify_graphs, self._verify_graphs = False, {}
-            return False
-        self._verify_graphs[length] = (graph, logits)
-        return True
+    # -- graph capture: one graph per bucket, captured at load; a failed capture moves to the next plan ---
+    def _step_captured(self, length: int) -> bool:
+        """Whether the step of this bucket replays a graph (captured now if needed). A failed capture
+        takes the plan's next plan (compiled -> eager -> no graphs) and drops the graphs of the old one."""
+        while self.plan.graphs:
+            try:
+                self.step_graphs.ensure(length)
+                return True
+            except Exception as err:  # noqa: BLE001 - any capture failure has the same remedy
+                what = "the compiled step" if self.plan.compiled else "the step"
+                self.plan = self.plan.after_failed_step_capture()
+                log.warning("CUDA graph capture of %s failed (%s); now %s", what, err, describe(self.plan))
+                self.step_graphs.clear()
+                self.verify_graphs.clear()
+        return False
+
+    def _verify_captured(self, length: int) -> bool:
+        """Likewise for the verification: compiled layers -> eager layers -> verifications without graphs."""
+        while self.plan.graphs and self.plan.verify_graphs:
+            try:
+                self.verify_graphs.ensure(length)
+                return True
+            except Exception as err:  # noqa: BLE001 - any capture failure has the same remedy
+                self.plan = self.plan.after_failed_verify_capture()
+                log.warning("CUDA graph capture of the verification failed (%s); now %s", err, describe(self.plan))
+                self.verify_graphs.clear()
+        return False
 
     def forget_graphs(self) -> None:
         """Drop every captured graph; the next step or verification of each bucket captures again."""
-        self._graphs, self._verify_graphs = {}, {}
+        self.step_graphs.clear()
+        self.verify_graphs.clear()
 
-    def _on_device(self):
+    def on_device(self):
         return on_device(self.device)
 
-    def _step_program(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Everything one decode step does, reading only static buffers (token, position, cache)."""
-        mask = self.additive_mask((self.positions[:length] <= self._pos)[None, :])
-        logits = self.forward(self._token, self._pos, length, fresh=False, mask=mask, compiled=self.step_compiled)
-        return logits, torch.argmax(logits)
-
-    def _capture(self, length: int) -> None:
-        """Capture the step for one attention length."""
-        graph, (logits, greedy) = self._record(self._step_program, length)
-        self._graphs[length] = (graph, logits, greedy)
-
-    def _record(self, program, length: int):
-        """Capture `program(length)` in a CUDA graph (see graphs.record_graph)."""
-        return self.record(program, length, self.device)
-
-    def _capture_or_fall_back(self, length: int) -> bool:
-        """Capture; if this torch/GPU cannot, keep going without graphs (same results, slower)."""
-        try:
-            self._capture(length)
-            return True
-        except Exception as err:  # noqa: BLE001 - any capture failure has the same remedy
-            if self.step_compiled:  # first try the eager step
-                log.warning("CUDA graph capture of the compiled step failed (%s); using the eager step", err)
-                self.step_compiled, self.compile_step = False, "off"
-                self._graphs = {}
-                return self._capture_or_fall_back(length)
-            log.warning("CUDA graph capture failed (%s); decoding without graphs", err)
-            self.graphs, self._graphs = False, {}
-            return False
-
     def capture_all(self) -> None:
-        """Capture every bucket now (at load) so that no request pays for a capture. With "auto", first
-        choose the attention variant at 3/4 of the window, filled with a synthetic prompt."""
+        """At load: choose the plan (plan.choose_plan; "auto" is resolved here, once), then capture every
+        bucket so that no request pays for a capture."""
         with torch.inference_mode():
-            if self.graphs and "auto" in (self.decode_attention, self.compile_step):
-                n = self.window * 3 // 4
-                self.prefill([(i * 7919) % self.shape.vocab_size for i in range(n)])
-                self._token.fill_(1)
-                self._pos.fill_(n)
-                if self.decode_attention == "auto":
-                    self._choose_decode_attention()
-                if self.graphs and self.compile_step == "auto":
-                    self._choose_step_compile()
-            self._token.fill_(0)
-            self._pos.fill_(0)
+            self.plan = choose_plan(self, *self.requested, self.timings)
+            self.forget_graphs()
+            self.set_step_inputs(0, 0)
             for length in range(self.bucket, self.window + self.bucket, self.bucket):
                 length = min(length, self.window)
-                if self.graphs and length not in self._graphs:
-                    self._capture_or_fall_back(length)
-                if self.graphs and self.verify_graphs and self.verify_width and length not in self._verify_graphs:
-                    self._capture_verify(length)
+                self._step_captured(length)
+                if self.verify_width:
+                    self._verify_captured(length)
         self.ids.clear()  # the cache holds nothing a request can use
 
-    def _choose_decode_attention(self, replays: int = 20) -> None:
-        choose_decode_attention(self, replays)
+    def time_captured_step(self, plan: DecodePlan, length: int, replays: int) -> tuple[float, torch.Tensor]:
+        """Run the step as `plan` says (the model runs that plan from now on): capture it, replay it; ms per
+        replay and its logits (float32). Used by plan.py while it chooses."""
+        self.plan = plan
+        graph, (logits, _) = self.record(self._step_program, length, self.device)
+        return self.timer(graph, replays), logits.float().clone()
 
-    def _choose_step_compile(self, replays: int = 20) -> None:
-        choose_step_compile(self, replays)
 
-    @property
-    def plan(self) -> DecodePlan:
-        """What the decode step runs now."""
-        return DecodePlan(attention=self.decode_attention, compiled=self.step_compiled, graphs=self.graphs)
-
-    def _time_captured_step(self, length: int, replays: int) -> tuple[float, torch.Tensor]:
-        """Capture the step as it is now configured, replay it; ms per replay and its logits (float32)."""
-        self._capture(length)
-        graph, logits, _ = self._graphs.pop(length)
-        return time_replays(graph, replays), logits.float().clone()
+def describe(plan: DecodePlan) -> str:
+    """A plan in words, for logs: 'sdpa, compiled, graphs'."""
+    return ", ".join([plan.attention, "compiled" if plan.compiled else "eager", "graphs" if plan.graphs else "no graphs"])
