@@ -21,7 +21,9 @@ def create_engine(settings: Settings) -> Engine:
     return build_engine(engine_config(settings))
 
 
-def build_engine(config: EngineConfig) -> Engine:
+def build_engine(config: EngineConfig, **local_seams) -> Engine:
+    """The engine `config` describes. `local_seams` go to an in-process engine's constructor (see
+    local.engine.LocalEngine: decode_loop, tokenizer_loader); a remote engine takes none."""
     if isinstance(config, RemoteConfig):
         from .remote.engine import OpenAIEngine
 
@@ -29,7 +31,7 @@ def build_engine(config: EngineConfig) -> Engine:
     if isinstance(config, FastConfig):
         from .local.codegen.engine import FastCodeGenEngine
 
-        return FastCodeGenEngine(config)
+        return FastCodeGenEngine(config, **local_seams)
     from .local.transformers_engine import TransformersEngine
 
-    return TransformersEngine(config)
+    return TransformersEngine(config, **local_seams)

@@ -36,8 +36,13 @@ class LocalEngine:
     name = "local"
     fills_in_the_middle = False  # the caller renders the model's FIM template into the prompt
 
-    def __init__(self, config: LocalConfig) -> None:
+    def __init__(self, config: LocalConfig, *, decode_loop=DecodeLoop, tokenizer_loader=load_tokenizer) -> None:
+        """`decode_loop`: what runs a generation, called as DecodeLoop is (model, decode, chooser, stopper,
+        drafter) and `.run(ids, request, cancel, result)`; `tokenizer_loader`: `(config, model_id=None)` ->
+        the tokenizer, load_tokenizer. Seams for tests (tests/fault_server.py injects faults through them)."""
         self.config = config
+        self.decode_loop = decode_loop
+        self.tokenizer_loader = tokenizer_loader
         self.tokenizer = None
         self.model: TokenModel | None = None
         self.drafter: ModelDrafter | None = None  # when a draft model is set (else prompt lookup, per request)
@@ -53,7 +58,7 @@ class LocalEngine:
     # -- loading -------------------------------------------------------------------------------------
     def load(self, report: ProgressFn) -> None:
         report("loading tokenizer", 5)
-        self.tokenizer = load_tokenizer(self.config)
+        self.tokenizer = self.tokenizer_loader(self.config)
         self._backend = fast_backend(self.tokenizer)
         eos = self.tokenizer.eos_token_id
         self.eos_ids = {eos} if eos is not None else set()
@@ -77,7 +82,7 @@ class LocalEngine:
         """The small model that drafts for speculative decoding; it must share the model's tokenizer."""
         draft_id = self.config.draft_model
         report(f"loading draft model {draft_id}", 85)
-        if load_tokenizer(self.config, draft_id).get_vocab() != self.tokenizer.get_vocab():
+        if self.tokenizer_loader(self.config, draft_id).get_vocab() != self.tokenizer.get_vocab():
             raise EngineError(
                 f"the draft model '{draft_id}' has another tokenizer than '{self.config.model}'; "
                 "a draft model must be of the same family (e.g. codegen-350M-multi for codegen-16B-multi)"
@@ -135,7 +140,7 @@ class LocalEngine:
             raise
 
     def _decode(self, ids, heal, request, cancel, should_stop, result: Generation) -> Generation:
-        loop = DecodeLoop(
+        loop = self.decode_loop(
             self.model,
             self.decode,
             TokenChooser(request.temperature, request.top_p, request.seed, heal, self.token_texts),
