@@ -1,5 +1,6 @@
 """Command line: `codegen-lsp [--stdio | --tcp]` serves; `codegen-lsp complete FILE --line L --character C`
-runs one completion through the same pipeline and prints it."""
+runs one completion through the same pipeline and prints it; `codegen-lsp convert SRC DST --to gptj` rewrites a
+CodeGen checkpoint as GPT-J for servers that have no CodeGen (vLLM, TGI)."""
 
 from __future__ import annotations
 
@@ -84,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--character", type=int, required=True, help="0-based column, in characters")
     complete.add_argument("--language", default=None, help="language id (default: from the file's extension)")
     add_model_flags(complete, default=argparse.SUPPRESS)
+    convert = commands.add_parser(
+        "convert",
+        help="write a CodeGen checkpoint as GPT-J (what vLLM and TGI serve natively)",
+        description="Rewrite a CodeGen checkpoint (hub id or directory) as GPTJForCausalLM, tensor by tensor.",
+    )
+    convert.add_argument("source", metavar="SRC", help="CodeGen checkpoint: a local directory or a hub id")
+    convert.add_argument("destination", metavar="DST", help="directory to write (must be empty or absent)")
+    convert.add_argument("--to", dest="target", default="gptj", help="target architecture (gptj)")
+    convert.add_argument("--force", action="store_true", help="replace a non-empty DST")
+    convert.add_argument("--max-shard-size", default="5GB", help="largest safetensors shard (default 5GB)")
+    convert.add_argument("--source-revision", help="branch, tag or commit of a hub SRC")
     return parser
 
 
@@ -111,6 +123,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     if args.command == "complete":
         sys.exit(run_complete(args, settings))
+    if args.command == "convert":
+        from .convert import run_convert
+
+        sys.exit(run_convert(
+            args.source, args.destination, args.target, args.force, args.source_revision, args.max_shard_size
+        ))
     serve(args, settings)
 
 

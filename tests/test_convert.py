@@ -1,0 +1,168 @@
+"""`codegen-lsp convert SRC DST --to gptj`: the GPT-J checkpoint is the same model as the CodeGen one it came
+from (float32 logits within 1e-4, the same greedy tokens), on tiny CodeGen checkpoints of several shapes built
+here and on the shared pycodegen-tiny; bad input gets one clear line and a non-zero exit, and leaves nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codegen_lsp.convert import ConvertError, check_space, convert_to_gptj
+from tiny_model import build_tiny_model
+
+PROMPT = "import os\n\ndef read_lines(path):\n    with open(path) as f:\n        return "
+
+
+def load(directory: Path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
+
+
+def assert_same_model(original_dir: Path, converted_dir: Path, prompt: str = PROMPT, new_tokens: int = 12) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    original, converted = load(original_dir), load(converted_dir)
+    assert type(original).__name__ == "CodeGenForCausalLM" and type(converted).__name__ == "GPTJForCausalLM"
+    tokenizer = AutoTokenizer.from_pretrained(converted_dir)  # the tokenizer files came along
+    ids = torch.tensor([tokenizer.encode(prompt)])
+    with torch.no_grad():
+        a, b = original(ids).logits, converted(ids).logits
+        assert (a - b).abs().max().item() <= 1e-4, (a - b).abs().max().item()
+        greedy = dict(max_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
+        assert original.generate(ids, **greedy).tolist() == converted.generate(ids, **greedy).tolist()
+
+
+# (n_embd, n_head, rotary_dim): rotary on part of each head / on all of it; 2 and 4 heads per model-parallel shard
+SHAPES = {
+    "partial-rotary-2-heads-per-shard": (64, 8, 4),
+    "full-rotary-4-heads-per-shard": (128, 16, 8),
+}
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def shaped_model(request, tmp_path_factory) -> Path:
+    n_embd, n_head, rotary_dim = SHAPES[request.param]
+    return build_tiny_model(
+        tmp_path_factory.mktemp(request.param), n_embd=n_embd, n_head=n_head, rotary_dim=rotary_dim, n_layer=3, seed=7
+    )
+
+
+@pytest.mark.slow
+def test_converted_checkpoint_is_the_same_model(shaped_model, tmp_path):
+    out = convert_to_gptj(str(shaped_model), tmp_path / "gptj")
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["GPTJForCausalLM"] and config["model_type"] == "gptj"
+    assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
+    assert_same_model(shaped_model, out)
+
+
+@pytest.mark.slow
+def test_small_shards_get_an_index_and_load_the_same(tiny_model_dir, tmp_path):
+    out = convert_to_gptj(str(tiny_model_dir), tmp_path / "gptj", max_shard_bytes=200_000)
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    shards = sorted(set(index["weight_map"].values()))
+    assert len(shards) > 2 and shards[0].endswith(f"-of-{len(shards):05d}.safetensors")
+    assert not (out / "model.safetensors").exists()
+    assert_same_model(tiny_model_dir, out)
+
+
+@pytest.mark.slow
+def test_a_pytorch_bin_checkpoint_converts_too(tiny_model_dir, tmp_path):
+    """The hub's Salesforce/codegen-* checkpoints are pytorch_model.bin files (read memory-mapped)."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    source = tmp_path / "bin-checkpoint"
+    shutil.copytree(tiny_model_dir, source)
+    state = load_file(source / "model.safetensors")
+    for i in range(2):  # what old checkpoints also carry: buffers that are not weights
+        state[f"transformer.h.{i}.attn.causal_mask"] = torch.ones(1, 1, 8, 8, dtype=torch.bool)
+    (source / "model.safetensors").unlink()
+    torch.save(state, source / "pytorch_model.bin")
+    out = convert_to_gptj(str(source), tmp_path / "gptj")
+    assert_same_model(tiny_model_dir, out)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_model
+def test_shared_pycodegen_tiny_converts_to_the_same_model(shared_model_dir, tmp_path):
+    out = convert_to_gptj(str(shared_model_dir), tmp_path / "pycodegen-tiny-gptj")
+    assert_same_model(shared_model_dir, out, new_tokens=24)
+
+
+# -- the command line: one clear line, a non-zero exit, nothing left behind ---------------------------------------
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "codegen_lsp", "convert", *args], capture_output=True, text=True, timeout=300,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_cli_converts_with_progress_on_stderr_and_nothing_on_stdout(tiny_model_dir, tmp_path):
+    result = run_cli(str(tiny_model_dir), str(tmp_path / "out"), "--to", "gptj")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "layer 2/2 converted" in result.stderr and "wrote " in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary directory left
+
+
+@pytest.mark.slow
+def test_cli_bad_input_one_line_and_nothing_written(tiny_model_dir, tmp_path):
+    import shutil
+
+    def fails(args, expected: str) -> None:
+        before = sorted(p.name for p in tmp_path.iterdir())
+        result = run_cli(*args)
+        assert result.returncode != 0
+        line = error_line(result)
+        assert expected in line, line
+        assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing half-written
+
+    not_codegen = tmp_path / "llama"
+    not_codegen.mkdir()
+    (not_codegen / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    fails([str(not_codegen), str(tmp_path / "a")], "is not a CodeGen checkpoint (model_type 'llama'")
+
+    no_weights = tmp_path / "no-weights"
+    no_weights.mkdir()
+    shutil.copy(tiny_model_dir / "config.json", no_weights)
+    fails([str(no_weights), str(tmp_path / "b")], "has no weights")
+
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(tiny_model_dir, corrupt)
+    data = (corrupt / "model.safetensors").read_bytes()
+    (corrupt / "model.safetensors").write_bytes(data[: len(data) // 2])
+    fails([str(corrupt), str(tmp_path / "c")], "corrupt")
+
+    fails([str(tmp_path / "nowhere"), str(tmp_path / "d")], "is not a checkpoint directory")
+    fails(["no-such-org/no-such-model", str(tmp_path / "e")], "neither a local directory nor in the Hugging Face cache")
+    fails([str(tiny_model_dir), str(tmp_path / "f"), "--to", "llama"], "cannot convert to 'llama'")
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    fails([str(tiny_model_dir), str(busy)], "is not empty (pass --force")
+    assert (busy / "keep.txt").read_text() == "mine"
+    result = run_cli(str(tiny_model_dir), str(busy), "--force")
+    assert result.returncode == 0 and not (busy / "keep.txt").exists() and (busy / "model.safetensors").is_file()
+
+
+def test_not_enough_disk_space_is_said_before_anything_is_written(tmp_path):
+    with pytest.raises(ConvertError, match="not enough disk space in .*needs ~"):
+        check_space(tmp_path, 10**18)
