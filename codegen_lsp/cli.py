@@ -35,6 +35,7 @@ SETTING_FLAGS = {
     "api_base": "api_base",
     "api_model": "api_model",
     "api_key_env": "api_key_env",
+    "ca_bundle": "ca_bundle",
     "log_level": "log_level",
 }
 
@@ -62,6 +63,7 @@ def add_model_flags(parser: argparse.ArgumentParser, default=None) -> None:
     group.add_argument("--api-base", help="an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     group.add_argument("--api-model", help="model name to ask the remote server for")
     group.add_argument("--api-key-env", help="environment variable that holds the API key")
+    group.add_argument("--ca-bundle", help="PEM file of extra CA certificates for an https api-base")
     group.add_argument("--log-level", choices=CHOICES["log_level"])
     group.add_argument("--log-file", help="write logs here instead of stderr")
 

@@ -195,10 +195,13 @@ class Completer:
                 draft_tokens=settings.draft_tokens,
             )
             requests = candidate_requests(request, n)
-            generations = await self.scheduler.generate(
-                lambda cancel: [self._run(engine, r, ctx, cancel, trace) for r in requests]
-            )
-            raw = [generation.text for generation in generations]
+            # Alternatives are asked for where the automatic request usually just answered: its greedy text is
+            # the first alternative, and only the sampled ones go to the model (one request with `n`, remotely).
+            greedy = self.cache.get(key[:-1] + (1,)) if n > 1 else None
+            if greedy:
+                requests = requests[1:]
+            generations = await self.scheduler.generate(lambda cancel: self._run(engine, requests, ctx, cancel, trace))
+            raw = list(greedy[:1] if greedy else []) + [generation.text for generation in generations]
             self.cache.put(key, raw)
             trace["outcome"] = "model"
         shown = [postprocess(r, ctx) for r in raw]
@@ -208,12 +211,20 @@ class Completer:
         return [text for text in dict.fromkeys(shown) if text]
 
     def _run(
-        self, engine: Engine, request: GenerationRequest, ctx: CursorContext, cancel: CancelToken, trace: dict
-    ) -> Generation:
-        """On the model thread: generate, count, and turn a stop into the right exception."""
-        self.stats.count("model_calls")
+        self, engine: Engine, requests: list[GenerationRequest], ctx: CursorContext, cancel: CancelToken, trace: dict
+    ) -> list[Generation]:
+        """On the model thread: generate (alternatives in one engine call), count, and turn a stop into the
+        right exception."""
+        should_stop = lambda text: ends_here(text, ctx)  # noqa: E731
+        if len(requests) == 1:
+            started = time.perf_counter()
+            return [self._count(engine.generate(requests[0], cancel, should_stop), started, cancel, trace)]
         started = time.perf_counter()
-        generation = engine.generate(request, cancel, lambda text: ends_here(text, ctx))
+        generations = engine.generate_many(requests, cancel, should_stop)
+        return [self._count(generation, started, cancel, trace) for generation in generations]
+
+    def _count(self, generation: Generation, started: float, cancel: CancelToken, trace: dict) -> Generation:
+        self.stats.count("model_calls")
         self.stats.count("tokens_prefilled", generation.prefilled_tokens)
         self.stats.count("tokens_reused", generation.reused_tokens)
         self.stats.count("tokens_generated", generation.generated_tokens)

@@ -72,6 +72,7 @@ class Settings:
     api_model: str | None = None
     api_key_env: str = "CODEGEN_LSP_API_KEY"
     request_timeout_seconds: float = 30.0
+    ca_bundle: str | None = None  # PEM file of extra CAs for https (a company CA); the system's store is always used
     # The server itself.
     enabled: bool = True
     log_level: str = "info"
@@ -92,6 +93,7 @@ class Settings:
             self.api_base,
             self.api_model,
             self.api_key_env,
+            self.ca_bundle,
         )
 
 

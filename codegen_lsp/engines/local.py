@@ -219,6 +219,12 @@ class LocalEngine:
             self._forget_cached_state()  # the cache may hold a half-written step
             raise
 
+    def generate_many(
+        self, requests: list[GenerationRequest], cancel: CancelToken, should_stop: StopCheck | None = None
+    ) -> list[Generation]:
+        """In process there is one model and one KV cache: alternatives run one after another."""
+        return [self.generate(request, cancel, should_stop) for request in requests]
+
     def _forget_cached_state(self) -> None:
         self.model.reset()
         if self.drafter is not None:

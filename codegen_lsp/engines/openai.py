@@ -20,7 +20,9 @@ import logging
 import math
 import os
 import re
+import ssl
 import threading
+import time
 from contextlib import aclosing, suppress
 from typing import AsyncIterator, Iterable
 
@@ -50,6 +52,10 @@ CONTEXT_OVERFLOW = re.compile(
 )
 
 FIM_MARKERS = {marker for template in TEMPLATES for marker in template.markers}
+# A shared server that is overloaded says so with 429 (rate limit) or 503 (no capacity), often with Retry-After.
+OVERLOADED = (429, 503)
+# Without Retry-After: wait 1, 2, 4 ... seconds, at most 30; a Retry-After beyond 5 minutes is capped there.
+BACKOFF_FIRST_SECONDS, BACKOFF_MAX_SECONDS, RETRY_AFTER_MAX_SECONDS = 1.0, 30.0, 300.0
 
 
 class OpenAIEngine:
@@ -64,6 +70,9 @@ class OpenAIEngine:
         self.context_window = DEFAULT_CONTEXT_WINDOW
         self.tokenizer = None  # a transformers tokenizer, or None for the estimate
         self.infill = False  # llama.cpp's /infill serves fill-in-the-middle for this model
+        self.server_kind = "openai"  # "llamacpp" when its /models says so: it takes cache_prompt, caps n at its slots
+        self.max_choices: int | None = None  # most choices one request may ask for (llama.cpp: its parallel slots)
+        self.backoff = Backoff()
         self._loop = asyncio.new_event_loop()  # driven by whichever thread calls (the one model thread)
         self._client = None
 
@@ -72,11 +81,7 @@ class OpenAIEngine:
         """Check that the server answers and accepts the model; learn its context window and FIM support."""
         import httpx
 
-        timeout = self.settings.request_timeout_seconds
-        self._client = httpx.AsyncClient(
-            headers=auth_headers(self.settings.api_key_env),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
-        )
+        self._client = http_client(self.settings)
         try:
             report(f"connecting to {self.api_base}", 10)
             models = self._loop.run_until_complete(self._list_models())
@@ -86,6 +91,9 @@ class OpenAIEngine:
                 self.model_name = first_model_id(entries)
             if not self.model_name:
                 raise EngineError(f"the server at {self.api_base} lists no model; set codegenLsp.apiModel (or --api-model)")
+            self.server_kind = server_kind(entries)
+            if self.server_kind == "llamacpp":
+                self.max_choices = self._loop.run_until_complete(self._llama_slots())
             report(f"checking model '{self.model_name}'", 40)
             self._loop.run_until_complete(self._probe_completion())
             self.infill = self._loop.run_until_complete(self._probe_infill(entries))
@@ -160,7 +168,23 @@ class OpenAIEngine:
 
     def _check_status(self, response, about_model: bool = False) -> None:
         if response.status_code >= 400:
-            raise EngineError(self._status_message(response.status_code, response.text, about_model))
+            raise self._status_error(response, about_model)
+
+    def _status_error(self, response, about_model: bool = False) -> EngineError:
+        """An overload answer starts a backoff (ServerBusy, one message); anything else says what failed."""
+        if response.status_code in OVERLOADED:
+            wait = self.backoff.overloaded(retry_after_seconds(response.headers.get("retry-after")))
+            log.warning("the server answered HTTP %d; no requests for %.1f s", response.status_code, wait)
+            return ServerBusy(overloaded_message(self.api_base), wait)
+        return EngineError(self._status_message(response.status_code, response.text, about_model))
+
+    async def _llama_slots(self) -> int | None:
+        """llama.cpp's /props says how many parallel slots it has: `n` (n_cmpl) may not exceed them."""
+        with suppress(EngineError, ValueError, TypeError, AttributeError):
+            response = await self._request("GET", f"{server_root(self.api_base)}/props")
+            slots = response.json().get("total_slots") if response.status_code == 200 else None
+            return slots if isinstance(slots, int) and slots > 0 else None
+        return None
 
     def _status_message(self, status: int, body: str, about_model: bool = False) -> str:
         return status_error_message(
@@ -184,8 +208,7 @@ class OpenAIEngine:
     def generate(
         self, request: GenerationRequest, cancel: CancelToken, should_stop: StopCheck | None = None
     ) -> Generation:
-        if self._client is None:
-            raise EngineError(f"not connected to {self.api_base}")
+        self._ready_to_send()
         retries = OVERFLOW_RETRIES
         while True:
             result = Generation(text="", finish_reason="length")
@@ -193,7 +216,9 @@ class OpenAIEngine:
                 result.finish_reason = "cancelled"
                 return result
             try:
-                return self._loop.run_until_complete(self._generate(request, cancel, should_stop, result))
+                result = self._loop.run_until_complete(self._generate(request, cancel, should_stop, result))
+                self.backoff.succeeded()
+                return result
             except EngineError as err:
                 shorter = shorter_prompt(request.prompt)
                 if not retries or shorter is None or not is_context_overflow(str(err)):
@@ -218,21 +243,94 @@ class OpenAIEngine:
     async def _stream(self, request: GenerationRequest, cancel: CancelToken, should_stop, result: Generation) -> Generation:
         import httpx
 
-        use_infill = self.infill and bool(request.suffix.strip())
-        if use_infill:
-            url, body = f"{server_root(self.api_base)}/infill", infill_body(request)
-        else:
-            url, body = f"{self.api_base}/completions", completion_body(request, self.model_name)
+        url, body = self._endpoint(request)
         try:
             async with self._client.stream("POST", url, json=body) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    raise EngineError(self._status_message(response.status_code, response.text))
+                    raise self._status_error(response)
                 # Returning from inside these blocks closes the connection: the server stops generating.
                 async with aclosing(response.aiter_lines()) as lines, aclosing(sse_events(lines)) as events:
                     return await read_stream(events, request, cancel, should_stop, result)
         except httpx.HTTPError as err:
             raise EngineError(transport_error_message(err, self.api_base, self.settings.request_timeout_seconds)) from err
+
+    def _endpoint(self, request: GenerationRequest, n: int = 1) -> tuple[str, dict]:
+        """Where a request goes and what it says: /infill (llama.cpp, with a suffix) or /completions."""
+        if self.infill and request.suffix.strip():
+            url, body = f"{server_root(self.api_base)}/infill", infill_body(request)
+        else:
+            url, body = f"{self.api_base}/completions", completion_body(request, self.model_name)
+        return url, for_server(body, self.server_kind, n)
+
+    def _ready_to_send(self) -> None:
+        if self._client is None:
+            raise EngineError(f"not connected to {self.api_base}")
+        if self.backoff.remaining() > 0:  # the server asked for a pause: do not add to its load
+            raise ServerBusy(overloaded_message(self.api_base), self.backoff.remaining())
+
+    # -- alternatives: one request with n ------------------------------------------------------------------
+    def generate_many(
+        self, requests: list[GenerationRequest], cancel: CancelToken, should_stop: StopCheck | None = None
+    ) -> list[Generation]:
+        """Requests that differ only in their seed (sampled alternatives) go as ONE request with `n` (vLLM
+        batches the choices; llama.cpp decodes them on parallel slots after one prefill); any other request
+        goes alongside, at the same time. A server that ignores `n` (transformers serve) gets the missing
+        choices as separate requests, sent together."""
+        self._ready_to_send()
+        cancelled = [Generation(text="", finish_reason="cancelled") for _ in requests]
+        if cancel.cancelled:
+            return cancelled
+        groups = seed_groups(requests, self.max_choices)
+
+        async def run_all() -> list[Generation]:
+            parts = await asyncio.gather(*(self._group(requests[g[0]], len(g), cancel, should_stop) for g in groups))
+            out = [Generation(text="", finish_reason="eos") for _ in requests]
+            for indices, generations in zip(groups, parts):
+                for index, generation in zip(indices, generations):
+                    out[index] = generation
+            return out
+
+        results = self._loop.run_until_complete(self._cancellable(run_all(), cancel))
+        if results is None:
+            return cancelled
+        self.backoff.succeeded()
+        return results
+
+    async def _group(self, request: GenerationRequest, n: int, cancel: CancelToken, should_stop) -> list[Generation]:
+        """One request for n choices of `request` (streamed as usual when n is 1)."""
+        if n == 1:
+            return [await self._stream(request, cancel, should_stop, Generation(text="", finish_reason="length"))]
+        url, body = self._endpoint(request, n)
+        body["stream"] = False  # the choices end together; a cancel still closes the connection
+        if self.server_kind == "llamacpp":
+            body.pop("seed", None)  # its parallel slots would share the seed and sample the same text
+        response = await self._request("POST", url, json=body)
+        self._check_status(response)
+        try:
+            payload = response.json()
+        except ValueError as err:
+            raise EngineError(f"the server at {self.api_base} sent an unreadable answer: {err}") from err
+        generations = [choice_generation(text, finish, request) for text, finish in parse_choices(payload)[:n]]
+        if len(generations) < n:  # `n` ignored: ask for the rest one by one, all at once
+            log.info("the server answered %d of %d choices; asking for the rest separately", len(generations), n)
+            self.max_choices = 1
+            seeds = [dataclasses.replace(request, seed=(request.seed or 0) + k) for k in range(len(generations), n)]
+            more = await asyncio.gather(*(self._group(r, 1, cancel, should_stop) for r in seeds))
+            generations += [g for part in more for g in part]
+        return generations
+
+    async def _cancellable(self, coroutine, cancel: CancelToken):
+        """Run on a task; when the cancel token is set, cancel the task (closing its connections): None."""
+        task = asyncio.ensure_future(coroutine)
+        while not task.done():
+            await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
+            if cancel.cancelled and not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+                return None
+        return task.result()
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -500,6 +598,9 @@ def status_error_message(
 def transport_error_message(err: Exception, api_base: str, timeout: float) -> str:
     import httpx
 
+    tls = tls_error_message(err, api_base)
+    if tls is not None:
+        return tls
     if isinstance(err, httpx.ConnectTimeout):
         return f"cannot reach the completion server at {api_base}: no answer within {min(timeout, CONNECT_TIMEOUT_SECONDS):g} s"
     if isinstance(err, httpx.TimeoutException):
@@ -507,3 +608,155 @@ def transport_error_message(err: Exception, api_base: str, timeout: float) -> st
     if isinstance(err, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)):
         return f"cannot reach the completion server at {api_base} ({type(err).__name__}: {err}); is it running?"
     return f"request to the completion server at {api_base} failed: {type(err).__name__}: {err}"
+
+
+# -- a shared server: connections, overload, alternatives (issue 14) ------------------------------------------
+class ServerBusy(EngineError):
+    """The server answered 429/503: no request is sent until `retry_after` seconds have passed."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Backoff:
+    """After an overload answer, no request until the server's Retry-After (or 1, 2, 4 ... 30 s) has passed:
+    a shared server that is drowning gets no keystroke traffic from this editor meanwhile."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self.clock = clock
+        self.until = 0.0
+        self.failures = 0
+
+    def overloaded(self, retry_after: float | None) -> float:
+        self.failures += 1
+        if retry_after is None:
+            wait = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (self.failures - 1))
+        else:
+            wait = min(max(retry_after, 0.0), RETRY_AFTER_MAX_SECONDS)
+        self.until = self.clock() + wait
+        return wait
+
+    def remaining(self) -> float:
+        return max(0.0, self.until - self.clock())
+
+    def succeeded(self) -> None:
+        self.failures, self.until = 0, 0.0
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds (`120`) or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def overloaded_message(api_base: str) -> str:
+    """The same words every time, so the server shows it once (it shows each distinct message once)."""
+    return (
+        f"the completion server at {api_base} is overloaded (HTTP 429/503): completions pause for as long as it "
+        "asks (Retry-After) and resume by themselves"
+    )
+
+
+def http_client(settings: Settings):
+    """The HTTP client for one server: the API key, timeouts, TLS verified against the system's CA store
+    (plus codegenLsp.caBundle, for a company CA), and proxies as httpx reads them from the environment
+    (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY)."""
+    import httpx
+
+    timeout = settings.request_timeout_seconds
+    return httpx.AsyncClient(
+        headers=auth_headers(settings.api_key_env),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
+        verify=tls_context(settings.ca_bundle),
+        trust_env=True,
+    )
+
+
+def tls_error_message(err: Exception, api_base: str) -> str | None:
+    """A certificate the system's CAs do not vouch for: say which setting adds the company's CA."""
+    if "CERTIFICATE_VERIFY_FAILED" not in str(err):
+        return None
+    reason = str(err).split("CERTIFICATE_VERIFY_FAILED]")[-1].split("(_ssl")[0].strip(" :") or "certificate verify failed"
+    return (
+        f"the certificate of {api_base} is not trusted ({reason}); put your CA's certificate (PEM) in "
+        "codegenLsp.caBundle (--ca-bundle)"
+    )
+
+
+def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """The operating system's trusted CAs (OpenSSL's default paths, which also honour SSL_CERT_FILE and
+    SSL_CERT_DIR), and the certificates in `ca_bundle` on top. httpx's default would be certifi's list,
+    which does not know a company's own CA."""
+    context = ssl.create_default_context()
+    if ca_bundle:
+        try:
+            context.load_verify_locations(cafile=os.path.expanduser(ca_bundle))
+        except (OSError, ssl.SSLError) as err:
+            raise EngineError(f"cannot read the CA bundle {ca_bundle} (codegenLsp.caBundle): {err}") from err
+    return context
+
+
+def server_kind(entries: list) -> str:
+    """llama.cpp marks its models `owned_by: llamacpp`; everything else is treated as plain OpenAI."""
+    return "llamacpp" if any(isinstance(e, dict) and e.get("owned_by") == "llamacpp" for e in entries) else "openai"
+
+
+def for_server(body: dict, kind: str, n: int = 1) -> dict:
+    """What a given server adds to a request body. llama.cpp: `cache_prompt` (reuse the slot's KV cache for the
+    common prefix; the default in recent versions, said explicitly for older ones) and `n_cmpl` on /infill.
+    Other servers get only standard fields (transformers serve refuses unknown ones with 422)."""
+    if n > 1:
+        body["n_cmpl" if "input_prefix" in body else "n"] = n
+    if kind == "llamacpp":
+        body["cache_prompt"] = True
+    return body
+
+
+def seed_groups(requests: list[GenerationRequest], max_choices: int | None) -> list[list[int]]:
+    """Indices of requests that differ only in their seed, grouped (each group becomes one request with n),
+    at most max_choices per group; order kept."""
+    groups: list[list[int]] = []
+    keys: list[GenerationRequest] = []
+    for i, request in enumerate(requests):
+        key = dataclasses.replace(request, seed=None)
+        for group, group_key in zip(groups, keys):
+            if group_key == key and request.temperature > 0 and (max_choices is None or len(group) < max_choices):
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+            keys.append(key)
+    return groups
+
+
+def parse_choices(payload) -> list[tuple[str, str | None]]:
+    """(text, finish reason) per choice, by index: OpenAI `choices`, or llama.cpp /infill's list of results."""
+    if isinstance(payload, dict) and isinstance(payload.get("choices"), list):
+        items = [c for c in payload["choices"] if isinstance(c, dict)]
+        items.sort(key=lambda c: c.get("index") if isinstance(c.get("index"), int) else 0)
+        return [(str(c.get("text") or ""), finish_reason(c.get("finish_reason"))) for c in items]
+    results = payload if isinstance(payload, list) else [payload] if isinstance(payload, dict) else []
+    out = []
+    for result in sorted((r for r in results if isinstance(r, dict)), key=lambda r: r.get("index") or 0):
+        out.append(parse_chunk({**result, "stop": True}))
+    return out
+
+
+def choice_generation(text: str, finish: str | None, request: GenerationRequest) -> Generation:
+    cut = first_stop(text, request.stop)
+    if cut is not None:
+        return Generation(text=text[:cut], finish_reason="stop")
+    return Generation(text=text, finish_reason=finish or "length")
