@@ -10,8 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import pytest_lsp
+from pytest_lsp import ClientServerConfig, LanguageClient
 
 from codegen_lsp.convert import ConvertError, check_space, convert_to_gptj
+from lsp_helpers import SERVER_COMMAND, complete_in_process, inline, open_document, start, stats
+from remote_servers import require_transformers_serve, start_transformers_serve
 from tiny_model import build_tiny_model
 
 PROMPT = "import os\n\ndef read_lines(path):\n    with open(path) as f:\n        return "
@@ -166,3 +170,34 @@ def test_cli_bad_input_one_line_and_nothing_written(tiny_model_dir, tmp_path):
 def test_not_enough_disk_space_is_said_before_anything_is_written(tmp_path):
     with pytest.raises(ConvertError, match="not enough disk space in .*needs ~"):
         check_space(tmp_path, 10**18)
+
+
+# -- served for real: the converted checkpoint behind `transformers serve`, codegen-lsp over stdio in front ------------
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))
+async def lsp(lsp_client: LanguageClient):
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.slow
+async def test_served_gptj_completes_like_the_original_in_process(lsp: LanguageClient, wordy_model_dir, tmp_path):
+    """What a team deploys: convert, serve the GPT-J checkpoint with a GPT-J server (`transformers serve` here;
+    vLLM or TGI on a cluster), point codegen-lsp at it. Greedy completions over LSP equal the in-process engine's
+    on the original CodeGen checkpoint, at several cursors."""
+    require_transformers_serve()
+    converted = convert_to_gptj(str(wordy_model_dir), tmp_path / "gptj")
+    server = start_transformers_serve(converted, tmp_path)
+    uri = "file:///work/served.py"
+    text = "import os\n\ndef load(path):\n    full = os.path.join(\n\nclass Store:\n    def get(self, key):\n        return self.data.get(\n"
+    cursors = [(3, 24), (7, 29)]  # after "(": no token healing (the remote engine cannot constrain tokens)
+    try:
+        await start(lsp, converted, apiBase=server.api_base, maxNewTokens=8)
+        assert (await stats(lsp))["engine"] == "openai"
+        open_document(lsp, uri, text)
+        offsets = [sum(len(l) + 1 for l in text.split("\n")[:line]) + character for line, character in cursors]
+        for (line, character), offset in zip(cursors, offsets):
+            served = [item.insert_text for item in (await inline(lsp, uri, line, character)).items]
+            local = await complete_in_process(wordy_model_dir, uri, text, offset, maxNewTokens=8, engine="transformers")
+            assert served and served == local, (line, served, local)
+    finally:
+        server.stop()
