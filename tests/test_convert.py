@@ -201,3 +201,37 @@ async def test_served_gptj_completes_like_the_original_in_process(lsp: LanguageC
             assert served and served == local, (line, served, local)
     finally:
         server.stop()
+
+
+# -- the route without conversion: vLLM's Transformers backend, tensor-parallel by CodeGen's own tp plan ---------------
+@pytest.mark.parametrize("ranks", [1, 2, 4, 8])
+def test_codegen_tp_plan_splits_qkv_into_whole_heads_only_for_up_to_4_ranks(ranks):
+    """transformers' CodeGenConfig.base_model_tp_plan splits qkv_proj "colwise" (each rank a contiguous block of
+    output rows), which vLLM's Transformers backend follows. Each rank then runs CodeGenAttention's own lines
+    (`view(..., -1, 3 * local_dim)`, `split(local_dim)` with local_dim = n_embd / 4 of the FULL model). For 1, 2
+    and 4 ranks every rank holds whole model-parallel shards, so its q/k/v heads are exactly the full model's heads
+    of that rank; for 8 ranks a rank holds half a shard and the view cannot even be formed. The GPT-J form has
+    no such limit (heads split evenly whenever n_head divides by the rank count)."""
+    import torch
+    from transformers import CodeGenConfig
+
+    config = CodeGenConfig(n_embd=128, n_head=16, rotary_dim=8)
+    assert config.base_model_tp_plan["h.*.attn.qkv_proj"] == "colwise"
+    embd, head_dim, local = 128, 8, 128 // 4
+    torch.manual_seed(0)
+    weight, x = torch.randn(3 * embd, embd), torch.randn(1, 5, embd)
+
+    def heads(rows):  # CodeGenAttention.forward, on whatever rows this rank holds
+        qkv = (x @ rows.T).view(1, 5, -1, 3 * local)
+        query, value, key = qkv.split(local, dim=-1)
+        return [t.reshape(1, 5, -1, head_dim) for t in (query, key, value)]
+
+    full = heads(weight)
+    block = 3 * embd // ranks
+    if ranks > 4:
+        with pytest.raises(RuntimeError):
+            heads(weight[:block])
+        return
+    per_rank = [heads(weight[r * block : (r + 1) * block]) for r in range(ranks)]
+    for i in range(3):  # q, k, v
+        assert torch.equal(torch.cat([rank[i] for rank in per_rank], dim=2), full[i])
