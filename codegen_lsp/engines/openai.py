@@ -79,8 +79,6 @@ class OpenAIEngine:
     # -- loading -------------------------------------------------------------------------------------
     def load(self, report: ProgressFn) -> None:
         """Check that the server answers and accepts the model; learn its context window and FIM support."""
-        import httpx
-
         self._client = http_client(self.settings)
         try:
             report(f"connecting to {self.api_base}", 10)
