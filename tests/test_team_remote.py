@@ -205,8 +205,8 @@ def test_proxy_from_the_environment_is_used(monkeypatch):
 @pytest.mark.slow
 async def test_llama_server_editors_keep_their_own_slot_caches(tiny_gguf, tmp_path):
     """Two editors type in turn against a 2-slot server: each editor's prompt start stays put and the server
-    puts each editor back on the slot holding its prefix (no pinning to slot 0), so nearly every prompt token
-    of a keystroke comes from the server's cache."""
+    puts each editor back on the slot holding its prefix, so nearly every prompt token of a keystroke comes
+    from the server's cache; and nothing pins them to one slot (id_slot 0 would queue one behind the other)."""
     server = start_llama_server(tiny_gguf, tmp_path, 8192, extra=["--parallel", "2"])
     completers = [Completer(Settings(api_base=server.api_base, max_new_tokens=4, cache_entries=0, typed_through=False))
                   for _ in range(2)]  # fmt: skip
@@ -228,10 +228,35 @@ async def test_llama_server_editors_keep_their_own_slot_caches(tiny_gguf, tmp_pa
                     reused += last["reused"]
                     prefilled += last["prefilled"]
         assert reused > 10 * prefilled, (reused, prefilled)
+        # Both editors generate at once: without pinning, the server runs them on its two slots side by side.
+        busy = busy_while(server, [(c.engine, t) for c, t in zip(completers, files)])
+        assert max(busy) == 2, busy
     finally:
         for completer in completers:
             completer.close()
         server.stop()
+
+
+def busy_while(server, jobs) -> list[int]:
+    """Busy slots (llama-server's /slots), sampled while each engine generates a long completion on a thread."""
+    import threading
+
+    import httpx
+
+    def run(engine, prompt):
+        engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=400), CancelToken())
+
+    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    samples = []
+    while any(thread.is_alive() for thread in threads):
+        slots = httpx.get(f"{server.root}/slots", timeout=5).json()
+        samples.append(sum(1 for slot in slots if slot.get("is_processing")))
+        time.sleep(0.02)
+    for thread in threads:
+        thread.join()
+    return samples
 
 
 @pytest.mark.slow
