@@ -5,10 +5,10 @@ Each editor sends what editors send per key (didChange, then inlineCompletion) a
 when its next key is due ($/cancelRequest), as typing_replay.py does; the editors start a fraction of a key apart.
 Per N it reports: keystroke latency p50/p95 (answered keys), the share answered before the next key, requests
 cancelled, the server's prompt tokens served from its prefix cache, and the server's busy slots right after
-the last key and a second later (cancellation must free them). It checks its own accounting: every request of
+the last key and how soon all are idle again (cancellation must free them). It checks its own accounting: every request of
 every editor got exactly one response.
 
-    python benchmarks/team.py                       # N = 1, 4, 8, 16, a random Llama GGUF (hidden 256, 4 layers)
+    python benchmarks/team.py                       # N = 1, 4, 8, 16, a random Llama GGUF (hidden 128, 2 layers)
     python benchmarks/team.py --editors 1 4 --keys 30 --png /tmp/team.png
 
 llama-server comes from scripts/build-llama-server.sh (.tools/llama-server) or $LLAMA_SERVER.
@@ -170,9 +170,12 @@ async def run_team(n: int, args, gguf: Path, log_dir: Path) -> dict:
             for i, e in enumerate(editors)
         ))  # fmt: skip
         wall = time.monotonic() - started
-        busy_now = busy_slots(server)
-        await asyncio.sleep(1.0)
-        busy_later = busy_slots(server)
+        busy_now, last_key = busy_slots(server), time.monotonic()
+        busy_later = busy_now
+        while busy_later and time.monotonic() - last_key < 40:  # cancellation must free them: how soon?
+            await asyncio.sleep(0.25)
+            busy_later = busy_slots(server)
+        freed_after = time.monotonic() - last_key if busy_later == 0 else None
         deadline = time.monotonic() + 10  # the last cancellations' answers are on their way
         while any(e.responses[i] < 1 for e in editors for i in e.sent) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
@@ -201,7 +204,8 @@ async def run_team(n: int, args, gguf: Path, log_dir: Path) -> dict:
         "requests cancelled": sum(1 for k in keys if k.kind == "cancelled"),
         "errors": sum(1 for k in keys if k.kind == "error") + totals["errors"],
         "prompt tokens from the server's cache %": 100 * totals["tokens_reused"] / prompt if prompt else None,
-        "busy slots after the last key / +1 s": f"{busy_now} / {busy_later}",
+        "busy slots right after the last key": busy_now,
+        "all slots idle again after s": freed_after if busy_now else 0.0,
         "requests not answered exactly once": lost,
         "wall s": wall,
         "_latencies": sorted(answered),
@@ -243,8 +247,9 @@ def plot(rows: list[dict], path: Path) -> None:
     left.grid(True, which="both", alpha=0.3)
     left.legend()
     ns = [r["editors (= slots)"] for r in rows]
-    right.plot(ns, [r["latency p50 ms"] or 0 for r in rows], "o-", label="p50 ms")
-    right.plot(ns, [r["latency p95 ms"] or 0 for r in rows], "s-", label="p95 ms")
+    for metric, marker in (("latency p50 ms", "o-"), ("latency p95 ms", "s-")):  # N with no answer: no point
+        points = [(n, r[metric]) for n, r in zip(ns, rows) if r[metric] is not None]
+        right.plot([n for n, _ in points], [v for _, v in points], marker, label=metric.replace("latency ", ""))
     right.set_xlabel("editors typing at once (server slots)")
     right.set_ylabel("ms")
     twin = right.twinx()
@@ -269,7 +274,8 @@ async def main_async(args) -> None:
         f"one llama-server ({args.threads} threads), random Llama GGUF hidden {args.hidden}, {args.layers} layers, "
         f"{args.slot_context}-token slots; each editor types {args.keys} keys of its own stdlib file after "
         f"{args.context_lines} lines, {args.pause * 1000:.0f} ms apart ({args.line_pause * 1000:.0f} ms at line ends), "
-        f"max_new_tokens {args.max_new_tokens}; on {os.cpu_count()} CPU cores"
+        f"max_new_tokens {args.max_new_tokens}; on {os.cpu_count()} CPU cores, load average "
+        f"{os.getloadavg()[0]:.1f} at the start"
     )
     rows = []
     for n in args.editors:
@@ -277,6 +283,7 @@ async def main_async(args) -> None:
         rows.append(row)
         print(f"  N = {n}: p50 {fmt(row['latency p50 ms'])} ms, answered {fmt(row['answered before the next key %'])}%, "
               f"{row['wall s']:.1f} s", file=sys.stderr)  # fmt: skip
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     print_table(rows)
     if args.png:
         plot(rows, Path(args.png))
@@ -291,12 +298,14 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=40, help="keystrokes per editor")
     parser.add_argument("--pause", type=float, default=0.15, help="seconds between keys")
     parser.add_argument("--line-pause", type=float, default=0.6, help="seconds after a newline")
-    parser.add_argument("--context-lines", type=int, default=60, help="lines already in each file")
+    parser.add_argument("--context-lines", type=int, default=30, help="lines already in each file")
     parser.add_argument("--max-new-tokens", type=int, default=16)
-    parser.add_argument("--hidden", type=int, default=256, help="the random model's width")
-    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=128, help="the random model's width")
+    parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--slot-context", type=int, default=4096, help="tokens of context per slot")
-    parser.add_argument("--threads", type=int, default=2, help="llama-server's threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="llama-server's threads (1: its threads spin while they wait, and on 2 shared cores two "
+                             "of them made requests 10-100x slower in a side-by-side check)")
     parser.add_argument("--png", default=str(ROOT / "docs" / "team_latency.png"))
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
