@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache, TTLCache
 
+from .uris import uri_key
+
 
 class CompletionCache:
     def __init__(self, entries: int, ttl_seconds: float) -> None:
@@ -42,18 +44,19 @@ class Shown:
 
 
 class TypedThrough:
-    """One entry per document: the completions last shown there."""
+    """One entry per document (by `uri_key`: two spellings of one URI are one document, two URIs never share
+    an entry): the completions last shown there."""
 
     def __init__(self, documents: int = 64) -> None:
         self._shown: LRUCache = LRUCache(maxsize=documents)
 
     def remember(self, uri: str, prefix: str, suffix: str, completions: list[str]) -> None:
         if completions:
-            self._shown[uri] = Shown(prefix, suffix, tuple(completions))
+            self._shown[uri_key(uri)] = Shown(prefix, suffix, tuple(completions))
 
     def lookup(self, uri: str, prefix: str, suffix: str) -> list[str] | None:
         """The rest of the shown completions, when the user has typed their start and nothing else changed."""
-        shown: Shown | None = self._shown.get(uri)
+        shown: Shown | None = self._shown.get(uri_key(uri))
         if shown is None or suffix != shown.suffix or not prefix.startswith(shown.prefix):
             return None
         typed = prefix[len(shown.prefix) :]
@@ -64,4 +67,4 @@ class TypedThrough:
         return rest or None
 
     def forget(self, uri: str) -> None:
-        self._shown.pop(uri, None)
+        self._shown.pop(uri_key(uri), None)

@@ -17,7 +17,7 @@ from . import __version__
 from .completion import Completer
 from .documents import document_text
 from .lifecycle import exit_now, watch_parent
-from .protocol import CodegenProtocol
+from .protocol import CodegenProtocol, OwnTransport
 from .settings import Settings, parse_settings
 from .snippets import neighbours_from
 
@@ -28,7 +28,7 @@ STATUS_NOTIFICATION = "codegen/status"
 DOCUMENT_TEXT_REQUEST = "codegen/documentText"  # the server's copy of an open document (tests, debugging)
 
 
-class CodegenLanguageServer(LanguageServer):
+class CodegenLanguageServer(OwnTransport, LanguageServer):
     def __init__(self, settings: Settings) -> None:
         super().__init__("codegen-lsp", __version__, protocol_cls=CodegenProtocol)
         self.flag_settings = settings
@@ -39,9 +39,9 @@ class CodegenLanguageServer(LanguageServer):
         self._load_again = False
 
     def report_server_error(self, error, source) -> None:
-        """A body that is not JSON gets a Parse error response, not a popup; other errors as pygls does."""
-        if not self.protocol.answer_unparsable(error):
-            super().report_server_error(error, source)
+        """A handler failed (a bug of ours; protocol.py logged it): one message per kind of failure, never one
+        per message (pygls showed a popup for each)."""
+        self.show_error_once(f"internal error ({type(error).__name__}); the log has details")
 
     # -- messages --------------------------------------------------------------------------------------
     def show_error_once(self, message: str) -> None:
@@ -191,6 +191,10 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     def shutdown(ls: CodegenLanguageServer, params) -> None:
         ls.completer.close()
 
+    @server.feature(types.EXIT)
+    def exit_(ls: CodegenLanguageServer, params) -> None:
+        ls.completer.close()  # exit without shutdown, mid-generation: stop the model thread first
+
     return server
 
 
@@ -227,7 +231,7 @@ def snippet_indent(ls: LanguageServer, params: types.CompletionParams) -> str | 
     """The cursor line's indentation when the client takes snippets, else None (plain text, as is)."""
     completion = ls.client_capabilities.text_document and ls.client_capabilities.text_document.completion
     item = completion and completion.completion_item
-    document = ls.workspace.text_documents.get(params.text_document.uri)
+    document = ls.workspace.open_document(params.text_document.uri)
     if not (item and item.snippet_support and document):
         return None
     lines = document.lines

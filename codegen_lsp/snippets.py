@@ -13,14 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
+from .languages import language
+
 WINDOW_LINES = 20
 STRIDE = 10
 QUERY_LINES = 20
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-FAMILIES = {
-    "javascriptreact": "javascript", "typescript": "javascript", "typescriptreact": "javascript",
-    "cpp": "c", "objective-c": "c", "cuda-cpp": "c",
-}
 # Words every file of a language shares say nothing about relevance.
 COMMON_WORDS = frozenset(
     "def class return if else elif for while in import from as with try except finally pass self None True "
@@ -47,7 +45,7 @@ class Snippet:
 
 
 def same_family(a: str, b: str) -> bool:
-    return FAMILIES.get(a, a) == FAMILIES.get(b, b)
+    return language(a).snippet_family == language(b).snippet_family
 
 
 def words(text: str) -> frozenset[str]:
@@ -105,10 +103,11 @@ def neighbours_from(documents: Iterable, current_uri: str) -> list[Neighbour]:
     """The open documents (objects with uri, language_id and source, as the workspace holds them) other
     than the one being completed."""
     from .context import language_of, uri_path
+    from .uris import uri_key
 
-    found = []
+    found, current = [], uri_key(current_uri)
     for document in documents:
-        if document.uri == current_uri:
+        if uri_key(document.uri) == current:
             continue
         path = uri_path(document.uri)
         found.append(Neighbour(path, language_of(document.language_id, path), document.source))

@@ -83,6 +83,8 @@ class HFTokenModel:
         return fresh, 0
 
     def prefill(self, ids: list[int]) -> tuple[torch.Tensor, int]:
+        if not ids:
+            raise ValueError("cannot prefill an empty prompt")  # (a crop to -1 tokens would break the cache)
         if self.max_slots == 0:
             self.slots.clear()
             slot, reused = KVSlot(self._new_cache()), 0

@@ -234,13 +234,19 @@ class LocalEngine:
         """Tokenize the prompt; back off the last token so the model may choose its own boundary."""
         ids = self.encode(request.prompt)
         limit = max(1, self.context_window - request.max_new_tokens)
-        ids = ids[-limit:]
+        ids = ids[-limit:] or self._start_ids()
         heal = request.heal
         if len(ids) > 1 and not heal:
             last = self.decode(ids[-1:])
             if heal_worthy(last):
                 ids, heal = ids[:-1], last
         return ids, heal
+
+    def _start_ids(self) -> list[int]:
+        """What an empty prompt starts from (a small `contextTokens` budget, or the start of an empty file):
+        the model's start token, as `generate` does without input; a model needs one token to predict from."""
+        start = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
+        return [start] if start is not None else [0]
 
     def _decode(self, ids, heal, request, cancel, should_stop, result: Generation) -> Generation:
         generator = None

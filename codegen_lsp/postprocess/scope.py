@@ -2,16 +2,16 @@
 
 line mode: at the end of the first logical line (a line that leaves a bracket or string open goes on
 until it is closed). block mode: at the first line that dedents
-below the block's indentation (indentation languages) or at the brace that closes the block it opened
-(brace languages); at top level, at a new definition after a blank line.
+below the block's indentation (indentation languages, and those whose blocks close with `end`, `fi` ...)
+or at the brace that closes the block it opened (brace languages); at top level, at a new definition
+after a blank line.
 """
 
 from __future__ import annotations
 
 from ..context import LINE, CursorContext
+from ..languages import Scoping, language
 from .lexer import scan
-
-INDENT_LANGUAGES = {"python", "yaml", "coffeescript", "nim", "haskell", "fsharp"}
 
 
 def cut_to_scope(text: str, ctx: CursorContext) -> str:
@@ -23,7 +23,7 @@ def scope_end(text: str, ctx: CursorContext) -> int | None:
     """Offset in `text` where the completion should end, or None when it has not ended yet."""
     if ctx.mode == LINE:
         return _line_end(text, ctx)
-    if ctx.language in INDENT_LANGUAGES:
+    if language(ctx.language).scoping is not Scoping.BRACES:  # `end` keywords dedent as indentation does
         return _dedent_end(text, ctx)
     return _brace_end(text, ctx)
 
