@@ -237,23 +237,29 @@ async def test_llama_server_editors_keep_their_own_slot_caches(tiny_gguf, tmp_pa
         server.stop()
 
 
-def busy_while(server, jobs) -> list[int]:
-    """Busy slots (llama-server's /slots), sampled while each engine generates a long completion on a thread."""
+def busy_while(server, jobs, limit: float = 20.0) -> list[int]:
+    """Busy slots (llama-server's /slots), sampled while each engine generates a long completion on a thread,
+    until both were seen busy at once (or `limit` seconds); then the generations are cancelled."""
     import threading
 
     import httpx
 
-    def run(engine, prompt):
-        engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=400), CancelToken())
-
-    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    cancels = [CancelToken() for _ in jobs]
+    threads = [
+        threading.Thread(target=lambda e=engine, p=prompt, c=cancel: e.generate(GenerationRequest(prompt=p, max_new_tokens=3000), c))
+        for (engine, prompt), cancel in zip(jobs, cancels)
+    ]  # fmt: skip
     for thread in threads:
         thread.start()
-    samples = []
-    while any(thread.is_alive() for thread in threads):
-        slots = httpx.get(f"{server.root}/slots", timeout=5).json()
+    samples, deadline = [], time.monotonic() + limit
+    while any(thread.is_alive() for thread in threads) and time.monotonic() < deadline:
+        slots = httpx.get(f"{server.root}/slots", timeout=10).json()
         samples.append(sum(1 for slot in slots if slot.get("is_processing")))
+        if samples[-1] == len(jobs):
+            break
         time.sleep(0.02)
+    for cancel in cancels:
+        cancel.cancel()
     for thread in threads:
         thread.join()
     return samples
