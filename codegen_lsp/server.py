@@ -15,6 +15,7 @@ from pygls.lsp.server import LanguageServer
 
 from . import __version__
 from .completion import Completer
+from .context import leading_whitespace
 from .documents import document_text
 from .lifecycle import exit_now, watch_parent
 from .protocol import CodegenProtocol, OwnTransport
@@ -236,4 +237,4 @@ def snippet_indent(ls: LanguageServer, params: types.CompletionParams) -> str | 
         return None
     lines = document.lines
     line = lines[params.position.line] if params.position.line < len(lines) else ""
-    return line[: len(line) - len(line.lstrip(" \t"))]
+    return leading_whitespace(line)

@@ -81,22 +81,6 @@ class Settings:
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
 
-    def model_key(self) -> tuple:
-        """What decides which engine is loaded: a change here means a reload."""
-        return (
-            self.model,
-            self.device,
-            self.dtype,
-            self.engine,
-            self.trust_remote_code,
-            self.revision,
-            self.draft_model,
-            self.api_base,
-            self.api_model,
-            self.api_key_env,
-            self.ca_bundle,
-        )
-
 
 FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
 

@@ -14,7 +14,10 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from codegen_lsp.completion import Completer
 from codegen_lsp.engines.base import CancelToken, EngineError, GenerationRequest
-from codegen_lsp.engines.openai import Backoff, OpenAIEngine, ServerBusy, retry_after_seconds, seed_groups
+from codegen_lsp.engines.config import RemoteConfig
+from codegen_lsp.engines.remote.choices import seed_groups
+from codegen_lsp.engines.remote.engine import OpenAIEngine
+from codegen_lsp.engines.remote.overload import Backoff, ServerBusy, retry_after_seconds
 from codegen_lsp.settings import Settings
 from lsp_helpers import SERVER_COMMAND, inline, open_document, stats
 from openai_standin import StandIn, make_certificates, server_tls
@@ -25,7 +28,7 @@ TEXT = "def total(values):\n    result = 0\n    for value in values:\n        re
 
 
 def engine_for(api_base: str, **settings) -> OpenAIEngine:
-    engine = OpenAIEngine(Settings(api_base=api_base, **settings))
+    engine = OpenAIEngine(RemoteConfig.from_settings(Settings(api_base=api_base, **settings)))
     engine.load(NO_PROGRESS)
     return engine
 

@@ -7,7 +7,7 @@ Levels are counted from the cursor line's indentation, which is the document's o
 
 from __future__ import annotations
 
-from ..context import CursorContext
+from ..context import CursorContext, leading_whitespace
 
 
 def match_indentation(text: str, ctx: CursorContext) -> str:
@@ -18,12 +18,12 @@ def match_indentation(text: str, ctx: CursorContext) -> str:
     tab_width = 4 if unit == "\t" else len(unit)
     base = ctx.indent
     base_columns = _columns(base, tab_width)
-    step = _model_step([_columns(_leading(line), tab_width) for line in lines[1:] if line.strip()], base_columns)
+    step = _model_step([_columns(leading_whitespace(line), tab_width) for line in lines[1:] if line.strip()], base_columns)
     if step is None:
         step = tab_width
     out = lines[:1]
     for line in lines[1:]:
-        leading = _leading(line)
+        leading = leading_whitespace(line)
         columns = _columns(leading, tab_width)
         if not line.strip():
             out.append(line)
@@ -34,10 +34,6 @@ def match_indentation(text: str, ctx: CursorContext) -> str:
             levels, extra = divmod(columns - base_columns, step)
             out.append(base + unit * levels + " " * extra + line[len(leading) :])
     return "\n".join(out)
-
-
-def _leading(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
 
 
 def _columns(leading: str, tab_width: int) -> int:

@@ -1,0 +1,375 @@
+"""The remote engine: generation on an OpenAI-compatible server (vLLM, llama.cpp's llama-server, TGI,
+`transformers serve`) through `POST {api_base}/completions` with `stream: true`.
+
+Everything else (documents, context, prompt, cache, post-processing) stays in codegen-lsp. Generation
+streams so that a stop sequence, the caller's stop check or a cancellation can close the connection
+mid-way: every server tested here stops generating when its client goes away.
+
+Token budgeting without the model in process: the model's own tokenizer when one loads from a local
+directory or the Hugging Face cache (AutoTokenizer, tokenizer files only), else a conservative estimate of
+CHARS_PER_TOKEN characters per token (it overestimates the tokens of code, so prompts come out shorter
+than the window, never longer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import threading
+from contextlib import aclosing, suppress
+
+from ..base import CancelToken, EngineError, Generation, GenerationRequest, ProgressFn, StopCheck
+from ..config import RemoteConfig
+from ..context_window import DEFAULT_CONTEXT_WINDOW
+from ..decoding.stopping import FinishReason
+from .choices import choice_generation, for_server, parse_choices, seed_groups, server_kind
+from .discovery import first_model_id, load_local_tokenizer, served_context_window
+from .errors import OVERFLOW_RETRIES, is_context_overflow, shorter_prompt, status_error_message, transport_error_message
+from .streaming import read_stream, sse_events
+from .overload import OVERLOADED, Backoff, ServerBusy, overloaded_message, retry_after_seconds
+from .transport import http_client, server_root
+
+log = logging.getLogger(__name__)
+
+# Code tokenizers average 3-4 characters per token; assuming fewer keeps an estimated prompt inside the window.
+CHARS_PER_TOKEN = 2.5
+# How often the model thread looks at the cancel token while it waits for the next streamed chunk.
+CANCEL_POLL_SECONDS = 0.02
+# llama.cpp's /infill keeps only ~n_batch/4 tokens of suffix itself; sending more is wasted bytes.
+INFILL_SUFFIX_CHARS = 4096
+
+
+class OpenAIEngine:
+    name = "openai"
+
+    def __init__(self, config: RemoteConfig) -> None:
+        if not config.api_base:
+            raise EngineError("the openai engine needs a server: set codegenLsp.apiBase (or --api-base)")
+        self.config = config
+        self.api_base = config.api_base.rstrip("/")
+        self.model_name: str | None = config.api_model
+        self.context_window = DEFAULT_CONTEXT_WINDOW
+        self.tokenizer = None  # a transformers tokenizer, or None for the estimate
+        self.infill = False  # llama.cpp's /infill serves fill-in-the-middle for this model
+        self.server_kind = "openai"  # "llamacpp" when its /models says so: it takes cache_prompt, caps n at its slots
+        self.max_choices: int | None = None  # most choices one request may ask for (llama.cpp: its parallel slots)
+        self.backoff = Backoff()
+        self._loop = asyncio.new_event_loop()  # driven by whichever thread calls (the one model thread)
+        self._client = None
+
+    # -- loading -------------------------------------------------------------------------------------
+    def load(self, report: ProgressFn) -> None:
+        """Check that the server answers and accepts the model; learn its context window and FIM support."""
+        self._client = http_client(self.config)
+        try:
+            report(f"connecting to {self.api_base}", 10)
+            models = self._loop.run_until_complete(self._list_models())
+            entries = models.get("data") if isinstance(models, dict) else None
+            entries = entries if isinstance(entries, list) else []
+            if not self.model_name:
+                self.model_name = first_model_id(entries)
+            if not self.model_name:
+                raise EngineError(f"the server at {self.api_base} lists no model; set codegenLsp.apiModel (or --api-model)")
+            self.server_kind = server_kind(entries)
+            if self.server_kind == "llamacpp":
+                self.max_choices = self._loop.run_until_complete(self._llama_slots())
+            report(f"checking model '{self.model_name}'", 40)
+            self._loop.run_until_complete(self._probe_completion())
+            self.infill = self._loop.run_until_complete(self._probe_infill(entries))
+            report("loading tokenizer", 70)
+            self.tokenizer, config_window = load_local_tokenizer(self.tokenizer_candidates())
+            self.context_window = served_context_window(entries, self.model_name) or config_window or DEFAULT_CONTEXT_WINDOW
+        except BaseException:
+            self.close()
+            raise
+        how = "the model's tokenizer" if self.tokenizer is not None else f"~{CHARS_PER_TOKEN} chars/token estimate"
+        log.info(
+            "remote model '%s' at %s: context %d tokens, token counts from %s%s",
+            self.model_name, self.api_base, self.context_window, how, ", FIM through /infill" if self.infill else "",
+        )
+        report("ready", 100)
+
+    @property
+    def fills_in_the_middle(self) -> bool:
+        """The server builds FIM prompts itself (llama.cpp's /infill): the caller sends plain prefix + suffix.
+        Otherwise the caller may render a FIM template for the model's tokenizer into the prompt (vLLM, TGI)."""
+        return self.infill
+
+    def tokenizer_candidates(self) -> list[str]:
+        """Where a tokenizer may come from: the model setting when the user set one, then the served name."""
+        names = [self.config.tokenizer_source] if self.config.tokenizer_source else []
+        if self.model_name and self.model_name not in names:
+            names.append(self.model_name)
+        return names
+
+    async def _list_models(self):
+        """GET /models; a server without it is fine when the settings name the model (the probe decides)."""
+        response = await self._request("GET", f"{self.api_base}/models")
+        if response.status_code >= 400 and self.model_name:
+            log.info("GET %s/models answered HTTP %d; going on with '%s'", self.api_base, response.status_code, self.model_name)
+            return None
+        self._check_status(response)
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    async def _probe_completion(self) -> None:
+        """One token for a one-character prompt: the server must accept the model name and the request."""
+        body = {"model": self.model_name, "prompt": "\n", "max_tokens": 1, "temperature": 0.0, "stream": False}
+        await self._send("POST", f"{self.api_base}/completions", json=body, about_model=True)
+
+    async def _probe_infill(self, entries: list) -> bool:
+        """Only llama.cpp offers /infill, and only for models with FIM tokens: ask it once."""
+        if not any(isinstance(e, dict) and e.get("owned_by") == "llamacpp" for e in entries):
+            return False
+        body = {"input_prefix": "", "input_suffix": "", "n_predict": 1, "stream": False}
+        try:
+            await self._send("POST", f"{server_root(self.api_base)}/infill", json=body)
+        except EngineError as err:
+            log.info("no fill-in-the-middle through /infill: %s", err)
+            return False
+        return True
+
+    async def _send(self, method: str, url: str, about_model: bool = False, **kwargs):
+        """One plain request; every failure becomes an EngineError that says what to do."""
+        response = await self._request(method, url, **kwargs)
+        self._check_status(response, about_model)
+        return response
+
+    async def _request(self, method: str, url: str, **kwargs):
+        import httpx
+
+        try:
+            return await self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as err:
+            raise EngineError(transport_error_message(err, self.api_base, self.config.request_timeout_seconds)) from err
+
+    def _check_status(self, response, about_model: bool = False) -> None:
+        if response.status_code >= 400:
+            raise self._status_error(response, about_model)
+
+    def _status_error(self, response, about_model: bool = False) -> EngineError:
+        """An overload answer starts a backoff (ServerBusy, one message); anything else says what failed."""
+        if response.status_code in OVERLOADED:
+            wait = self.backoff.overloaded(retry_after_seconds(response.headers.get("retry-after")))
+            log.warning("the server answered HTTP %d; no requests for %.1f s", response.status_code, wait)
+            return ServerBusy(overloaded_message(self.api_base), wait)
+        return EngineError(self._status_message(response.status_code, response.text, about_model))
+
+    async def _llama_slots(self) -> int | None:
+        """llama.cpp's /props says how many parallel slots it has: `n` (n_cmpl) may not exceed them."""
+        with suppress(EngineError, ValueError, TypeError, AttributeError):
+            response = await self._request("GET", f"{server_root(self.api_base)}/props")
+            slots = response.json().get("total_slots") if response.status_code == 200 else None
+            return slots if isinstance(slots, int) and slots > 0 else None
+        return None
+
+    def _status_message(self, status: int, body: str, about_model: bool = False) -> str:
+        return status_error_message(
+            status, body, self.api_base, self.model_name, self.config.api_key_env, about_model
+        )
+
+    # -- tokens --------------------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        if self.tokenizer is not None:
+            return len(self.tokenizer.encode(text, add_special_tokens=False))
+        return estimate_tokens(text)
+
+    def max_token_chars(self) -> int:
+        if self.tokenizer is not None:
+            # A token's vocabulary string is at least as long as the text it decodes to (byte-level BPE and
+            # SentencePiece spell each character or byte with one or more symbols).
+            return max((len(t) for t in self.tokenizer.get_vocab()), default=64)
+        return math.ceil(CHARS_PER_TOKEN)
+
+    # -- generation ----------------------------------------------------------------------------------
+    def generate(
+        self, request: GenerationRequest, cancel: CancelToken, should_stop: StopCheck | None = None
+    ) -> Generation:
+        self._ready_to_send()
+        retries = OVERFLOW_RETRIES
+        while True:
+            result = Generation(text="", finish_reason=FinishReason.LENGTH)
+            if cancel.cancelled:
+                result.finish_reason = FinishReason.CANCELLED
+                return result
+            try:
+                result = self._loop.run_until_complete(self._generate(request, cancel, should_stop, result))
+                self.backoff.succeeded()
+                return result
+            except EngineError as err:
+                shorter = shorter_prompt(request.prompt)
+                if not retries or shorter is None or not is_context_overflow(str(err)):
+                    raise
+                # Token counts were estimated (or the server's window is smaller than it said): keep the newer half.
+                log.warning("the server found the prompt too long; retrying with its last %d characters", len(shorter))
+                request, retries = dataclasses.replace(request, prompt=shorter), retries - 1
+
+    async def _generate(self, request, cancel: CancelToken, should_stop, result: Generation) -> Generation:
+        """Stream on a task; when the cancel token is set, cancel the task: that closes the connection."""
+        task = asyncio.ensure_future(self._stream(request, cancel, should_stop, result))
+        while not task.done():
+            await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
+            if cancel.cancelled and not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+                result.finish_reason = FinishReason.CANCELLED
+                return result
+        return task.result()
+
+    async def _stream(self, request: GenerationRequest, cancel: CancelToken, should_stop, result: Generation) -> Generation:
+        import httpx
+
+        url, body = self._endpoint(request)
+        try:
+            async with self._client.stream("POST", url, json=body) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._status_error(response)
+                # Returning from inside these blocks closes the connection: the server stops generating.
+                async with aclosing(response.aiter_lines()) as lines, aclosing(sse_events(lines)) as events:
+                    return await read_stream(events, request, cancel, should_stop, result)
+        except httpx.HTTPError as err:
+            raise EngineError(transport_error_message(err, self.api_base, self.config.request_timeout_seconds)) from err
+
+    def _endpoint(self, request: GenerationRequest, n: int = 1) -> tuple[str, dict]:
+        """Where a request goes and what it says: /infill (llama.cpp, with a suffix) or /completions."""
+        if self.infill and request.suffix.strip():
+            url, body = f"{server_root(self.api_base)}/infill", infill_body(request)
+        else:
+            url, body = f"{self.api_base}/completions", completion_body(request, self.model_name)
+        return url, for_server(body, self.server_kind, n)
+
+    def _ready_to_send(self) -> None:
+        if self._client is None:
+            raise EngineError(f"not connected to {self.api_base}")
+        if self.backoff.remaining() > 0:  # the server asked for a pause: do not add to its load
+            raise ServerBusy(overloaded_message(self.api_base), self.backoff.remaining())
+
+    # -- alternatives: one request with n ------------------------------------------------------------------
+    def generate_many(
+        self, requests: list[GenerationRequest], cancel: CancelToken, should_stop: StopCheck | None = None
+    ) -> list[Generation]:
+        """Requests that differ only in their seed (sampled alternatives) go as ONE request with `n` (vLLM
+        batches the choices; llama.cpp decodes them on parallel slots after one prefill); any other request
+        goes alongside, at the same time. A server that ignores `n` (transformers serve) gets the missing
+        choices as separate requests, sent together."""
+        self._ready_to_send()
+        cancelled = [Generation(text="", finish_reason=FinishReason.CANCELLED) for _ in requests]
+        if cancel.cancelled:
+            return cancelled
+        groups = seed_groups(requests, self.max_choices)
+
+        async def run_all() -> list[Generation]:
+            parts = await asyncio.gather(*(self._group(requests[g[0]], len(g), cancel, should_stop) for g in groups))
+            out = [Generation(text="", finish_reason=FinishReason.EOS) for _ in requests]
+            for indices, generations in zip(groups, parts):
+                for index, generation in zip(indices, generations):
+                    out[index] = generation
+            return out
+
+        results = self._loop.run_until_complete(self._cancellable(run_all(), cancel))
+        if results is None:
+            return cancelled
+        self.backoff.succeeded()
+        return results
+
+    async def _group(self, request: GenerationRequest, n: int, cancel: CancelToken, should_stop) -> list[Generation]:
+        """One request for n choices of `request` (streamed as usual when n is 1)."""
+        if n == 1:
+            return [await self._stream(request, cancel, should_stop, Generation(text="", finish_reason=FinishReason.LENGTH))]
+        url, body = self._endpoint(request, n)
+        body["stream"] = False  # the choices end together; a cancel still closes the connection
+        if self.server_kind == "llamacpp":
+            body.pop("seed", None)  # its parallel slots would share the seed and sample the same text
+        response = await self._request("POST", url, json=body)
+        self._check_status(response)
+        try:
+            payload = response.json()
+        except ValueError as err:
+            raise EngineError(f"the server at {self.api_base} sent an unreadable answer: {err}") from err
+        generations = [choice_generation(text, finish, request) for text, finish in parse_choices(payload)[:n]]
+        if len(generations) < n:  # `n` ignored: ask for the rest one by one, all at once
+            log.info("the server answered %d of %d choices; asking for the rest separately", len(generations), n)
+            self.max_choices = 1
+            seeds = [dataclasses.replace(request, seed=(request.seed or 0) + k) for k in range(len(generations), n)]
+            more = await asyncio.gather(*(self._group(r, 1, cancel, should_stop) for r in seeds))
+            generations += [g for part in more for g in part]
+        return generations
+
+    async def _cancellable(self, coroutine, cancel: CancelToken):
+        """Run on a task; when the cancel token is set, cancel the task (closing its connections): None."""
+        task = asyncio.ensure_future(coroutine)
+        while not task.done():
+            await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
+            if cancel.cancelled and not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+                return None
+        return task.result()
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if self._loop.is_closed() or self._loop.is_running():  # running: a request streams at shutdown
+            return
+
+        def shut() -> None:
+            with suppress(Exception):
+                if client is not None:
+                    self._loop.run_until_complete(client.aclose())
+                # httpx's inner byte iterators of streams closed early are finalized by tasks: let them finish.
+                self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+                pending = asyncio.all_tasks(self._loop)
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.close()
+
+        # On a thread of its own: the caller's thread may be running an event loop of its own.
+        closer = threading.Thread(target=shut, name="codegen-openai-close", daemon=True)
+        closer.start()
+        closer.join(timeout=5)
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def completion_body(request: GenerationRequest, model: str | None) -> dict:
+    # Token healing cannot be constrained remotely: put the backed-off text back into the prompt.
+    body = {
+        "model": model,
+        "prompt": request.prompt + request.heal,
+        "max_tokens": request.max_new_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stream": True,
+    }
+    return with_stop_and_seed(body, request)
+
+
+def infill_body(request: GenerationRequest) -> dict:
+    """llama.cpp's /infill: the server builds the model's own FIM prompt from prefix and suffix."""
+    body = {
+        "input_prefix": request.prompt,
+        "input_suffix": request.suffix[:INFILL_SUFFIX_CHARS],
+        "prompt": request.heal,
+        "n_predict": request.max_new_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stream": True,
+        "cache_prompt": True,
+    }
+    return with_stop_and_seed(body, request)
+
+
+def with_stop_and_seed(body: dict, request: GenerationRequest) -> dict:
+    """The optional fields both endpoints take alike."""
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
