@@ -10,6 +10,10 @@ SKIP, LINE, BLOCK = "skip", "line", "block"
 
 CLOSERS = set(")]}>\"'`;,: \t\r")  # \r: the line end of a CRLF document
 BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->")
+PAIRS = {"(": ")", "[": "]", "{": "}"}
+# What an auto-closed pair leaves after the cursor that the completion may write itself (`;` `:` `,` alone
+# are separators, not pairs: with only those after the cursor the completion is not inside anything).
+PAIR_CLOSERS = set(")]}\"'`")
 
 # LSP languageId → a display name used in the prompt header; file extensions fill in when the editor
 # sends a generic id.
@@ -49,6 +53,19 @@ class CursorContext:
     def code_after(self) -> bool:
         """Code (not only closing brackets, quotes and separators) follows the cursor on its line."""
         return has_code(self.line_suffix)
+
+    @property
+    def auto_closed(self) -> str:
+        """The closers an editor (or the user) put after the cursor: the rest of its line when that is only
+        closing brackets, quotes and separators with at least one bracket or quote (`foo(¦)`, `"¦";`, `{¦}`);
+        "" otherwise. A completion may write them itself: it then replaces them (see postprocess.pairs)."""
+        return auto_closed(self.line_suffix)
+
+    @property
+    def block_pair(self) -> bool:
+        """The cursor sits between an opener ending the text before it and its closer (`{¦}`, `(¦)`, `[¦]`):
+        the completion may be a block of lines, with the closer once at its end."""
+        return _is_block_pair(self.line_prefix, self.line_suffix)
 
     @property
     def indent_unit(self) -> str:
@@ -93,7 +110,20 @@ def decide_mode(line_prefix: str, line_suffix: str) -> str:
         return BLOCK
     if not line_suffix.strip() and stripped.endswith(BLOCK_OPENERS):
         return BLOCK
+    if _is_block_pair(line_prefix, line_suffix):
+        return BLOCK  # `{¦}`: a body, however the editor closed the pair
     return LINE
+
+
+def auto_closed(line_suffix: str) -> str:
+    rest = line_suffix.rstrip()
+    return rest if rest and not has_code(rest) and set(rest) & PAIR_CLOSERS else ""
+
+
+def _is_block_pair(line_prefix: str, line_suffix: str) -> bool:
+    closers = auto_closed(line_suffix)
+    stripped = line_prefix.rstrip()
+    return bool(closers) and stripped[-1:] in PAIRS and closers.lstrip()[0] == PAIRS[stripped[-1]]
 
 
 def has_code(line_suffix: str) -> bool:

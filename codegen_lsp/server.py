@@ -15,8 +15,9 @@ from pygls.lsp.server import LanguageServer
 
 from . import __version__
 from .completion import Completer
-from .documents import document_text
+from .documents import UNITS_PER_CHAR, Document, document_text
 from .lifecycle import exit_now, watch_parent
+from .postprocess import Completion
 from .protocol import CodegenProtocol
 from .settings import Settings, parse_settings
 from .snippets import neighbours_from
@@ -37,6 +38,7 @@ class CodegenLanguageServer(LanguageServer):
         self._pending_messages: list[str] = []
         self._load_task: asyncio.Task | None = None
         self._load_again = False
+        self.client_name = ""  # clientInfo.name from initialize: some clients cannot take replacing items
 
     def report_server_error(self, error, source) -> None:
         """A body that is not JSON gets a Parse error response, not a popup; other errors as pygls does."""
@@ -117,7 +119,7 @@ class CodegenLanguageServer(LanguageServer):
         return True
 
     # -- completions ---------------------------------------------------------------------------------------
-    async def complete_at(self, uri: str, position: types.Position, invoked: bool = False) -> list[str]:
+    async def complete_at(self, uri: str, position: types.Position, invoked: bool = False) -> list[Completion]:
         """Completions at an LSP position; [] for unopened documents and positions past the end.
         `invoked`: the user asked explicitly (alternatives are offered)."""
         document = self.workspace.open_document(uri)
@@ -145,6 +147,7 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     @server.feature(types.INITIALIZE)
     def initialize(ls: CodegenLanguageServer, params: types.InitializeParams) -> None:
         ls._pending_messages = ls.apply_settings(params.initialization_options, ls.flag_settings)
+        ls.client_name = params.client_info.name if params.client_info else ""
         watch_parent(params.process_id, lambda: exit_now(ls.completer.close))
 
     @server.feature(types.INITIALIZED)
@@ -167,16 +170,29 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
         ls: CodegenLanguageServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList:
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-        texts = await ls.complete_at(params.text_document.uri, params.position, invoked)
-        here = types.Range(start=params.position, end=params.position)
-        return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=t, range=here) for t in texts])
+        completions = await ls.complete_at(params.text_document.uri, params.position, invoked)
+        document = ls.workspace.open_document(params.text_document.uri)
+        items = []
+        for completion in completions:
+            if completion.replace and not takes_inline_replace(ls.client_name, completion):
+                completion = completion.insertion_only()
+            if completion.text:
+                here = item_range(document, params.position, completion)
+                items.append(types.InlineCompletionItem(insert_text=completion.text, range=here))
+        return types.InlineCompletionList(items=items)
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
     async def completion(ls: CodegenLanguageServer, params: types.CompletionParams) -> types.CompletionList:
-        texts = await ls.complete_at(params.text_document.uri, params.position)
-        here = types.Range(start=params.position, end=params.position)
+        completions = await ls.complete_at(params.text_document.uri, params.position)
+        document = ls.workspace.open_document(params.text_document.uri)
         indent = snippet_indent(ls, params)
-        return types.CompletionList(is_incomplete=True, items=[completion_item(t, here, indent) for t in texts])
+        items = []
+        for completion in completions:
+            if completion.replace and ls.client_name in INSERT_ONLY_CLASSIC_CLIENTS:
+                completion = completion.insertion_only()
+            if completion.text:
+                items.append(completion_item(completion.text, item_range(document, params.position, completion), indent))
+        return types.CompletionList(is_incomplete=True, items=items)
 
     @server.feature(STATS_REQUEST)
     def stats(ls: CodegenLanguageServer, params) -> dict:
@@ -192,6 +208,31 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
         ls.completer.close()
 
     return server
+
+
+# How clients apply an item whose range runs past the cursor over the closers there (seen in tests/editors):
+# VS Code (code-server) shows the whole replacement as ghost text around the closers and Tab applies the range.
+# Neovim 0.12 draws a replacing inline item's first line over the range ('overlay'): right for one line, but
+# a body of lines (`{¦}`) would leave the closer drawn on the cursor's line: those get the insertion instead.
+# Neovim's classic completion (0.11) is not proven with replacing edits: insertion only.
+OVERLAY_CLIENTS = {"Neovim"}
+INSERT_ONLY_CLASSIC_CLIENTS = {"Neovim"}
+
+
+def takes_inline_replace(client_name: str, completion: Completion) -> bool:
+    return not (client_name in OVERLAY_CLIENTS and "\n" in completion.text)
+
+
+def item_range(document: Document | None, position: types.Position, completion: Completion) -> types.Range:
+    """From the cursor over the characters the completion replaces (closers on the cursor's line), counted in
+    the position encoding the client and server agreed on."""
+    if not completion.replace or document is None:
+        return types.Range(start=position, end=position)
+    offset = document.offset_at_position(position)
+    replaced = document.source[offset : offset + completion.replace]
+    width = UNITS_PER_CHAR.get(document.encoding, UNITS_PER_CHAR[types.PositionEncodingKind.Utf16])
+    end = types.Position(line=position.line, character=position.character + sum(width(c) for c in replaced))
+    return types.Range(start=position, end=end)
 
 
 def completion_item(text: str, here: types.Range, indent: str | None = None) -> types.CompletionItem:

@@ -1,39 +1,91 @@
-"""Indent the completion the way the document is indented: tabs or spaces, and the same width.
+"""Indent the completion the way the document is indented: tabs or spaces, the same width, on its grid.
 
 The model writes the indentation it saw most in training (four spaces, for CodeGen); in a file indented
 with tabs or two spaces that would be a mixed-indentation error (Python) or an eyesore (everything else).
-Levels are counted from the cursor line's indentation, which is the document's own.
+The unit comes from the evidence there is: the document's own when it has indented lines, else the
+completion's (a file with no indented lines yet keeps the model's two spaces or tabs). Levels are counted
+from the cursor line's indentation, which is the document's own, one distinct depth at a time: a line one
+column off the model's grid joins the level it is closest to from above. Lines inside a bracket or string the
+completion opened keep their alignment (only shifted with the line that opened it). At a line start, spaces
+the model put before the first line's code that do not make a whole level are stray and dropped.
 """
 
 from __future__ import annotations
 
-from ..context import CursorContext
+from ..context import CursorContext, indent_unit
+from .lexer import scan
 
 
 def match_indentation(text: str, ctx: CursorContext) -> str:
     lines = text.split("\n")
+    lines[0] = _first_line(lines[0], ctx)
     if len(lines) < 2:
-        return text
-    unit = ctx.indent_unit
+        return lines[0]
+    model_unit = _model_unit(lines, ctx)
+    unit = indent_unit(ctx.prefix + ctx.suffix, default="") or ("\t" if "\t" in ctx.indent else model_unit)
+    if not unit:
+        return "\n".join(lines)
     tab_width = 4 if unit == "\t" else len(unit)
     base = ctx.indent
     base_columns = _columns(base, tab_width)
     step = _model_step([_columns(_leading(line), tab_width) for line in lines[1:] if line.strip()], base_columns)
     if step is None:
         step = tab_width
+    free = _continuation_lines(text, ctx)
     out = lines[:1]
-    for line in lines[1:]:
+    stack = [base_columns]  # the completion's depths, in columns, from the cursor line's down
+    shift = 0  # how far the last re-indented line moved: continuation lines move with it
+    for number, line in enumerate(lines[1:], 1):
         leading = _leading(line)
         columns = _columns(leading, tab_width)
         if not line.strip():
             out.append(line)
-        elif columns < base_columns:
-            levels, extra = divmod(columns, step)
-            out.append(unit * levels + " " * extra + line[len(leading) :])
+            continue
+        if number in free:
+            out.append(" " * max(0, columns + shift) + line[len(leading) :] if shift else line)
+            continue
+        if columns < base_columns:
+            stack = [base_columns]
+            new = unit * round(columns / step)
         else:
-            levels, extra = divmod(columns - base_columns, step)
-            out.append(base + unit * levels + " " * extra + line[len(leading) :])
+            while columns < stack[-1]:
+                stack.pop()
+            if columns > stack[-1] and (len(stack) < 2 or columns - stack[-1] >= 2 or columns - stack[-1] >= step):
+                stack.append(columns)
+            new = base + unit * (len(stack) - 1)
+        shift = _columns(new, tab_width) - columns
+        out.append(new + line[len(leading) :])
     return "\n".join(out)
+
+
+def _first_line(line: str, ctx: CursorContext) -> str:
+    """At a line start the first line's leading spaces are stray unless they make at least a level."""
+    if ctx.line_prefix.strip() or not line.strip():
+        return line
+    leading = _leading(line)
+    unit = indent_unit(ctx.prefix + ctx.suffix, default="    ")
+    if _columns(leading, 4) < _columns(unit, 4) or ctx.line_prefix:
+        return line[len(leading) :]  # a stray space, or the line already has its indentation
+    return line
+
+
+def _continuation_lines(text: str, ctx: CursorContext) -> set[int]:
+    """Numbers of the lines that start inside a bracket or string the completion opened."""
+    result = scan(text, ctx.language, ctx.line_prefix)
+    return {
+        number
+        for number, ((_, _, in_literal), parens) in enumerate(zip(result.line_ends, result.open_parens), 1)
+        if parens > 0 or in_literal
+    }
+
+
+def _model_unit(lines: list[str], ctx: CursorContext) -> str:
+    """The completion's own unit: a tab when its indented lines use tabs, else its smallest step in spaces."""
+    indented = [_leading(line) for line in lines[1:] if line.strip() and _leading(line)]
+    if indented and sum(lead.startswith("\t") for lead in indented) * 2 > len(indented):
+        return "\t"
+    step = _model_step([len(lead.expandtabs(4)) for lead in indented], len(ctx.indent.expandtabs(4)))
+    return " " * step if step else ""
 
 
 def _leading(line: str) -> str:

@@ -31,6 +31,8 @@ class Scan:
     closes: list[tuple[int, str, int]] = field(default_factory=list)  # (offset, bracket, depth after it)
     outer_quote_close: int | None = None  # offset of the quote that ends a string the line prefix opened
     balanced_ends: list[int] = field(default_factory=list)  # offsets after code where nothing is left open
+    # for every line end, the `(` and `[` (not `{`) left open there: the next line continues an expression
+    open_parens: list[int] = field(default_factory=list)
 
     @property
     def first_outer_close(self) -> int | None:
@@ -44,7 +46,7 @@ def scan(text: str, language: str, line_prefix: str = "") -> Scan:
     state = _State(language)
     for ch_index in range(len(line_prefix)):
         state.feed(line_prefix, ch_index, None)
-    state.depth, state.outer = 0, state.literal not in (None, "\n")
+    state.depth, state.parens, state.outer = 0, 0, state.literal not in (None, "\n")
     result = Scan()
     for i in range(len(text)):
         state.feed(text, i, result)
@@ -62,6 +64,7 @@ class _State:
         self.literal: str | None = None  # the quote (or "*/", "\n") that ends the current literal
         self.skip = 0  # characters of a multi-character delimiter already consumed
         self.depth = 0
+        self.parens = 0  # the part of depth opened by `(` and `[`
         self.outer = False  # the open literal was opened before the scanned text
 
     def feed(self, text: str, i: int, result: Scan | None) -> None:
@@ -72,6 +75,7 @@ class _State:
         if ch == "\n":
             if result is not None:
                 result.line_ends.append((i, self.depth, self.literal not in (None, "\n")))
+                result.open_parens.append(self.parens)
             if self.literal is not None and self.literal not in self.multiline and self.literal != "*/":
                 self.literal = None  # a line comment ends; so does an unterminated one-line string
             return
@@ -96,8 +100,10 @@ class _State:
             self.literal, self.skip = "*/", 1
         elif ch in OPENING:
             self.depth += 1
+            self.parens += ch != "{"
         elif ch in CLOSING:
             self.depth -= 1
+            self.parens -= ch != "}"
             if result is not None:
                 result.closes.append((i, ch, self.depth))
                 if self.depth < 0 and result.first_unmatched_close is None:

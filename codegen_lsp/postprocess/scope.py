@@ -9,6 +9,7 @@ below the block's indentation (indentation languages) or at the brace that close
 from __future__ import annotations
 
 from ..context import LINE, CursorContext
+from . import pairs
 from .lexer import scan
 
 INDENT_LANGUAGES = {"python", "yaml", "coffeescript", "nim", "haskell", "fsharp"}
@@ -21,6 +22,8 @@ def cut_to_scope(text: str, ctx: CursorContext) -> str:
 
 def scope_end(text: str, ctx: CursorContext) -> int | None:
     """Offset in `text` where the completion should end, or None when it has not ended yet."""
+    if ctx.auto_closed:
+        return pairs.scope_end(text, ctx)
     if ctx.mode == LINE:
         return _line_end(text, ctx)
     if ctx.language in INDENT_LANGUAGES:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..context import CursorContext
+from ..context import PAIR_CLOSERS, CursorContext
 from .lexer import scan
 
 # A following line this short (`}`, `)`, `pass`, `end`) is repeated legitimately; match it only together
@@ -38,5 +38,7 @@ def drop_duplicated_closers(text: str, ctx: CursorContext) -> str:
     if cut is not None:
         return text[:cut]
     closers = ctx.line_suffix.strip()
+    if set(closers) & PAIR_CLOSERS:
+        return text  # a bracket the completion ends with is its own (the scan above found no outer close)
     kept = text.rstrip()
     return kept[: len(kept) - len(closers)] if kept.endswith(closers) else text  # `;` `:` `,` are not brackets
