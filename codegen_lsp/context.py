@@ -98,11 +98,14 @@ def cursor_context(text: str, offset: int, language_id: str | None, uri: str, mo
 def decide_mode(line_prefix: str, line_suffix: str) -> str:
     """How much to complete at a cursor, from its line alone.
 
-    skip: inside a word, or at the indentation of a line that already has code;
+    skip: inside a word, or at the indentation of a line that already has code (but before a word right
+    after `(` or `,` the arguments that go before it are completed: `sum(¦baz)`);
     block: after a block opener (`:` `{` `=>` ...) at the end of the line, or on an empty line;
     line: anywhere else, the rest of the line — also with only closers after the cursor (the filters keep
     them from being doubled) or with other code after it (the filters keep only what fits before it).
     """
+    if before_argument(line_prefix, line_suffix):
+        return LINE
     if line_suffix[:1].isalnum() or line_suffix[:1] == "_" or (line_suffix.strip() and not line_prefix.strip()):
         return SKIP
     stripped = line_prefix.rstrip()
@@ -113,6 +116,12 @@ def decide_mode(line_prefix: str, line_suffix: str) -> str:
     if _is_block_pair(line_prefix, line_suffix):
         return BLOCK  # `{¦}`: a body, however the editor closed the pair
     return LINE
+
+
+def before_argument(line_prefix: str, line_suffix: str) -> bool:
+    """`sum(¦baz)`, `log(a, ¦b)`: a word follows the cursor right after an argument list's `(` or `,`."""
+    word = line_suffix[:1]
+    return (word.isalpha() or word == "_") and line_prefix.rstrip()[-1:] in ("(", ",")
 
 
 def auto_closed(line_suffix: str) -> str:

@@ -21,8 +21,8 @@ CUTS = (
 SHAPES = (
     suffix.drop_duplicated_closers,
     balance.cut_unclosed,
+    indentation.match_indentation,  # before the parser judges: a tab file with the model's spaces would not parse
     syntax.prefer_parsable,
-    indentation.match_indentation,
     whitespace.trim,
 )
 FILTERS = CUTS + SHAPES

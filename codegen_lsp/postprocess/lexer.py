@@ -74,7 +74,8 @@ class _State:
             return
         if ch == "\n":
             if result is not None:
-                result.line_ends.append((i, self.depth, self.literal not in (None, "\n")))
+                # only a literal that can span lines is open at a line end (an unclosed "abc ends with its line)
+                result.line_ends.append((i, self.depth, self.literal in self.multiline or self.literal == "*/"))
                 result.open_parens.append(self.parens)
             if self.literal is not None and self.literal not in self.multiline and self.literal != "*/":
                 self.literal = None  # a line comment ends; so does an unterminated one-line string

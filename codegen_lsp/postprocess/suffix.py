@@ -11,22 +11,39 @@ SHORT_LINE = 4
 
 
 def drop_repeated_suffix_lines(text: str, ctx: CursorContext) -> str:
-    """Cut the completion where its lines start repeating the lines right after the cursor."""
-    following = [line.strip() for line in ctx.suffix.split("\n")[1:6] if line.strip()]
+    """Cut the completion where its lines start repeating the lines right after the cursor. A closing line
+    (`}`, `);`) repeats the suffix's only at the same indentation and when the completion has left nothing
+    open that it would close: otherwise it is the completion's own (the end of its `try` or getter)."""
+    following_lines = [line for line in ctx.suffix.split("\n")[1:6] if line.strip()]
+    following = [line.strip() for line in following_lines]
     if not following:
         return text
     lines = text.split("\n")
     stripped = [line.strip() for line in lines]
     stripped[0] = (ctx.line_prefix + lines[0]).strip()
+    offset = -1
     for i in range(len(lines)):
+        offset += len(lines[i - 1]) + 1 if i else 1
         if not stripped[i] or stripped[i] != following[0]:
             continue
+        if _closing_line(stripped[i]):
+            line = (ctx.line_prefix + lines[0]) if i == 0 else lines[i]
+            if _leading(line) != _leading(following_lines[0]) or scan(text[:offset], ctx.language, ctx.line_prefix).depth > 0:
+                continue
         if len(following[0]) <= SHORT_LINE and len(following) > 1:
             rest = [line for line in stripped[i + 1 :] if line]
             if rest and rest[0] != following[1]:
                 continue
         return "\n".join(lines[:i])
     return text
+
+
+def _closing_line(stripped: str) -> bool:
+    return bool(stripped) and set(stripped) <= set(")]};,")
+
+
+def _leading(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
 
 
 def drop_duplicated_closers(text: str, ctx: CursorContext) -> str:
