@@ -21,8 +21,7 @@ def match_indentation(text: str, ctx: CursorContext) -> str:
     lines[0] = _first_line(lines[0], ctx)
     if len(lines) < 2:
         return lines[0]
-    model_unit = _model_unit(lines, ctx)
-    unit = indent_unit(ctx.prefix + ctx.suffix, default="") or ("\t" if "\t" in ctx.indent else model_unit)
+    unit = indent_unit(ctx.prefix + ctx.suffix, default="") or _cursor_unit(ctx) or _model_unit(lines, ctx)
     if not unit:
         return "\n".join(lines)
     tab_width = 4 if unit == "\t" else len(unit)
@@ -67,6 +66,15 @@ def _first_line(line: str, ctx: CursorContext) -> str:
     if _columns(leading, 4) < _columns(unit, 4) or ctx.line_prefix:
         return line[len(leading) :]  # a stray space, or the line already has its indentation
     return line
+
+
+def _cursor_unit(ctx: CursorContext) -> str:
+    """With no indented line of code in the document, the cursor line's own indentation is one level when the
+    line above it is not indented (the first line of a body)."""
+    if not ctx.indent:
+        return ""
+    above = [line for line in ctx.prefix.split("\n")[:-1] if line.strip()]
+    return ctx.indent if above and not above[-1][:1].isspace() else ""
 
 
 def _continuation_lines(text: str, ctx: CursorContext) -> set[int]:

@@ -97,15 +97,17 @@ def assemble(inside: str, closing: Closing, raw_inside: str, ctx: CursorContext)
     """The shown completion from its shaped inside and the model's closing tail."""
     closers = ctx.auto_closed
     if ctx.block_pair and "\n" in inside and inside.split("\n")[-1].strip():
-        joint = "\n" + ctx.indent  # a body of lines: the closer on its own line, at the opener line's indentation
+        joint = gap = "\n" + ctx.indent  # a body of lines: the closer on its own line, at the opener line's indentation
     else:
         last_line = raw_inside.split("\n")[-1]
-        joint = last_line[len(last_line.rstrip(" \t")) :] if last_line.strip() else ""  # `{ x }` keeps its space
+        gap = last_line[len(last_line.rstrip(" \t")) :] if last_line.strip() else ""  # `{ x }` keeps its space
+        gap = gap or closers[: len(closers) - len(closers.lstrip())]
+        joint = "" if closers[:1].isspace() else gap  # `{ a: 1, ¦ }`: the closers there bring their own space
     insertion = inside + joint
     written = _closing_text(closing, closers)
     if written == closers:
         return Completion(insertion)
-    return Completion(insertion + written, replace=len(closers), insert_text=insertion)
+    return Completion(inside + gap + written.lstrip(" \t"), replace=len(closers), insert_text=insertion)
 
 
 def _closing_text(closing: Closing, closers: str) -> str:

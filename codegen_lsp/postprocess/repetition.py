@@ -44,8 +44,8 @@ def _repeated_block(lines: list[str]) -> int | None:
     follows itself (indentation aside: loops often nest deeper each round)."""
     stripped = [line.strip() for line in lines]
     for start in range(len(lines)):
-        if not stripped[start]:
-            continue
+        if not stripped[start] or set(stripped[start]) <= set(")]};,"):
+            continue  # `}` `}` `}` closing nested blocks is code
         for size in range(1, MAX_BLOCK + 1):
             times = TIMES if size == 1 else 2
             block = stripped[start : start + size]
@@ -98,8 +98,7 @@ def _shape(line: str) -> tuple[str, ...] | None:
     tokens = TOKEN.findall(line)
     if not any(WORD.fullmatch(t) for t in tokens) or len(tokens) < 3:
         return None
-    indent = line[: len(line) - len(line.lstrip())]
-    return (indent, *("w" if WORD.fullmatch(t) else t for t in tokens))
+    return tuple("w" if WORD.fullmatch(t) else t for t in tokens)
 
 
 def _loop_start(line: str) -> int | None:

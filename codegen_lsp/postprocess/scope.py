@@ -95,8 +95,11 @@ def _brace_end(text: str, ctx: CursorContext) -> int | None:
             if bracket == "}" and depth == -1 and not _suffix_closes(ctx):
                 return _after_closer(text, index)
             return _line_start_before(text, index)
-        if depth == 0 and bracket == "}" and _opened_block_here(ctx) and not _continues(text, index):
-            return _after_closer(text, index)
+        if depth == 0 and bracket == "}" and _opened_block_here(ctx):
+            if not text[index + 1 :].strip():
+                return None  # what follows the brace (`,` `else` `catch`) is not written yet
+            if not _continues(text, index):
+                return _after_closer(text, index)
     return comment
 
 
@@ -112,8 +115,11 @@ def _continues(text: str, index: int) -> bool:
     return following.startswith(CONTINUATION_WORDS)
 
 
-def _after_closer(text: str, index: int) -> int:
-    """Just after a closing brace, with the separator that ends an element or statement (`},` `};`)."""
+def _after_closer(text: str, index: int) -> int | None:
+    """Just after a closing brace, with the separator that ends an element or statement (`},` `};`); None
+    while nothing follows the brace yet."""
+    if not text[index + 1 :].strip():
+        return None
     return index + 2 if text[index + 1 : index + 2] in (",", ";") and index + 1 < len(text) else index + 1
 
 

@@ -22,8 +22,6 @@ CONTINUATIONS = ("else", "elif", "except", "finally", "case")
 
 
 def prefer_parsable(text: str, ctx: CursorContext) -> str:
-    if "\n" not in text.strip("\n"):
-        return text
     if ctx.language == "python":
         before, after = _region(ctx)
         if before.count("\n") + after.count("\n") > MAX_REGION_LINES:
@@ -35,6 +33,8 @@ def prefer_parsable(text: str, ctx: CursorContext) -> str:
     whole = parses(before + text + after, ctx.language)
     if whole is None or whole:
         return text
+    if "\n" not in text.strip("\n"):  # one line: nothing to cut, only to judge
+        return "" if parses(before + after, ctx.language) else text
     ends = [i for i, ch in enumerate(text) if ch == "\n" and text[:i].strip()]
     for end in reversed(ends[-MAX_CUTS:]):
         if parses(before + text[:end] + after, ctx.language):

@@ -6,7 +6,10 @@ from __future__ import annotations
 from codegen_lsp.context import CursorContext, cursor_context
 
 CURSOR = "¦"
-EXTENSIONS = {"python": "py", "javascript": "js", "typescript": "ts", "c": "c", "cpp": "cpp", "go": "go", "java": "java"}
+EXTENSIONS = {
+    "python": "py", "javascript": "js", "typescript": "ts", "c": "c", "cpp": "cpp", "go": "go", "java": "java",
+    "rust": "rs",
+}
 
 
 def at(document: str, language: str, mode: str = "auto") -> CursorContext:

@@ -1,0 +1,117 @@
+"""The golden suite: editing situations as data files (tests/golden/cases/*.toml, one per case), each run
+through the real server over stdio with a scripted engine (tests/scripted_server.py) that "generates" the
+case's raw model text, stopping where the server tells it to, as the real engines do.
+
+A case names the language, the document with the cursor marked `¦`, the model's raw text, the document the
+user has after accepting the first item (its range and text applied as an editor applies them), and what
+behaviour it pins. `expected_insert_only` is the document for a client that cannot replace a range (the item's
+insertion form), when that differs. Cases with no item expect the document unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from golden import CURSOR, at
+from raw_lsp import RawServer
+
+CASES_DIR = Path(__file__).with_name("golden") / "cases"
+SCRIPTED_SERVER = Path(__file__).with_name("scripted_server.py")
+EXTENSIONS = {
+    "python": "py", "javascript": "js", "typescript": "ts", "typescriptreact": "tsx", "go": "go", "java": "java",
+    "c": "c", "cpp": "cpp", "rust": "rs", "csharp": "cs",
+}
+FIELDS = {"pins", "language", "document", "raw", "expected"}
+
+
+def load_cases() -> list[dict]:
+    cases = []
+    for path in sorted(CASES_DIR.glob("*.toml")):
+        case = tomllib.loads(path.read_text(encoding="utf-8"))
+        assert FIELDS <= set(case), f"{path.name} lacks {FIELDS - set(case)}"
+        cases.append({**case, "name": path.stem})
+    return cases
+
+
+CASES = load_cases()
+
+
+def utf16_position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset)
+    start = text.rfind("\n", 0, offset) + 1
+    return line, len(text[start:offset].encode("utf-16-le")) // 2
+
+
+def offset_of(text: str, line: int, character: int) -> int:
+    start = 0
+    for _ in range(line):
+        start = text.index("\n", start) + 1
+    units, offset = 0, start
+    while units < character:
+        units += 2 if ord(text[offset]) > 0xFFFF else 1
+        offset += 1
+    return offset
+
+
+def accept(text: str, item: dict) -> str:
+    """The document after an editor applies the item: its range replaced by its text."""
+    start, end = item["range"]["start"], item["range"]["end"]
+    begin, finish = offset_of(text, start["line"], start["character"]), offset_of(text, end["line"], end["character"])
+    return text[:begin] + item["insertText"] + text[finish:]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    script = tmp_path_factory.mktemp("golden") / "script.json"
+    script.write_text(json.dumps({"raw": ""}))
+    server = RawServer([sys.executable, str(SCRIPTED_SERVER), "--stdio"])
+    options = {"model": str(script), "cacheEntries": 0, "typedThrough": False, "maxNewTokens": 400}
+    server.call("initialize", {
+        "processId": None, "rootUri": None, "clientInfo": {"name": "golden-suite"},
+        "capabilities": {"general": {"positionEncodings": ["utf-16"]}}, "initializationOptions": options,
+    }, timeout=60)
+    server.notify("initialized", {})
+    assert server.wait_until_loaded()["state"] == "ready", server.stderr[-2000:]
+    yield server, script
+    server.close()
+
+
+def test_the_suite_is_large_and_varied():
+    assert len(CASES) >= 150
+    assert len({case["language"] for case in CASES}) >= 4
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+def test_golden_case_through_the_server(server, case):
+    lsp, script = server
+    document = case["document"]
+    assert document.count(CURSOR) == 1, "mark the cursor exactly once"
+    offset = document.index(CURSOR)
+    text = document.replace(CURSOR, "")
+    script.write_text(json.dumps({"raw": case["raw"]}))
+    uri = f"file:///golden/{case['name']}.{EXTENSIONS.get(case['language'], 'txt')}"
+    lsp.open(uri, text, language=case["language"])
+    try:
+        answer = lsp.inline(uri, *utf16_position(text, offset))
+    finally:
+        lsp.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    assert "error" not in answer, answer
+    items = answer["result"]["items"]
+    after = accept(text, items[0]) if items else text
+    assert after == case["expected"], f"pins: {case['pins']}\nitem: {items[:1]}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+def test_golden_case_as_an_insertion(case):
+    """What a client that cannot replace a range gets, from the model's whole text (no early stop)."""
+    from codegen_lsp.postprocess import completion_for
+
+    ctx = at(case["document"], case["language"])
+    shown = completion_for(case["raw"], ctx)
+    after = ctx.prefix + (shown.insert_text if shown else "") + ctx.suffix
+    assert after == case.get("expected_insert_only", case["expected"]), f"pins: {case['pins']}"
