@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
+
+from .languages import canonical_id, language_for_path
 
 SKIP, LINE, BLOCK = "skip", "line", "block"
 
@@ -14,16 +15,6 @@ PAIRS = {"(": ")", "[": "]", "{": "}"}
 # What an auto-closed pair leaves after the cursor that the completion may write itself (`;` `:` `,` alone
 # are separators, not pairs: with only those after the cursor the completion is not inside anything).
 PAIR_CLOSERS = set(")]}\"'`")
-
-# LSP languageId → a display name used in the prompt header; file extensions fill in when the editor
-# sends a generic id.
-EXTENSION_LANGUAGES = {
-    ".py": "python", ".pyi": "python", ".js": "javascript", ".jsx": "javascriptreact", ".mjs": "javascript",
-    ".ts": "typescript", ".tsx": "typescriptreact", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp",
-    ".hpp": "cpp", ".cxx": "cpp", ".go": "go", ".java": "java", ".rs": "rust", ".rb": "ruby",
-    ".php": "php", ".cs": "csharp", ".kt": "kotlin", ".swift": "swift", ".scala": "scala", ".sh": "shellscript",
-    ".lua": "lua", ".sql": "sql",
-}
 
 
 @dataclass(frozen=True)
@@ -79,9 +70,12 @@ def uri_path(uri: str) -> str:
 
 
 def language_of(language_id: str | None, path: str) -> str:
+    """The language's id in languages.py (whichever editor's name for it was sent); the file's extension
+    decides when the editor sends a generic id."""
     if language_id and language_id not in ("plaintext", "text"):
-        return language_id
-    return EXTENSION_LANGUAGES.get(posixpath.splitext(path)[1].lower(), language_id or "plaintext")
+        return canonical_id(language_id)
+    found = language_for_path(path)
+    return found.id if found is not None else language_id or "plaintext"
 
 
 def cursor_context(text: str, offset: int, language_id: str | None, uri: str, mode: str = "auto") -> CursorContext:

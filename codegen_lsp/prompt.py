@@ -13,6 +13,8 @@ from typing import Callable, Sequence
 
 from cachetools import LRUCache
 
+from . import languages
+
 LINE_GRID = 16
 
 
@@ -112,11 +114,6 @@ def _cut_characters(text: str, budget: int, count_tokens: Callable[[str], int]) 
 
 # -- the whole prompt: header, neighbouring snippets, the code before (and, for FIM, after) the cursor -----
 
-LINE_COMMENTS = {
-    "python": "#", "shellscript": "#", "ruby": "#", "perl": "#", "r": "#", "yaml": "#", "toml": "#",
-    "makefile": "#", "dockerfile": "#", "elixir": "#", "lua": "--", "sql": "--", "haskell": "--",
-}
-DEFAULT_LINE_COMMENT = "//"  # the C family, JavaScript/TypeScript, Go, Java, Rust, Kotlin, Swift, C#, PHP ...
 SNIPPET_SHARE = 0.25  # at most this part of the budget goes to other documents' snippets
 SUFFIX_SHARE = 0.25  # FIM: at most this part of the budget goes to the code after the cursor
 MARGIN_TOKENS = 4  # tokens may merge differently where the parts meet
@@ -132,7 +129,8 @@ class Prompt:
 
 
 def line_comment(language: str) -> str:
-    return LINE_COMMENTS.get(language, DEFAULT_LINE_COMMENT)
+    """The marker that starts a line comment in `language` (`//` where it has none)."""
+    return (languages.language(language).line_comments or ("//",))[0]
 
 
 def display_path(path: str, parts: int = 2) -> str:
@@ -141,17 +139,17 @@ def display_path(path: str, parts: int = 2) -> str:
 
 
 def header(path: str, language: str) -> str:
-    mark = line_comment(language)
+    comment = languages.language(language).comment
     shown = display_path(path)
-    lines = [f"{mark} Path: {shown}\n"] if shown else []
-    return "".join(lines) + f"{mark} Language: {language}\n"
+    lines = [f"{comment(f'Path: {shown}')}\n"] if shown else []
+    return "".join(lines) + f"{comment(f'Language: {language}')}\n"
 
 
 def snippet_block(snippet, language: str) -> str:
     """Another document's code as comments: context for the model, not code of this file."""
-    mark = line_comment(language)
-    body = "".join(f"{mark} {line}".rstrip() + "\n" for line in snippet.text.rstrip("\n").split("\n"))
-    return f"{mark} Compare this snippet from {display_path(snippet.path)}:\n{body}"
+    comment = languages.language(language).comment
+    body = "".join(comment(line) + "\n" for line in snippet.text.rstrip("\n").split("\n"))
+    return f"{comment(f'Compare this snippet from {display_path(snippet.path)}:')}\n{body}"
 
 
 def cut_head_to_budget(text: str, budget: int, count_tokens: Callable[[str], int], max_token_chars: int = 64) -> str:

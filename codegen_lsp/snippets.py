@@ -13,14 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
+from .languages import language
+
 WINDOW_LINES = 20
 STRIDE = 10
 QUERY_LINES = 20
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-FAMILIES = {
-    "javascriptreact": "javascript", "typescript": "javascript", "typescriptreact": "javascript",
-    "cpp": "c", "objective-c": "c", "cuda-cpp": "c",
-}
 # Words every file of a language shares say nothing about relevance.
 COMMON_WORDS = frozenset(
     "def class return if else elif for while in import from as with try except finally pass self None True "
@@ -47,7 +45,7 @@ class Snippet:
 
 
 def same_family(a: str, b: str) -> bool:
-    return FAMILIES.get(a, a) == FAMILIES.get(b, b)
+    return language(a).snippet_family == language(b).snippet_family
 
 
 def words(text: str) -> frozenset[str]:

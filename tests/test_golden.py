@@ -17,15 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from codegen_lsp.languages import language
 from golden import CURSOR, at
 from raw_lsp import RawServer
 
 CASES_DIR = Path(__file__).with_name("golden") / "cases"
 SCRIPTED_SERVER = Path(__file__).with_name("scripted_server.py")
-EXTENSIONS = {
-    "python": "py", "javascript": "js", "typescript": "ts", "typescriptreact": "tsx", "go": "go", "java": "java",
-    "c": "c", "cpp": "cpp", "rust": "rs", "csharp": "cs",
-}
 FIELDS = {"pins", "language", "document", "raw", "expected"}
 
 
@@ -94,7 +91,7 @@ def test_golden_case_through_the_server(server, case):
     offset = document.index(CURSOR)
     text = document.replace(CURSOR, "")
     script.write_text(json.dumps({"raw": case["raw"]}))
-    uri = f"file:///golden/{case['name']}.{EXTENSIONS.get(case['language'], 'txt')}"
+    uri = f"file:///golden/{case['name']}{(language(case['language']).extensions or ('.txt',))[0]}"
     lsp.open(uri, text, language=case["language"])
     try:
         answer = lsp.inline(uri, *utf16_position(text, offset))

@@ -9,14 +9,9 @@ import functools
 import logging
 import warnings
 
-log = logging.getLogger(__name__)
+from .. import languages
 
-# LSP language id → tree-sitter-language-pack grammar name
-TREE_SITTER_NAMES = {
-    "javascript": "javascript", "javascriptreact": "javascript", "typescript": "typescript",
-    "typescriptreact": "tsx", "c": "c", "cpp": "cpp", "go": "go", "java": "java", "rust": "rust",
-    "csharp": "csharp", "kotlin": "kotlin", "php": "php", "ruby": "ruby", "scala": "scala", "swift": "swift",
-}
+log = logging.getLogger(__name__)
 
 
 def parses(source: str, language: str) -> bool | None:
@@ -40,7 +35,7 @@ def _python_parses(source: str) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def tree_sitter_parser(language: str):
-    name = TREE_SITTER_NAMES.get(language)
+    name = languages.language(language).tree_sitter
     if name is None:
         return None
     try:

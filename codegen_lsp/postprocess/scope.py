@@ -2,17 +2,17 @@
 
 line mode: at the end of the first logical line (a line that leaves a bracket or string open goes on
 until it is closed). block mode: at the first line that dedents
-below the block's indentation (indentation languages) or at the brace that closes the block it opened
-(brace languages); at top level, at a new definition after a blank line.
+below the block's indentation (indentation languages, and those whose blocks close with `end`, `fi` ...)
+or at the brace that closes the block it opened (brace languages); at top level, at a new definition
+after a blank line.
 """
 
 from __future__ import annotations
 
 from ..context import LINE, CursorContext
+from ..languages import Scoping, language
 from . import pairs
 from .lexer import scan
-
-INDENT_LANGUAGES = {"python", "yaml", "coffeescript", "nim", "haskell", "fsharp"}
 
 
 def cut_to_scope(text: str, ctx: CursorContext) -> str:
@@ -26,7 +26,7 @@ def scope_end(text: str, ctx: CursorContext) -> int | None:
         return pairs.scope_end(text, ctx)
     if ctx.mode == LINE:
         return _line_end(text, ctx)
-    if ctx.language in INDENT_LANGUAGES:
+    if language(ctx.language).scoping is not Scoping.BRACES:  # `end` keywords dedent as indentation does
         return _dedent_end(text, ctx)
     return _brace_end(text, ctx)
 
@@ -133,10 +133,14 @@ def _dedented_comment(text: str, ctx: CursorContext) -> int | None:
     block_indent = _block_indent(ctx)
     if not block_indent:
         return None
+    record = language(ctx.language)
+    markers = record.line_comments + tuple(opener for opener, _ in record.block_comments)
+    if not markers:
+        return None
     offset = 0
     for number, line in enumerate(text.split("\n")):
         stripped = line.strip()
-        if number > 0 and stripped.startswith(("//", "/*", "#")) and len(line) - len(line.lstrip(" \t")) < block_indent:
+        if number > 0 and stripped.startswith(markers) and len(line) - len(line.lstrip(" \t")) < block_indent:
             return max(offset - 1, 0)
         offset += len(line) + 1
     return None

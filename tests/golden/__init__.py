@@ -4,16 +4,14 @@ text, and what the user should see."""
 from __future__ import annotations
 
 from codegen_lsp.context import CursorContext, cursor_context
+from codegen_lsp.languages import language as language_record
 
 CURSOR = "¦"
-EXTENSIONS = {
-    "python": "py", "javascript": "js", "typescript": "ts", "c": "c", "cpp": "cpp", "go": "go", "java": "java",
-    "rust": "rs",
-}
 
 
 def at(document: str, language: str, mode: str = "auto") -> CursorContext:
     assert document.count(CURSOR) == 1, "mark the cursor exactly once"
     offset = document.index(CURSOR)
     text = document.replace(CURSOR, "")
-    return cursor_context(text, offset, language, f"file:///src/example.{EXTENSIONS.get(language, 'txt')}", mode)
+    extension = (language_record(language).extensions or (".txt",))[0]
+    return cursor_context(text, offset, language, f"file:///src/example{extension}", mode)
