@@ -112,3 +112,44 @@ def test_golden_case_as_an_insertion(case):
     shown = completion_for(case["raw"], ctx)
     after = ctx.prefix + (shown.insert_text if shown else "") + ctx.suffix
     assert after == case.get("expected_insert_only", case["expected"]), f"pins: {case['pins']}"
+
+
+def start_scripted(tmp_path, client_name: str, raw: str) -> RawServer:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"raw": raw}))
+    server = RawServer([sys.executable, str(SCRIPTED_SERVER), "--stdio"])
+    server.call("initialize", {
+        "processId": None, "rootUri": None, "clientInfo": {"name": client_name},
+        "capabilities": {"general": {"positionEncodings": ["utf-16"]}},
+        "initializationOptions": {"model": str(script), "cacheEntries": 0},
+    }, timeout=60)
+    server.notify("initialized", {})
+    assert server.wait_until_loaded()["state"] == "ready", server.stderr[-2000:]
+    return server
+
+
+def test_classic_item_replaces_the_closers_too(tmp_path):
+    """A classic completion item carries the same replacement as its textEdit (range over `"`)."""
+    server = start_scripted(tmp_path, "golden-suite", 'hello";\n')
+    try:
+        server.open("file:///p/a.js", 'const s = ""\n', language="javascript")
+        answer = server.call("textDocument/completion", {
+            "textDocument": {"uri": "file:///p/a.js"}, "position": {"line": 0, "character": 11}})
+        edit = answer["result"]["items"][0]["textEdit"]
+        assert edit["newText"] == 'hello";'
+        assert edit["range"] == {"start": {"line": 0, "character": 11}, "end": {"line": 0, "character": 12}}
+    finally:
+        server.close()
+
+
+def test_neovim_gets_a_multi_line_replacement_as_an_insertion(tmp_path):
+    """Neovim draws a replacing item's first line over the range: a body of lines that would replace `})` comes
+    as the insertion before them instead (the `})` stays; the model's `;` after it is dropped)."""
+    server = start_scripted(tmp_path, "Neovim", "\n  console.log(data);\n});\n")
+    try:
+        server.open("file:///p/a.js", "fetch(u).then((data) => {})\n", language="javascript")
+        item = server.inline("file:///p/a.js", 0, 25)["result"]["items"][0]
+        assert item["insertText"] == "\n  console.log(data);\n"
+        assert item["range"]["start"] == item["range"]["end"] == {"line": 0, "character": 25}
+    finally:
+        server.close()
