@@ -191,7 +191,8 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
             if completion.replace and ls.client_name in INSERT_ONLY_CLASSIC_CLIENTS:
                 completion = completion.insertion_only()
             if completion.text:
-                items.append(completion_item(completion.text, item_range(document, params.position, completion), indent))
+                here = item_range(document, params.position, completion)
+                items.append(completion_item(completion.text, here, indent))
         return types.CompletionList(is_incomplete=True, items=items)
 
     @server.feature(STATS_REQUEST)

@@ -36,7 +36,9 @@ class ScriptedEngine:
     def max_token_chars(self) -> int:
         return 64
 
-    def generate(self, request: GenerationRequest, cancel: CancelToken, should_stop: StopCheck | None = None) -> Generation:
+    def generate(
+        self, request: GenerationRequest, cancel: CancelToken, should_stop: StopCheck | None = None
+    ) -> Generation:
         raw = json.loads(self.script.read_text(encoding="utf-8"))["raw"]
         text, reason, pieces = "", "eos", 0
         for piece in PIECES.findall(raw):

@@ -64,7 +64,9 @@ def _near_duplicates(lines: list[str], ctx: CursorContext) -> int | None:
     start = 0
     while start < len(lines):
         end = start + 1
-        while end < len(lines) and shapes[start] and shapes[end] == shapes[start] and _counts_up(lines[end - 1], lines[end]):
+        while end < len(lines) and shapes[start] and shapes[end] == shapes[start]:
+            if not _counts_up(lines[end - 1], lines[end]):
+                break
             end += 1
         if end - start >= NEAR_TIMES:
             if known is None:

@@ -123,9 +123,12 @@ def _after_closer(text: str, index: int) -> int | None:
     return index + 2 if text[index + 1 : index + 2] in (",", ";") and index + 1 < len(text) else index + 1
 
 
+SUFFIX_WINDOW = 20_000  # characters of the suffix read for its closing brace (asked while decoding)
+
+
 def _suffix_closes(ctx: CursorContext) -> bool:
     """Does the text after the cursor close a brace that was opened before it?"""
-    return scan(ctx.suffix, ctx.language).first_unmatched_close is not None
+    return scan(ctx.suffix[:SUFFIX_WINDOW], ctx.language).first_unmatched_close is not None
 
 
 def _dedented_comment(text: str, ctx: CursorContext) -> int | None:

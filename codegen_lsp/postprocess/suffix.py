@@ -21,14 +21,16 @@ def drop_repeated_suffix_lines(text: str, ctx: CursorContext) -> str:
     lines = text.split("\n")
     stripped = [line.strip() for line in lines]
     stripped[0] = (ctx.line_prefix + lines[0]).strip()
-    offset = -1
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
     for i in range(len(lines)):
-        offset += len(lines[i - 1]) + 1 if i else 1
         if not stripped[i] or stripped[i] != following[0]:
             continue
         if _closing_line(stripped[i]):
             line = (ctx.line_prefix + lines[0]) if i == 0 else lines[i]
-            if _leading(line) != _leading(following_lines[0]) or scan(text[:offset], ctx.language, ctx.line_prefix).depth > 0:
+            left_open = scan(text[: starts[i]], ctx.language, ctx.line_prefix).depth > 0
+            if left_open or _leading(line) != _leading(following_lines[0]):
                 continue
         if len(following[0]) <= SHORT_LINE and len(following) > 1:
             rest = [line for line in stripped[i + 1 :] if line]
