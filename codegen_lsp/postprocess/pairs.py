@@ -9,7 +9,8 @@ it did not open:
   also what the model wrote between them: `], [3, 4]]`), with a separator (`;` `,`) at the line's end;
   closers it did not write are added back, so each closer ends up in the document exactly once.
 Between an opener and its closer (`{¦}`) a body of several lines gets the closer on a line of its own, at the
-opener line's indentation.
+opener line's indentation, unless its last line starts with a closer of its own (`setTimeout(() => {...}, 1000)`:
+the pair's `)` follows the `}, 1000`).
 
 The result replaces the closers (from the cursor to the end of the line) only when that differs from inserting
 before them; a plain insertion shows and applies the same in every client, so it is preferred.
@@ -96,8 +97,12 @@ def _new_lows(closes: list[tuple[int, str, int]]):
 def assemble(inside: str, closing: Closing, raw_inside: str, ctx: CursorContext) -> Completion:
     """The shown completion from its shaped inside and the model's closing tail."""
     closers = ctx.auto_closed
-    if ctx.block_pair and "\n" in inside and inside.split("\n")[-1].strip():
-        joint = gap = "\n" + ctx.indent  # a body of lines: the closer on its own line, at the opener line's indentation
+    last_line = inside.split("\n")[-1]
+    if ctx.block_pair and "\n" in inside and last_line.strip():
+        if last_line.startswith(ctx.indent + last_line.strip()[:1]) and last_line.strip()[0] in ")]}":
+            joint = gap = ""  # the body ends at the opener's indentation with its own closer (`}, 1000`): join it
+        else:
+            joint = gap = "\n" + ctx.indent  # a body of lines: the closer on its own line, at the opener's indentation
     else:
         last_line = raw_inside.split("\n")[-1]
         gap = last_line[len(last_line.rstrip(" \t")) :] if last_line.strip() else ""  # `{ x }` keeps its space
