@@ -100,8 +100,8 @@ def decide_mode(line_prefix: str, line_suffix: str) -> str:
     """
     if before_argument(line_prefix, line_suffix):
         return LINE
-    if line_suffix[:1].isalnum() or line_suffix[:1] == "_" or (line_suffix.strip() and not line_prefix.strip()):
-        return SKIP
+    if line_suffix[:1].isalnum() or line_suffix[:1] == "_" or (has_code(line_suffix) and not line_prefix.strip()):
+        return SKIP  # (only closers after the indentation, `    ¦)`: an argument list's next line)
     stripped = line_prefix.rstrip()
     if not stripped:
         return BLOCK

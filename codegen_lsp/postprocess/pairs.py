@@ -66,7 +66,7 @@ def scope_end(text: str, ctx: CursorContext) -> int | None:
     if ctx.block_pair:
         return None
     first = text.find("\n", len(text) - len(text.lstrip("\n")))
-    if first >= 0 and (_in_string(ctx) or text.count("\n", first) >= MAX_LINE_PAIR_LINES):
+    if first >= 0 and (_in_one_line_literal(ctx) or text.count("\n", first) >= MAX_LINE_PAIR_LINES):
         return first  # a one-line string cannot go on; arguments that never close are not worth showing
     return None
 
@@ -103,6 +103,8 @@ def assemble(inside: str, closing: Closing, raw_inside: str, ctx: CursorContext)
             joint = gap = ""  # the body ends at the opener's indentation with its own closer (`}, 1000`): join it
         else:
             joint = gap = "\n" + ctx.indent  # a body of lines: the closer on its own line, at the opener's indentation
+    elif closing.tail and "\n" in raw_inside and not raw_inside.split("\n")[-1].strip() and inside.strip():
+        joint = gap = "\n" + ctx.indent  # the model put the closer on a line of its own: so does the result
     else:
         last_line = raw_inside.split("\n")[-1]
         gap = last_line[len(last_line.rstrip(" \t")) :] if last_line.strip() else ""  # `{ x }` keeps its space
@@ -136,5 +138,7 @@ def _closing_text(closing: Closing, closers: str) -> str:
     return kept + rest_tail.rstrip()
 
 
-def _in_string(ctx: CursorContext) -> bool:
-    return scan("", ctx.language, ctx.line_prefix).in_literal
+def _in_one_line_literal(ctx: CursorContext) -> bool:
+    """The cursor is inside a string or comment that ends with its line (not a docstring)."""
+    line_end = scan("\n", ctx.language, ctx.line_prefix).line_ends[0]
+    return scan("", ctx.language, ctx.line_prefix).in_literal and not line_end[2]
