@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from codegen_lsp.engines.codegen_static import StaticCodeGen, weights_from_hf  # noqa: E402
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen, weights_from_hf  # noqa: E402
 
 # Drafted tokens per verification timed for the fast engine (a verification runs the last token and these).
 VERIFY_DRAFTS = (4, 8)
@@ -145,8 +145,8 @@ def host_argmax(logits: torch.Tensor) -> int:
 
 
 def greedy_loop(first_logits: torch.Tensor, step, n: int, read=host_argmax) -> list[int]:
-    """What local.py's loop does per token (copy logits to the host, argmax, step) minus the text work.
-    read(logits) -> the next token (default: as local.py does it)."""
+    """What the decode loop (engines/decoding/loop.py) does per token (copy logits to the host, argmax, step) minus the text work.
+    read(logits) -> the next token (default: as the decode loop does it)."""
     logits, out = first_logits, []
     for i in range(n):
         token = read(logits)
@@ -206,7 +206,7 @@ def bench_fast(model: StaticCodeGen, prompt: list[int], extension: list[int], ar
     row.update(verify_costs(model, prompt, device, reps))
 
     def engine_read(logits):
-        # As local.py does: the model's on-device argmax when it has one, else copy the logits over.
+        # As the decode loop does: the model's on-device argmax when it has one, else copy the logits over.
         return int(model.greedy_token) if model.greedy_token is not None else host_argmax(logits)
 
     def complete():

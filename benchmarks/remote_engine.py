@@ -31,7 +31,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from codegen_lsp.engines.base import CancelToken, GenerationRequest  # noqa: E402
-from codegen_lsp.engines.openai import OpenAIEngine  # noqa: E402
+from codegen_lsp.engines.config import RemoteConfig  # noqa: E402
+from codegen_lsp.engines.remote.engine import OpenAIEngine  # noqa: E402
 from codegen_lsp.settings import Settings  # noqa: E402
 from remote_servers import LLAMA_SERVER, start_llama_server, start_transformers_serve, write_tiny_gguf  # noqa: E402
 
@@ -51,7 +52,7 @@ def timed(fn) -> float:
 
 def measure(server, model: str | None, tokenizer_dir: str | None, runs: int, new_tokens: int, long_tokens: int) -> dict:
     settings = Settings(api_base=server.api_base, api_model=model, **({"model": tokenizer_dir} if tokenizer_dir else {}))
-    engine = OpenAIEngine(settings)
+    engine = OpenAIEngine(RemoteConfig.from_settings(settings))
     engine.load(lambda message, percentage: None)
     name = engine.model_name
     request = GenerationRequest(prompt=PROMPT, max_new_tokens=new_tokens)

@@ -42,7 +42,7 @@ import torch  # noqa: E402
 from codegen_lsp.context import cursor_context  # noqa: E402
 from codegen_lsp.engines import create_engine  # noqa: E402
 from codegen_lsp.engines.base import CancelToken, Generation, GenerationRequest  # noqa: E402
-from codegen_lsp.engines.local import resolve_dtype  # noqa: E402
+from codegen_lsp.engines.local.loading import resolve_dtype  # noqa: E402
 from codegen_lsp.prompt import build_prompt, token_budget  # noqa: E402
 from codegen_lsp.settings import Settings  # noqa: E402
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from cachetools import LRUCache, TTLCache
 
 from .postprocess import Completion
+from .uris import uri_key
 
 
 class CompletionCache:
@@ -44,21 +45,22 @@ class Shown:
 
 
 class TypedThrough:
-    """One entry per document: the completions last shown there."""
+    """One entry per document (by `uri_key`: two spellings of one URI are one document, two URIs never share
+    an entry): the completions last shown there."""
 
     def __init__(self, documents: int = 64) -> None:
         self._shown: LRUCache = LRUCache(maxsize=documents)
 
     def remember(self, uri: str, prefix: str, suffix: str, completions: list[Completion]) -> None:
         if completions:
-            self._shown[uri] = Shown(prefix, suffix, tuple(completions))
+            self._shown[uri_key(uri)] = Shown(prefix, suffix, tuple(completions))
 
     def lookup(self, uri: str, prefix: str, suffix: str) -> list[Completion] | None:
         """The rest of the shown completions, when the user has typed their start and nothing else changed.
 
         A completion that replaces closers (`a, b)` over `)`) goes on replacing what is left of them: the editor
         may have typed over some of them (the user typed `)` where one already was)."""
-        shown: Shown | None = self._shown.get(uri)
+        shown: Shown | None = self._shown.get(uri_key(uri))
         if shown is None or not prefix.startswith(shown.prefix):
             return None
         typed = prefix[len(shown.prefix) :]
@@ -70,7 +72,7 @@ class TypedThrough:
         return rest or None
 
     def forget(self, uri: str) -> None:
-        self._shown.pop(uri, None)
+        self._shown.pop(uri_key(uri), None)
 
 
 def _rest(completion: Completion, typed: str, typed_over: int) -> Completion | None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from enum import StrEnum
 from typing import Callable, Sequence
 
 from .alternatives import candidate_requests
 from .cache import CompletionCache, TypedThrough
 from .context import SKIP, CursorContext, cursor_context
-from .engines import Engine, EngineError, Generation, GenerationRequest, choose_engine, create_engine
-from .engines.base import CancelToken, ProgressFn
+from .engines import Engine, EngineError, Generation, GenerationRequest, build_engine, engine_config
+from .engines.base import CancelToken, FinishReason, ProgressFn
 from .fim import template_for_tokenizer
 from .postprocess import Completion, completion_for, ends_here
 from .prompt import BlockCounts, build_prompt, token_budget
@@ -23,7 +24,19 @@ from .stats import Stats
 
 log = logging.getLogger(__name__)
 
-IDLE, LOADING, READY, FAILED = "idle", "loading", "ready", "failed"
+
+class EngineState(StrEnum):
+    """Where the engine stands, as the status bar shows it."""
+
+    IDLE = "idle"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+    DISABLED = "disabled"  # the user turned completions off (the engine may still be loaded)
+
+
+IDLE, LOADING, READY, FAILED = EngineState.IDLE, EngineState.LOADING, EngineState.READY, EngineState.FAILED
+
 # A remote server that was down when the engine loaded may come back: completions try again this often.
 RETRY_REMOTE_LOAD_SECONDS = 3.0
 
@@ -43,6 +56,7 @@ class Completer:
         self._block_counts: BlockCounts | None = None  # token counts of prompt blocks, for the loaded engine
         self.fim = None  # the model's fill-in-the-middle template, when it has one
         self._retry_load_at = 0.0
+        self._engine_config = None  # what the loaded engine was built from (part of every cache key)
 
     # -- the model -----------------------------------------------------------------------------------
     async def load(self, report: ProgressFn) -> bool:
@@ -50,11 +64,12 @@ class Completer:
         self.state, self.error = LOADING, None
         old, self.engine = self.engine, None
         settings = self.settings
+        config = engine_config(settings)
 
         def work() -> Engine:
             if old is not None:
                 old.close()
-            engine = create_engine(settings)
+            engine = build_engine(config)
             engine.load(report)
             return engine
 
@@ -67,27 +82,29 @@ class Completer:
             self._retry_load_at = time.monotonic() + RETRY_REMOTE_LOAD_SECONDS
             self.on_error(message)
             return False
-        if settings.model_key() != self.settings.model_key():
-            return False  # the model changed while loading; a newer load is on its way
+        if config != engine_config(self.settings):
+            return False  # the engine's config changed while loading; a newer load is on its way
         # (Other settings may change meanwhile: eglot sends didChangeConfiguration right after initialized.)
-        self.engine, self.state = engine, READY
+        self.engine, self.state, self._engine_config = engine, READY, config
         self._max_token_chars = engine.max_token_chars()
         self._block_counts = BlockCounts(engine.count_tokens)
         # A template for the model's tokenizer, unless the engine's server fills in the middle itself (/infill).
-        fills_itself = getattr(engine, "fills_in_the_middle", False)
-        self.fim = None if fills_itself else template_for_tokenizer(getattr(engine, "tokenizer", None))
+        self.fim = None if engine.fills_in_the_middle else template_for_tokenizer(engine.tokenizer)
         log.info("model ready: %s (%s engine)", settings.model, engine.name)
         return True
 
     async def _retry_remote_load(self) -> bool:
-        """Load a remote engine again once its server may be back (a local model that failed fails again)."""
-        if self.state != FAILED or choose_engine(self.settings) != "openai" or time.monotonic() < self._retry_load_at:
+        """Load again an engine whose config says a failed load may succeed later (a remote server that was
+        down); a local model that failed fails again."""
+        if self.state != FAILED or time.monotonic() < self._retry_load_at:
+            return False
+        if not engine_config(self.settings).retries_failed_load:
             return False
         return await self.load(lambda message, percentage: None)
 
     def update_settings(self, settings: Settings) -> bool:
         """Apply new settings; True when the engine must be reloaded."""
-        reload = settings.model_key() != self.settings.model_key()
+        reload = engine_config(settings) != engine_config(self.settings)
         if (settings.cache_entries, settings.cache_ttl_seconds) != (
             self.settings.cache_entries,
             self.settings.cache_ttl_seconds,
@@ -98,9 +115,10 @@ class Completer:
 
     def status(self) -> dict:
         """What an editor's status bar shows: loading, ready, failed (with why) or disabled."""
-        state = self.state if self.settings.enabled else "disabled"
+        state = self.state if self.settings.enabled else EngineState.DISABLED
         engine = self.engine.name if self.engine is not None else None
-        model = getattr(self.engine, "model_name", None) or self.settings.model  # a remote engine's served model
+        served = self.engine.model_name if self.engine is not None else None  # a remote engine's served model
+        model = served or self.settings.model
         return {"state": state, "model": model, "engine": engine, "error": self.error}
 
     def close(self) -> None:
@@ -180,7 +198,7 @@ class Completer:
         )
         prompt, n = built.text, settings.candidates if invoked else 1
         trace.update(snippets=built.snippets, snippet_tokens=built.snippet_tokens)
-        key = (settings.model_key(), settings.max_new_tokens, settings.temperature, settings.top_p, ctx.mode, prompt, n)
+        key = (self._engine_config, settings.max_new_tokens, settings.temperature, settings.top_p, ctx.mode, prompt, n)
         raw = self.cache.get(key)
         if raw is not None:
             self.stats.count("cache_hits")
@@ -231,7 +249,7 @@ class Completer:
             accepted=generation.accepted_tokens,
             finish=generation.finish_reason,
         )
-        if generation.finish_reason == "cancelled":
+        if generation.finish_reason == FinishReason.CANCELLED:
             self.stats.count("tokens_wasted", generation.generated_tokens)
             if cancel.reason == "superseded":
                 raise Superseded()

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import unquote, urlparse
 
 from .languages import canonical_id, language_for_path
 
-SKIP, LINE, BLOCK = "skip", "line", "block"
+
+class Mode(StrEnum):
+    """How much to complete at a cursor (the `mode` setting adds auto: decide per cursor)."""
+
+    SKIP = "skip"  # nothing: the cursor is in the middle of a word or before code
+    LINE = "line"  # to the end of the line
+    BLOCK = "block"  # the block the line opens
+
+
+SKIP, LINE, BLOCK = Mode.SKIP, Mode.LINE, Mode.BLOCK
 
 CLOSERS = set(")]}>\"'`;,: \t\r")  # \r: the line end of a CRLF document
 BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->")
@@ -17,13 +27,18 @@ PAIRS = {"(": ")", "[": "]", "{": "}"}
 PAIR_CLOSERS = set(")]}\"'`")
 
 
+def leading_whitespace(line: str) -> str:
+    """The spaces and tabs a line starts with (its indentation)."""
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
 @dataclass(frozen=True)
 class CursorContext:
     prefix: str  # the document's text before the cursor
     suffix: str  # the document's text after the cursor
     language: str
     path: str
-    mode: str  # skip | line | block
+    mode: Mode
 
     @property
     def line_prefix(self) -> str:
@@ -37,8 +52,7 @@ class CursorContext:
     @property
     def indent(self) -> str:
         """The indentation of the line the cursor is on."""
-        line = self.line_prefix
-        return line[: len(line) - len(line.lstrip(" \t"))]
+        return leading_whitespace(self.line_prefix)
 
     @property
     def code_after(self) -> bool:
@@ -83,13 +97,13 @@ def cursor_context(text: str, offset: int, language_id: str | None, uri: str, mo
     prefix, suffix = text[:offset], text[offset:]
     path = uri_path(uri)
     partial = CursorContext(prefix, suffix, language_of(language_id, path), path, SKIP)
-    chosen = decide_mode(partial.line_prefix, partial.line_suffix) if mode == "auto" else mode
+    chosen = decide_mode(partial.line_prefix, partial.line_suffix) if mode == "auto" else Mode(mode)
     if mode != "auto" and decide_mode(partial.line_prefix, partial.line_suffix) == SKIP:
         chosen = SKIP
     return CursorContext(prefix, suffix, partial.language, path, chosen)
 
 
-def decide_mode(line_prefix: str, line_suffix: str) -> str:
+def decide_mode(line_prefix: str, line_suffix: str) -> Mode:
     """How much to complete at a cursor, from its line alone.
 
     skip: inside a word, or at the indentation of a line that already has code (but before a word right

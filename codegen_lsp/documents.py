@@ -5,7 +5,8 @@ pygls' own TextDocument gets three things wrong for a server that must never los
   \\n, \\r\\n and \\r, so an edit on a line after such a character lands in the wrong place;
 - a character past the end of the last line is clamped to one before its end (and written back into the
   Position it was given), so the edit lands inside the line;
-- an unopened URI is read from disk.
+- an unopened URI is read from disk;
+- documents are keyed by the unquoted URI, so `x%2Fy.py` and `x/y.py` were one document (see uris.py).
 
 `Document` and `DocumentWorkspace` fix those at the root and plug into pygls where it creates documents.
 Positions follow the spec: a character past the end of a line means the end of that line, a line past the
@@ -17,13 +18,15 @@ applied too (the stream keeps edits in order, so the text stays what the editor 
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from typing import Any
-from urllib.parse import unquote
-
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument, Workspace
+
+from .uris import uri_key
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +156,8 @@ class DocumentWorkspace(Workspace):
         )
 
     def open_document(self, doc_uri: str) -> Document | None:
-        """The open document at this URI (pygls keys documents by the unquoted URI), or None."""
-        return self.text_documents.get(unquote(doc_uri))
+        """The open document at this URI (or at one RFC 3986 calls the same), or None."""
+        return self._text_documents.get(uri_key(doc_uri))
 
     def get_text_document(self, doc_uri: str) -> Document:
         """The open document, or an empty one: never the file on disk (only the protocol says what is in it)."""
@@ -163,6 +166,23 @@ class DocumentWorkspace(Workspace):
             log.info("asked for a document that is not open: %s", doc_uri)
             return self._create_text_document(doc_uri, source="")
         return document
+
+    def put_text_document(self, text_document: types.TextDocumentItem, notebook_uri: str | None = None) -> None:
+        key = uri_key(text_document.uri)
+        self._text_documents[key] = self._create_text_document(
+            text_document.uri,
+            source=text_document.text,
+            version=text_document.version,
+            language_id=text_document.language_id,
+        )
+        if notebook_uri:
+            self._cell_in_notebook[key] = uri_key(notebook_uri)
+
+    def remove_text_document(self, doc_uri: str) -> None:
+        key = uri_key(doc_uri)
+        if self._text_documents.pop(key, None) is None:
+            log.info("didClose for %s, which is not open: ignored", doc_uri)
+        self._cell_in_notebook.pop(key, None)
 
     def update_text_document(self, text_doc: types.VersionedTextDocumentIdentifier, change) -> None:
         document = self.open_document(text_doc.uri)
@@ -176,13 +196,68 @@ class DocumentWorkspace(Workspace):
                 document.version,
                 text_doc.version,
             )
-        super().update_text_document(text_doc, change)
+        document.apply_change(change)
+        document.version = text_doc.version
+
+    # -- notebooks: not advertised (no notebookDocumentSync), but a client may send them; never an error --------
+    def get_notebook_document(self, *, notebook_uri: str | None = None, cell_uri: str | None = None):
+        if notebook_uri is not None:
+            return self._notebook_documents.get(uri_key(notebook_uri))
+        if cell_uri is not None:
+            key = self._cell_in_notebook.get(uri_key(cell_uri))
+            return self._notebook_documents.get(key) if key is not None else None
+        return None
+
+    def put_notebook_document(self, params: types.DidOpenNotebookDocumentParams) -> None:
+        notebook = params.notebook_document
+        self._notebook_documents[uri_key(notebook.uri)] = copy.deepcopy(notebook)
+        for cell in params.cell_text_documents:
+            self.put_text_document(cell, notebook_uri=notebook.uri)
+
+    def remove_notebook_document(self, params: types.DidCloseNotebookDocumentParams) -> None:
+        if self._notebook_documents.pop(uri_key(params.notebook_document.uri), None) is None:
+            log.info("notebookDocument/didClose for a notebook that is not open: ignored")
+        for cell in params.cell_text_documents:
+            self.remove_text_document(cell.uri)
+
+    def update_notebook_document(self, params: types.DidChangeNotebookDocumentParams) -> None:
+        """pygls' update, by our keys; a notebook that is not open is ignored (pygls raised KeyError, and the
+        user saw a popup per message)."""
+        notebook = self._notebook_documents.get(uri_key(params.notebook_document.uri))
+        if notebook is None:
+            log.warning("notebookDocument/didChange for a notebook that is not open: ignored")
+            return
+        notebook.version = params.notebook_document.version
+        if params.change.metadata:
+            notebook.metadata = params.change.metadata
+        cells = params.change.cells
+        if cells is None:
+            return
+        by_uri = {uri_key(cell.document): cell for cell in notebook.cells}
+        for data in cells.data or []:
+            cell = by_uri.get(uri_key(data.document))
+            if cell is not None:
+                cell.kind, cell.metadata, cell.execution_summary = data.kind, data.metadata, data.execution_summary
+        if cells.structure:
+            array = cells.structure.array
+            notebook.cells = [
+                *notebook.cells[: array.start], *(array.cells or []), *notebook.cells[array.start + array.delete_count :]
+            ]
+            for opened in cells.structure.did_open or []:
+                self.put_text_document(opened, notebook_uri=params.notebook_document.uri)
+            for closed in cells.structure.did_close or []:
+                self.remove_text_document(closed.uri)
+        for text in cells.text_content or []:
+            for change in text.changes:
+                self.update_text_document(text.document, change)
 
 
 def document_text(workspace: DocumentWorkspace, params: Any) -> dict:
     """The `codegen/documentText` answer: the server's copy of an open document (null text when not open)."""
     uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
-    document = workspace.open_document(uri) if isinstance(uri, str) else None
+    if not isinstance(uri, str):
+        raise JsonRpcInvalidParams("codegen/documentText takes {\"uri\": string}")
+    document = workspace.open_document(uri)
     if document is None:
         return {"uri": uri, "text": None, "version": None}
     return {"uri": uri, "text": document.source, "version": document.version}

@@ -1,25 +1,58 @@
 """JSON-RPC as the spec says it, where pygls 2.1 falls short: every request gets exactly one answer.
 
+This module owns the way in: bytes (framing.py) -> JSON -> typed params -> handlers, and the way out.
+
 pygls drops a message it cannot read without a word to the client: a request with params of the wrong type
 (a negative line, a string for a position) or no params never gets a response, so the editor waits forever;
 a parse error or a batch gets none either; requests before `initialize` fail with an internal error, and
 requests after `shutdown` are silently dropped. `CodegenProtocol` answers each with the error code the
 JSON-RPC and LSP specs name, and logs one line without the message's content (it may hold source code).
 It also swaps in `DocumentWorkspace` (see documents.py) once `initialize` has set pygls' workspace up.
+
+Second round (an adversarial client found these):
+- pygls parsed bodies with `json.loads(object_hook=structure_message)`, which ran our message check on every
+  nested object: settings holding `"id": null` were refused as a bad message. We parse the body first, then
+  structure the top level only; `NaN`/`Infinity` (not JSON) are a parse error.
+- cattrs coerces: `{"text": null}` became the text "None", `"1"` a line number, `42` a URI. `strict_types`
+  makes every field take only its JSON type, so a message with a wrong type is refused whole before any
+  handler runs: a request gets -32602, a notification is dropped with one log line (the document unchanged).
+- pygls filed client requests and its own requests in one table, so a client "response" carrying the id of a
+  request of the client's that was still running completed that handler's task (RuntimeError, a popup). A
+  response counts only when it answers a request we sent.
+- Logs: no message content, no traceback at the default level for a wrong-typed value (pygls logged the whole
+  failed structuring at ERROR, values included), nothing written after `exit` closed the stream.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import sys
+import threading
+from collections.abc import MutableSequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional, Union, get_args, get_origin
 
+import attrs
+import cattrs
+import cattrs.gen
+from cattrs.cols import is_sequence
 from lsprotocol import types
+from pygls.exceptions import FeatureNotificationError, FeatureRequestError, JsonRpcException
+from pygls.io_ import StdoutWriter
 from pygls.protocol import LanguageServerProtocol, lsp_method
-from pygls.protocol.json_rpc import RPCNotification, RPCRequest, RPCResponse
+from pygls.protocol.json_rpc import (
+    JsonRPCNotification,
+    JsonRPCRequestMessage,
+    JsonRPCResponseMessage,
+    RPCNotification,
+    RPCRequest,
+    RPCResponse,
+)
 
 from .documents import DocumentWorkspace
+from .framing import serve_bodies, stdin_chunks
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +60,9 @@ PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
 SERVER_NOT_INITIALIZED = -32002
+REQUEST_CANCELLED = -32800
 
 ALLOWED_BEFORE_INITIALIZE = {types.INITIALIZE, types.EXIT}
 
@@ -42,8 +77,140 @@ class Unreadable:
     reason: str
 
 
+@dataclass(frozen=True)
+class StrayResponse:
+    """A response whose id names no request of ours: logged and ignored."""
+
+    id: Any
+
+
 def is_valid_id(value: Any) -> bool:
     return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def shown_id(value: Any) -> str:
+    """An id for a log line (ids are the client's; keep the line short)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# -- strict typing: each field takes its JSON type and nothing else --------------------------------------------
+def _strict(kind_name: str, accepts):
+    def structure(value: Any, kind: type) -> Any:
+        if not accepts(value):
+            raise TypeError(f"expected {kind_name}")
+        if kind in (int, float):
+            return kind(value)
+        return value if kind in (str, bool) else kind(value)  # an enum of that base type: its member, or ValueError
+
+    return structure
+
+
+def _is_int(value: Any) -> bool:
+    # JSON has one number type: 3.0 is the integer 3 (JS clients never send it; a C++ serializer might).
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _strict_union(members: tuple):
+    """Unions of JSON scalars (an id: integer | string; a token; null): the value's own type must be a member."""
+    def structure(value: Any, kind: Any) -> Any:
+        for member in members:
+            if member is type(None) and value is None:
+                return None
+            if member is int and _is_int(value):
+                return int(value)
+            if member is str and isinstance(value, str) or member is bool and isinstance(value, bool):
+                return value
+        raise TypeError("expected " + " or ".join(getattr(m, "__name__", str(m)) for m in members))
+
+    return structure
+
+
+def _strict_sequence(converter: cattrs.Converter):
+    """Arrays must be JSON arrays: cattrs would take a string as a sequence of its characters."""
+    def factory(kind: Any):
+        args, origin = get_args(kind), get_origin(kind) or kind
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            def fixed(value: Any, _: Any) -> tuple:
+                if not isinstance(value, list) or len(value) != len(args):
+                    raise TypeError(f"expected an array of {len(args)}")
+                return tuple(converter.structure(item, arg) for item, arg in zip(value, args))
+
+            return fixed
+        item_kind = args[0] if args else Any
+        make = list if origin in (list, MutableSequence) else tuple
+
+        def array(value: Any, _: Any):
+            if not isinstance(value, list):
+                raise TypeError("expected an array")
+            return make(converter.structure(item, item_kind) for item in value)
+
+        return array
+
+    return factory
+
+
+def _strict_objects(converter: cattrs.Converter):
+    """LSP structures must be JSON objects: cattrs built a structure whose members are all optional from any
+    value (`"change": "x"` read as an empty change). Same names as lsprotocol's own hook (camelCase)."""
+    def factory(cls: type):
+        renames = {a.name: cattrs.gen.override(rename=_camel_case(a.name)) for a in attrs.fields(cls)}
+        structure_fields = cattrs.gen.make_dict_structure_fn(cls, converter, **renames)
+
+        def structure(value: Any, kind: type) -> Any:
+            if not isinstance(value, dict):
+                raise TypeError("expected an object")
+            return structure_fields(value, kind)
+
+        return structure
+
+    return factory
+
+
+def _camel_case(name: str) -> str:
+    parts = name.rstrip("_").split("_")  # lsprotocol appends _ to names that are Python keywords (from_)
+    return parts[0] + "".join(p.title() for p in parts[1:])
+
+
+def _language(value: Any, _: Any) -> str:
+    """A language id is a string (lsprotocol took any value); kept a plain str, as lsprotocol keeps it: the
+    prompt writes it out, and a `LanguageKind` member would print as its enum name."""
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+def strict_types(converter: cattrs.Converter) -> cattrs.Converter:
+    """Make `converter` refuse a value of the wrong JSON type instead of coercing it (str(None) == "None")."""
+    converter.register_structure_hook_factory(attrs.has, _strict_objects(converter))
+    converter.register_structure_hook(Union[types.LanguageKind, str], _language)
+    converter.register_structure_hook(str, _strict("a string", lambda v: isinstance(v, str)))
+    converter.register_structure_hook(int, _strict("an integer", _is_int))
+    converter.register_structure_hook(float, _strict("a number", _is_number))
+    converter.register_structure_hook(bool, _strict("true or false", lambda v: isinstance(v, bool)))
+    for union in (Union[int, str], Optional[Union[int, str]], Optional[Union[str, bool]]):
+        converter.register_structure_hook(union, _strict_union(get_args(union)))
+    converter.register_structure_hook_factory(is_sequence, _strict_sequence(converter))
+    return converter
+
+
+def what_was_wrong(error: Exception) -> str:
+    """Where a message failed to structure, without the values (they may hold source code)."""
+    try:
+        found = cattrs.transform_error(error)
+    except Exception:
+        found = []
+    return "; ".join(found[:3]) if found else type(error).__name__
 
 
 def unreadable(data: Any, known_method) -> Unreadable:
@@ -70,22 +237,58 @@ def unreadable(data: Any, known_method) -> Unreadable:
 
 class CodegenProtocol(LanguageServerProtocol):
     def __init__(self, server, converter) -> None:
-        super().__init__(server, converter)
+        super().__init__(server, strict_types(converter))
         self.initialized = False
         self.exit_code: int | None = None  # set by `exit`: 0 after shutdown, 1 without
+        self._sent: set = set()  # ids of our requests to the client that await a response
+        self._closed = False  # the stream to the client is closed (after `exit`, or the client went away)
 
     # -- reading -----------------------------------------------------------------------------------------
-    def structure_message(self, data: dict[str, Any]):
-        if isinstance(data, dict) and "id" in data and not is_valid_id(data["id"]):
+    def handle_body(self, body: bytes) -> None:
+        """One message body from the framing: parse, structure the top level, handle."""
+        try:
+            data = json.loads(body.decode("utf-8"), parse_constant=not_json)
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
+            self.answer_unparsable(error)
+            return
+        self.handle_message(self.structure_message(data))
+
+    def structure_message(self, data: Any):
+        if not isinstance(data, dict):
+            return unreadable(data, None)
+        if "method" not in data and ("result" in data or "error" in data):
+            return self._structure_response(data)
+        if "id" in data and not is_valid_id(data["id"]):
             return unreadable(data, self._knows)  # pygls would answer to an id of any type
-        if isinstance(data, dict) and "method" in data and "params" not in data:
+        if "method" in data and "params" not in data:
             # JSON-RPC lets a request leave params out (vscode-languageclient does for codegen/stats); pygls
             # cannot structure our custom requests without the member.
             data = {**data, "params": None}
+        problem = unreadable(data, self._knows)
+        if problem.code != INVALID_PARAMS:
+            return problem
+        method = data["method"]
+        fallback = JsonRPCRequestMessage if "id" in data else JsonRPCNotification
         try:
-            return super().structure_message(data)
+            return self._converter.structure(data, self.get_message_type(method) or fallback)
+        except Exception as error:
+            return Unreadable(problem.id, method, INVALID_PARAMS, f"invalid params for {method}: {what_was_wrong(error)}")
+
+    def _structure_response(self, data: dict):
+        msg_id = data.get("id")
+        if not is_valid_id(msg_id) or msg_id not in self._sent:
+            return StrayResponse(msg_id)
+        if "error" in data:
+            try:
+                return self._converter.structure(data, types.ResponseErrorMessage)
+            except Exception:
+                error = types.ResponseError(code=-32603, message="the client sent an error that cannot be read")
+                return types.ResponseErrorMessage(id=msg_id, error=error)
+        result_type = self._result_types.pop(msg_id, None) or JsonRPCResponseMessage
+        try:
+            return self._converter.structure(data, result_type)
         except Exception:
-            return unreadable(data, self._knows)
+            return JsonRPCResponseMessage(id=msg_id, jsonrpc="2.0", result=data.get("result"))
 
     def _knows(self, method: str) -> bool:
         return method in self.fm.builtin_features or method in self.fm.features or method == types.CANCEL_REQUEST
@@ -93,6 +296,9 @@ class CodegenProtocol(LanguageServerProtocol):
     def handle_message(self, message) -> None:
         if isinstance(message, Unreadable):
             self.reject(message)
+            return
+        if isinstance(message, StrayResponse):
+            log.warning("ignored a response to no request of ours (id %s)", shown_id(message.id))
             return
         if not isinstance(message, (RPCRequest, RPCNotification, RPCResponse)) and not hasattr(message, "error"):
             # JSON that is no message at all: a batch (LSP has none), a number, an object without "jsonrpc".
@@ -113,13 +319,18 @@ class CodegenProtocol(LanguageServerProtocol):
 
     def reject(self, problem: Unreadable) -> None:
         """Log one line; answer with an error when the message was a request (or its id could not be read)."""
-        log.warning("bad message%s: %s", f" ({problem.method})" if problem.method else "", problem.reason)
-        if problem.id is not None or problem.method is None:
+        is_notification = problem.id is None and problem.method is not None
+        if is_notification and problem.code == METHOD_NOT_FOUND and problem.method.startswith("$/"):
+            log.debug("ignored %s (a protocol-dependent notification we do not implement)", problem.method)
+            return
+        what = "dropped a notification" if is_notification else "bad message"
+        log.warning("%s%s: %s", what, f" ({problem.method})" if problem.method else "", problem.reason)
+        if not is_notification:
             self._send_error(problem.id, problem.code, problem.reason)
 
     def answer_unparsable(self, error: Exception) -> bool:
         """A message body that is not JSON (or not UTF-8): answer Parse error; True when that was the case."""
-        if not isinstance(error, (json.JSONDecodeError, UnicodeDecodeError)):
+        if not isinstance(error, (ValueError, RecursionError)):  # JSONDecodeError, UnicodeDecodeError: ValueErrors
             return False
         log.warning("bad message: the body is not valid JSON in UTF-8 (%s)", type(error).__name__)
         self._send_error(None, PARSE_ERROR, "the body is not valid JSON in UTF-8")
@@ -127,6 +338,70 @@ class CodegenProtocol(LanguageServerProtocol):
 
     def _send_error(self, msg_id: Any, code: int, message: str) -> None:
         self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}})
+
+    # -- our requests to the client --------------------------------------------------------------------------
+    def send_request(self, method, params=None, callback=None, msg_id=None):
+        future = super().send_request(method, params, callback, msg_id)
+        sent = next((key for key, value in self._request_futures.items() if value is future), None)
+        if sent is not None:
+            self._sent.add(sent)
+            future.add_done_callback(lambda _: self._sent.discard(sent))
+        return future
+
+    def _handle_response(self, msg_id, result=None, error=None):
+        self._sent.discard(msg_id)
+        super()._handle_response(msg_id, result, error)
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def _send_data(self, data: Any) -> None:
+        """pygls' writer, minus its failure modes: nothing is written once the stream is closed (after
+        `exit`, a generation that ends later used to log `I/O operation on closed file` tracebacks)."""
+        if not data or self._closed or self.writer is None:
+            return
+        try:
+            body = json.dumps(data, default=self._serialize_message, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            log.error("could not write a message to the client as JSON (%s)", type(error).__name__)
+            msg_id = data.get("id") if isinstance(data, dict) else getattr(data, "id", None)
+            is_answer = "method" not in data if isinstance(data, dict) else not hasattr(data, "method")
+            if msg_id is not None and is_answer:  # still answer the request, once
+                self._send_error(msg_id, INTERNAL_ERROR, "the answer could not be written as JSON")
+            return
+        header = f"Content-Length: {len(body)}\r\nContent-Type: {self.CONTENT_TYPE}; charset={self.CHARSET}\r\n\r\n"
+        try:
+            self.writer.write((header + body).encode(self.CHARSET))
+        except (OSError, ValueError):  # BrokenPipeError; ValueError: the stream was closed
+            self._closed = True
+            log.info("the client's stream is closed: nothing more is sent")
+
+    # -- handler outcomes: pygls logged these with tracebacks holding message values ------------------------
+    def _send_handler_result(self, future, *, msg_id):
+        self._request_futures.pop(msg_id, None)
+        if future.cancelled():
+            self._send_error(msg_id, REQUEST_CANCELLED, "the request was cancelled")
+            return
+        error = future.exception()
+        if error is None:
+            self._send_response(msg_id, result=future.result())
+            return
+        if isinstance(error, JsonRpcException):
+            self._send_response(msg_id, error=error.to_response_error())
+            return
+        self._handler_failed("a request", error)
+        self._send_error(msg_id, INTERNAL_ERROR, f"internal error ({type(error).__name__})")
+        self._server._report_server_error(error, FeatureRequestError)
+
+    def _check_handler_result(self, future) -> None:
+        if future.cancelled() or future.exception() is None:
+            return
+        error = future.exception()
+        self._handler_failed("a notification", error)
+        self._server._report_server_error(error, FeatureNotificationError)
+
+    @staticmethod
+    def _handler_failed(what: str, error: BaseException) -> None:
+        log.error("handling %s failed: %s", what, type(error).__name__)
+        log.debug("the failure", exc_info=error)  # the traceback only when asked for: it may quote the message
 
     # -- bookkeeping ---------------------------------------------------------------------------------------
     def _execute_handler(self, msg_id, handler, callback, args=None, kwargs=None):
@@ -161,4 +436,49 @@ class CodegenProtocol(LanguageServerProtocol):
     def lsp_exit(self, *args):
         # pygls raises SystemExit(code) inside its own loop, which swallows it: keep the code for the caller.
         self.exit_code = 0 if self._shutdown else 1
-        yield from super().lsp_exit(*args)
+        try:
+            yield from super().lsp_exit(*args)
+        finally:
+            self._closed = True
+
+
+class OwnTransport:
+    """Serve stdio and TCP through `framing.serve_bodies` and `CodegenProtocol.handle_body` instead of pygls'
+    reader (a mixin for the LanguageServer; see framing.py for what pygls' reader got wrong)."""
+
+    def _start_io_async(self, stdin=None, stdout=None) -> None:
+        self._stop_event = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+
+        async def main() -> None:
+            await serve_bodies(stdin_chunks(stdin or sys.stdin.buffer), self.protocol.handle_body, self._stop_event)
+
+        try:
+            asyncio.run(main())
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
+    def start_tcp(self, host: str, port: int) -> None:
+        self._stop_event = stop = threading.Event()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.protocol.set_writer(writer)
+            try:
+                await serve_bodies(lambda: reader.read(1 << 16), self.protocol.handle_body, stop)
+            except SystemExit:  # `exit` (the protocol keeps its code); asyncio would log it as unhandled
+                pass
+            finally:
+                self.shutdown()
+
+        async def main() -> None:
+            self._server = await asyncio.start_server(connection, host, port)
+            log.info("serving on %s", ", ".join(str(s.getsockname()) for s in self._server.sockets))
+            async with self._server:
+                await self._server.serve_forever()
+
+        try:
+            asyncio.run(main())
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            pass

@@ -51,6 +51,9 @@ class Scheduler:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             token.cancel("cancelled")
+            # Nobody awaits the job now: read its outcome (Superseded, Stopped) when it ends, or asyncio logs
+            # "Future exception was never retrieved" at ERROR for every cancelled request.
+            future.add_done_callback(lambda done: done.cancelled() or done.exception())
             raise
 
     def _run(self, job: Callable[[CancelToken], T], token: CancelToken) -> T:

@@ -15,10 +15,11 @@ from pygls.lsp.server import LanguageServer
 
 from . import __version__
 from .completion import Completer
+from .context import leading_whitespace
 from .documents import UNITS_PER_CHAR, Document, document_text
 from .lifecycle import exit_now, watch_parent
 from .postprocess import Completion
-from .protocol import CodegenProtocol
+from .protocol import CodegenProtocol, OwnTransport
 from .settings import Settings, parse_settings
 from .snippets import neighbours_from
 
@@ -29,7 +30,7 @@ STATUS_NOTIFICATION = "codegen/status"
 DOCUMENT_TEXT_REQUEST = "codegen/documentText"  # the server's copy of an open document (tests, debugging)
 
 
-class CodegenLanguageServer(LanguageServer):
+class CodegenLanguageServer(OwnTransport, LanguageServer):
     def __init__(self, settings: Settings) -> None:
         super().__init__("codegen-lsp", __version__, protocol_cls=CodegenProtocol)
         self.flag_settings = settings
@@ -41,9 +42,9 @@ class CodegenLanguageServer(LanguageServer):
         self.client_name = ""  # clientInfo.name from initialize: some clients cannot take replacing items
 
     def report_server_error(self, error, source) -> None:
-        """A body that is not JSON gets a Parse error response, not a popup; other errors as pygls does."""
-        if not self.protocol.answer_unparsable(error):
-            super().report_server_error(error, source)
+        """A handler failed (a bug of ours; protocol.py logged it): one message per kind of failure, never one
+        per message (pygls showed a popup for each)."""
+        self.show_error_once(f"internal error ({type(error).__name__}); the log has details")
 
     # -- messages --------------------------------------------------------------------------------------
     def show_error_once(self, message: str) -> None:
@@ -208,6 +209,10 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     def shutdown(ls: CodegenLanguageServer, params) -> None:
         ls.completer.close()
 
+    @server.feature(types.EXIT)
+    def exit_(ls: CodegenLanguageServer, params) -> None:
+        ls.completer.close()  # exit without shutdown, mid-generation: stop the model thread first
+
     return server
 
 
@@ -269,9 +274,9 @@ def snippet_indent(ls: LanguageServer, params: types.CompletionParams) -> str | 
     """The cursor line's indentation when the client takes snippets, else None (plain text, as is)."""
     completion = ls.client_capabilities.text_document and ls.client_capabilities.text_document.completion
     item = completion and completion.completion_item
-    document = ls.workspace.text_documents.get(params.text_document.uri)
+    document = ls.workspace.open_document(params.text_document.uri)
     if not (item and item.snippet_support and document):
         return None
     lines = document.lines
     line = lines[params.position.line] if params.position.line < len(lines) else ""
-    return line[: len(line) - len(line.lstrip(" \t"))]
+    return leading_whitespace(line)

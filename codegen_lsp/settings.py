@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
@@ -79,21 +80,6 @@ class Settings:
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
 
-    def model_key(self) -> tuple:
-        """What decides which engine is loaded: a change here means a reload."""
-        return (
-            self.model,
-            self.device,
-            self.dtype,
-            self.engine,
-            self.trust_remote_code,
-            self.revision,
-            self.draft_model,
-            self.api_base,
-            self.api_model,
-            self.api_key_env,
-        )
-
 
 FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
 
@@ -107,17 +93,17 @@ def parse_settings(
 ) -> tuple[Settings, list[str]]:
     """Apply `raw` (camelCase or snake_case keys) on top of `base`.
 
-    Returns the new settings and one message per rejected value. Unknown keys are logged and skipped:
-    editors send their client-side settings (serverPath, trace ...) in the same section.
+    Returns the new settings and one message per rejected value; the other values apply. Unknown keys are
+    logged and skipped: editors send their client-side settings (serverPath, trace ...) in the same section.
+    Never raises: any JSON value is either taken or named in a message.
     """
     base = base or Settings()
     if raw is None:
         return base, []
     if not isinstance(raw, Mapping):
         return base, [f"settings must be an object, got {type(raw).__name__}"]
-    raw = _unwrap_section(raw)
+    raw, errors = _our_section(raw)
     changes: dict[str, Any] = {}
-    errors: list[str] = []
     for key, value in raw.items():
         name = camel_to_snake(str(key))
         if name not in FIELD_TYPES:
@@ -125,19 +111,32 @@ def parse_settings(
             continue
         try:
             changes[name] = _convert(name, value)
-        except ValueError as err:
+        except (ValueError, TypeError, OverflowError) as err:
             default = getattr(base, name)
             errors.append(f"invalid value for '{key}': {err}; using {default!r}")
     return base.replace(**changes), errors
 
 
-def _unwrap_section(raw: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Editors often nest settings under the server's section: {"codegenLsp": {...}}."""
-    for section in ("codegenLsp", "codegen_lsp", "codegen-lsp"):
-        inner = raw.get(section)
-        if isinstance(inner, Mapping) and len(raw) == 1:
-            return inner
-    return raw
+SECTIONS = ("codegenLsp", "codegen_lsp", "codegen-lsp")
+
+
+def _our_section(raw: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[str]]:
+    """Editors nest settings under the server's section: {"codegenLsp": {...}}, often beside other servers'
+    sections (eglot and shared workspace configurations send the whole configuration). Take ours, ignore
+    the rest; without a section of ours, the object is our settings itself."""
+    for section in SECTIONS:
+        if section not in raw:
+            continue
+        others = [str(key) for key in raw if key != section]
+        if others:
+            log.info("settings: took the %r section, ignored %d other keys", section, len(others))
+        inner = raw[section]
+        if inner is None:
+            return {}, []
+        if not isinstance(inner, Mapping):
+            return {}, [f"the '{section}' settings must be an object, got {type(inner).__name__}"]
+        return inner, []
+    return raw, []
 
 
 def _convert(name: str, value: Any) -> Any:
@@ -145,12 +144,15 @@ def _convert(name: str, value: Any) -> Any:
     if kind == "bool":
         if isinstance(value, bool):
             return value
-        raise ValueError(f"expected true or false, got {value!r}")
+        raise ValueError(f"expected true or false, got {_shown(value)}")
     if kind in ("int", "float"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"expected a number, got {value!r}")
+            raise ValueError(f"expected a number, got {_shown(value)}")
+        if isinstance(value, float) and not math.isfinite(value):  # 1e400 is valid JSON and reads as inf
+            low, high = RANGES.get(name, (None, None))
+            raise ValueError(f"an infinite number is outside {low}..{high}")
         if kind == "int" and value != int(value):
-            raise ValueError(f"expected a whole number, got {value!r}")
+            raise ValueError(f"expected a whole number, got {_shown(value)}")
         value = int(value) if kind == "int" else float(value)
         low, high = RANGES.get(name, (None, None))
         if (low is not None and value < low) or (high is not None and value > high):
@@ -160,9 +162,15 @@ def _convert(name: str, value: Any) -> Any:
     if value is None and "None" in kind:
         return None
     if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty string, got {value!r}")
+        raise ValueError(f"expected a non-empty string, got {_shown(value)}")
     if name in CHOICES and value not in CHOICES[name]:
-        raise ValueError(f"expected one of {', '.join(CHOICES[name])}, got {value!r}")
+        raise ValueError(f"expected one of {', '.join(CHOICES[name])}, got {_shown(value)}")
     if name == "device" and not DEVICE_PATTERN.match(value):
-        raise ValueError(f"expected auto, cpu, cuda or cuda:N, got {value!r}")
+        raise ValueError(f"expected auto, cpu, cuda or cuda:N, got {_shown(value)}")
     return value
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: short (a message is a line, and a value may be any JSON)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

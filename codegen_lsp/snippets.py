@@ -103,10 +103,11 @@ def neighbours_from(documents: Iterable, current_uri: str) -> list[Neighbour]:
     """The open documents (objects with uri, language_id and source, as the workspace holds them) other
     than the one being completed."""
     from .context import language_of, uri_path
+    from .uris import uri_key
 
-    found = []
+    found, current = [], uri_key(current_uri)
     for document in documents:
-        if document.uri == current_uri:
+        if uri_key(document.uri) == current:
             continue
         path = uri_path(document.uri)
         found.append(Neighbour(path, language_of(document.language_id, path), document.source))

@@ -38,10 +38,9 @@ def shared_model_dir() -> Path:
 def tokenizer_engine(tiny_model_dir):
     """The in-process engines' shared decode loop with the tiny tokenizer and no model: tests put a
     scripted TokenModel in `.model`."""
-    from codegen_lsp.engines.local import LocalEngine
-    from codegen_lsp.settings import Settings
+    from codegen_lsp.engines.config import TransformersConfig
+    from codegen_lsp.engines.local.engine import LocalEngine
 
-    engine = LocalEngine(Settings(model=str(tiny_model_dir)))
-    engine._load_model = lambda report: None
+    engine = LocalEngine(TransformersConfig(model=str(tiny_model_dir)))  # the base engine loads no model
     engine.load(lambda message, pct: None)
     return engine

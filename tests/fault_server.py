@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from codegen_lsp import cli, completion
-from codegen_lsp.engines.local import LocalEngine
+from codegen_lsp.engines.local.engine import LocalEngine
 
 OOM, TOKENIZER, POSTPROCESS = "INJECT_OOM", "INJECT_TOKENIZER", "INJECT_POSTPROCESS"
 

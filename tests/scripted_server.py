@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from codegen_lsp import cli, completion
-from codegen_lsp.engines.base import CancelToken, Generation, GenerationRequest, StopCheck
+from codegen_lsp.engines.base import CancelToken, FinishReason, Generation, GenerationRequest, StopCheck
 
 PIECES = re.compile(r"\s+|\w+|.", re.DOTALL)
 
@@ -22,9 +22,11 @@ PIECES = re.compile(r"\s+|\w+|.", re.DOTALL)
 class ScriptedEngine:
     name = "scripted"
     context_window = 4096
+    fills_in_the_middle = False
+    tokenizer = None
 
-    def __init__(self, settings) -> None:
-        self.script = Path(settings.model)
+    def __init__(self, config) -> None:
+        self.script = Path(config.model)  # the engine config the `model` setting made
         self.model_name = self.script.name
 
     def load(self, report) -> None:
@@ -40,17 +42,17 @@ class ScriptedEngine:
         self, request: GenerationRequest, cancel: CancelToken, should_stop: StopCheck | None = None
     ) -> Generation:
         raw = json.loads(self.script.read_text(encoding="utf-8"))["raw"]
-        text, reason, pieces = "", "eos", 0
+        text, reason, pieces = "", FinishReason.EOS, 0
         for piece in PIECES.findall(raw):
             if cancel.cancelled:
-                return Generation(text, "cancelled", generated_tokens=pieces)
+                return Generation(text, FinishReason.CANCELLED, generated_tokens=pieces)
             if pieces == request.max_new_tokens:
-                reason = "length"
+                reason = FinishReason.LENGTH
                 break
             text += piece
             pieces += 1
             if should_stop is not None and should_stop(text):
-                reason = "cut"
+                reason = FinishReason.CUT
                 break
         return Generation(text, reason, prompt_tokens=self.count_tokens(request.prompt), generated_tokens=pieces)
 
@@ -58,7 +60,7 @@ class ScriptedEngine:
         pass
 
 
-completion.create_engine = ScriptedEngine
+completion.build_engine = ScriptedEngine
 
 if __name__ == "__main__":
     cli.main()

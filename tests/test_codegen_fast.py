@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from codegen_lsp.engines.base import CancelToken, EngineError, GenerationRequest
-from codegen_lsp.engines.codegen_fast import FastCodeGenEngine
-from codegen_lsp.engines.codegen_static import StaticCodeGen, bucket_length, qkv_row_order, weights_from_hf
-from codegen_lsp.engines.hf import TransformersEngine
-from codegen_lsp.settings import Settings
+from codegen_lsp.engines.config import FastConfig, TransformersConfig
+from codegen_lsp.engines.local.codegen.engine import FastCodeGenEngine
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen, bucket_length, qkv_row_order, weights_from_hf
+from codegen_lsp.engines.local.transformers_engine import TransformersEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -193,7 +193,7 @@ class FakeCapture:
     ],
 )
 def test_graph_bookkeeping_auto_attention_and_fallback(first_pair, monkeypatch, fail, step_ms, corrupt, chosen, graphs):
-    from codegen_lsp.engines import decode_attention
+    from codegen_lsp.engines.local.codegen import attention_kernel as decode_attention
 
     reference, weights = first_pair
     model = StaticCodeGen(weights, static_step=True, bucket=16)
@@ -215,7 +215,7 @@ def test_graph_bookkeeping_auto_attention_and_fallback(first_pair, monkeypatch, 
 
 def layer_functions_standing_in_for_compiled(calls: list):
     """What compiled_layer_functions returns, minus the compile: the eager pair, counting their calls."""
-    from codegen_lsp.engines import codegen_static
+    from codegen_lsp.engines.local.codegen import model as codegen_static
 
     def before(*args):
         calls.append("before")
@@ -238,7 +238,7 @@ def layer_functions_standing_in_for_compiled(calls: list):
     ],
 )
 def test_auto_compile_step_keeps_the_faster_agreeing_step(first_pair, monkeypatch, fail, step_ms, corrupt, compiled):
-    from codegen_lsp.engines import codegen_static
+    from codegen_lsp.engines.local.codegen import model as codegen_static
 
     reference, weights = first_pair
     model = StaticCodeGen(weights, static_step=True, bucket=16, decode_attention="sdpa")
@@ -304,8 +304,8 @@ def test_compiled_step_matches_eager_and_compiles_once_for_all_layers(pair):
 SPLIT_KV_CHECK = """
 import sys, torch
 sys.path.insert(0, "tests")
-from codegen_lsp.engines.decode_attention import decode_attention
-from codegen_lsp.engines.codegen_static import StaticCodeGen, weights_from_hf
+from codegen_lsp.engines.local.codegen.attention_kernel import decode_attention
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen, weights_from_hf
 from test_codegen_fast import SHAPES, fast_greedy, hf_codegen, hf_greedy, random_ids
 
 for heads, dim, window, position in [(4, 16, 300, 0), (3, 80, 512, 400), (2, 256, 256, 255)]:
@@ -378,8 +378,8 @@ PROMPT = "import os\n\n\ndef list_files(root):\n    result = []\n    for name in
 
 @pytest.fixture(scope="module")
 def engines(tiny_model_dir):
-    fast = FastCodeGenEngine(Settings(model=str(tiny_model_dir), device="cpu", engine="fast"))
-    reference = TransformersEngine(Settings(model=str(tiny_model_dir), device="cpu", engine="transformers"))
+    fast = FastCodeGenEngine(FastConfig(model=str(tiny_model_dir), device="cpu"))
+    reference = TransformersEngine(TransformersConfig(model=str(tiny_model_dir), device="cpu"))
     for engine in (fast, reference):
         engine.load(lambda message, pct: None)
     return fast, reference
@@ -451,14 +451,14 @@ def test_non_codegen_checkpoint_is_refused_with_a_clear_error(tmp_path, tiny_mod
         if name.startswith("tokenizer") or name == "special_tokens_map.json":
             (tmp_path / name).write_bytes((tiny_model_dir / name).read_bytes())
     GPT2Config(n_layer=1, n_embd=32, n_head=2).save_pretrained(tmp_path)
-    engine = FastCodeGenEngine(Settings(model=str(tmp_path), device="cpu", engine="fast"))
+    engine = FastCodeGenEngine(FastConfig(model=str(tmp_path), device="cpu"))
     with pytest.raises(EngineError, match="CodeGen checkpoints only"):
         engine.load(lambda message, pct: None)
 
 
 def test_bad_compile_step_variable_is_a_clear_load_error(tiny_model_dir, monkeypatch):
     monkeypatch.setenv("CODEGEN_LSP_COMPILE_STEP", "sometimes")
-    engine = FastCodeGenEngine(Settings(model=str(tiny_model_dir), device="cpu", engine="fast"))
+    engine = FastCodeGenEngine(FastConfig(model=str(tiny_model_dir), device="cpu"))
     with pytest.raises(EngineError, match="CODEGEN_LSP_COMPILE_STEP must be one of auto, on, off"):
         engine.load(lambda message, pct: None)
 

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from codegen_lsp.engines.base import CancelToken, GenerationRequest
-from codegen_lsp.engines.local import heal_worthy
+from codegen_lsp.engines.decoding.choice import heal_worthy
+from helpers.token_models import ScriptedTokenModel
 
 
-class ScriptedModel:
+class ScriptedModel(ScriptedTokenModel):
     """Logits that rank the scripted text's next token first (and a runner-up second)."""
 
     def __init__(self, tokenizer_engine, script: str, runner_up: str = "", on_step=None):

@@ -3,9 +3,9 @@
 import pytest
 
 from codegen_lsp.engines.base import CancelToken, GenerationRequest
-from codegen_lsp.engines.hf import TransformersEngine
-from codegen_lsp.engines.local import common_prefix_length
-from codegen_lsp.settings import Settings
+from codegen_lsp.engines.config import TransformersConfig
+from codegen_lsp.engines.local.transformers_engine import TransformersEngine
+from codegen_lsp.engines.decoding.token_model import common_prefix_length
 
 BASE = open(__file__.replace("test_kv_reuse.py", "tiny_model.py")).read()[:3000]
 
@@ -23,8 +23,8 @@ EDITS = [
 
 @pytest.fixture(scope="module")
 def engines(tiny_model_dir):
-    reusing = TransformersEngine(Settings(model=str(tiny_model_dir), device="cpu", kv_cache_slots=2))
-    scratch = TransformersEngine(Settings(model=str(tiny_model_dir), device="cpu", kv_cache_slots=0))
+    reusing = TransformersEngine(TransformersConfig(model=str(tiny_model_dir), device="cpu", kv_cache_slots=2))
+    scratch = TransformersEngine(TransformersConfig(model=str(tiny_model_dir), device="cpu", kv_cache_slots=0))
     for engine in (reusing, scratch):
         engine.load(lambda message, pct: None)
     return reusing, scratch

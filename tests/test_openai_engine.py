@@ -20,20 +20,11 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from codegen_lsp.completion import Completer
 from codegen_lsp.engines.base import CancelToken, EngineError, GenerationRequest
-from codegen_lsp.engines.openai import (
-    CHARS_PER_TOKEN,
-    DONE,
-    OpenAIEngine,
-    auth_headers,
-    completion_body,
-    estimate_tokens,
-    is_context_overflow,
-    parse_chunk,
-    parse_sse_line,
-    server_root,
-    shorter_prompt,
-    status_error_message,
-)
+from codegen_lsp.engines.config import RemoteConfig
+from codegen_lsp.engines.remote.engine import CHARS_PER_TOKEN, OpenAIEngine, completion_body, estimate_tokens
+from codegen_lsp.engines.remote.errors import is_context_overflow, shorter_prompt, status_error_message
+from codegen_lsp.engines.remote.streaming import DONE, parse_chunk, parse_sse_line
+from codegen_lsp.engines.remote.transport import auth_headers, server_root
 from codegen_lsp.settings import Settings
 from lsp_helpers import SERVER_COMMAND, field, inline, open_document, stats, wait_for_state
 from remote_servers import (  # noqa: F401  (fixtures)
@@ -52,7 +43,7 @@ NO_PROGRESS = lambda message, percentage: None  # noqa: E731
 
 
 def connect(server: ServerProcess, **settings) -> OpenAIEngine:
-    engine = OpenAIEngine(Settings(api_base=server.api_base, **settings))
+    engine = OpenAIEngine(RemoteConfig.from_settings(Settings(api_base=server.api_base, **settings)))
     engine.load(NO_PROGRESS)
     return engine
 
@@ -127,7 +118,7 @@ def test_estimate_overcounts_ordinary_code(wordy_model_dir):
 
 
 def test_unreachable_server_is_a_clear_error():
-    engine = OpenAIEngine(Settings(api_base=f"http://127.0.0.1:{free_port()}/v1", api_model="m"))
+    engine = OpenAIEngine(RemoteConfig(api_base=f"http://127.0.0.1:{free_port()}/v1", api_model="m"))
     with pytest.raises(EngineError, match="cannot reach the completion server at http://127.0.0.1"):
         engine.load(NO_PROGRESS)
 
@@ -192,7 +183,7 @@ def test_transformers_serve_stops_generating_when_cancelled(transformers_server,
 
 @pytest.mark.slow
 def test_transformers_serve_rejects_an_unknown_model_clearly(transformers_server):
-    engine = OpenAIEngine(Settings(api_base=transformers_server.api_base, api_model="no-such-model"))
+    engine = OpenAIEngine(RemoteConfig(api_base=transformers_server.api_base, api_model="no-such-model"))
     with pytest.raises(EngineError, match="rejected model 'no-such-model'"):
         engine.load(NO_PROGRESS)
 

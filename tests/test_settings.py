@@ -1,6 +1,7 @@
 """Settings from flags, initializationOptions and didChangeConfiguration."""
 
 from codegen_lsp.cli import build_parser, offset_of, settings_from_args
+from codegen_lsp.engines.config import needs_reload
 from codegen_lsp.settings import Settings, parse_settings
 
 
@@ -33,13 +34,13 @@ def test_not_an_object_is_an_error_not_a_crash():
     assert settings == Settings() and errors
 
 
-def test_model_key_changes_only_for_what_needs_a_reload():
-    base = Settings()
-    assert base.replace(max_new_tokens=8).model_key() == base.model_key()
-    assert base.replace(model="other").model_key() != base.model_key()
-    assert base.replace(dtype="float16").model_key() != base.model_key()
-    assert base.replace(draft_tokens=8).model_key() == base.model_key()  # next request, no reload
-    assert base.replace(draft_model="/models/350M").model_key() != base.model_key()
+def test_only_what_an_engine_is_built_from_needs_a_reload():
+    base = Settings(device="cpu")
+    assert not needs_reload(base, base.replace(max_new_tokens=8))
+    assert needs_reload(base, base.replace(model="other"))
+    assert needs_reload(base, base.replace(dtype="float16"))
+    assert not needs_reload(base, base.replace(draft_tokens=8))  # next request, no reload
+    assert needs_reload(base, base.replace(draft_model="/models/350M"))
 
 
 def test_speculative_decoding_settings():

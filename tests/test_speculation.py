@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from codegen_lsp.engines.base import CancelToken, EngineError, GenerationRequest
-from codegen_lsp.engines.codegen_fast import FastCodeGenEngine
-from codegen_lsp.engines.codegen_static import StaticCodeGen
-from codegen_lsp.engines.hf import TransformersEngine
-from codegen_lsp.engines.speculation import PromptLookup, accepted_length
-from codegen_lsp.settings import Settings
+from codegen_lsp.engines.config import FastConfig, TransformersConfig
+from codegen_lsp.engines.local.codegen.engine import FastCodeGenEngine
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen
+from codegen_lsp.engines.local.transformers_engine import TransformersEngine
+from codegen_lsp.engines.decoding.speculation import PromptLookup, accepted_length
+from helpers.token_models import ScriptedTokenModel
 from tiny_model import build_tiny_model, build_tokenizer
 
 # Code that repeats itself, as code does: prompt lookup finds something to copy.
@@ -57,7 +58,7 @@ def test_accepted_length_counts_the_agreeing_prefix():
 
 
 # -- the decode loop with a scripted model ------------------------------------------------------------
-class ScriptedVerifier:
+class ScriptedVerifier(ScriptedTokenModel):
     """Greedy output is `script` whatever is fed; verify and truncate keep the count of tokens held."""
 
     def __init__(self, engine, script: str):
@@ -146,12 +147,12 @@ def test_no_drafting_while_token_healing_constrains_the_next_token(tokenizer_eng
 # -- real (tiny, random) models ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def engines(tiny_model_dir):
-    def load(cls, **settings):
-        engine = cls(Settings(model=str(tiny_model_dir), device="cpu", **settings))
+    def load(cls, config):
+        engine = cls(config(model=str(tiny_model_dir), device="cpu"))
         engine.load(lambda message, pct: None)
         return engine
 
-    return load(FastCodeGenEngine, engine="fast"), load(TransformersEngine, engine="transformers")
+    return load(FastCodeGenEngine, FastConfig), load(TransformersEngine, TransformersConfig)
 
 
 def run_all(engine, draft_tokens, prompts=PROMPTS, max_new_tokens=32):
@@ -194,10 +195,10 @@ def test_padded_verification_on_the_captured_code_path_writes_the_same_text(engi
 
 
 def replaying_record(captures: list):
-    """Stands in for StaticCodeGen._record (CUDA graph capture) on a CPU: the 'graph' re-runs the program
+    """Stands in for graphs.record_graph (CUDA graph capture) on a CPU: the 'graph' re-runs the program
     into the outputs of the first run, as a replay would. Appends (program name, length) to `captures`."""
 
-    def record(program, length):
+    def record(program, length, device=None):
         outputs = program(length)
         captures.append((program.__name__, length))
 
@@ -214,9 +215,8 @@ def replaying_record(captures: list):
 
 def graph_model(weights, monkeypatch, captures, **options):
     """The static path with (stand-in) graphs, as on CUDA."""
-    model = StaticCodeGen(weights, static_step=True, bucket=32, verify_width=5, **options)
+    model = StaticCodeGen(weights, static_step=True, bucket=32, verify_width=5, record=replaying_record(captures), **options)
     model.graphs = model.verify_graphs = True
-    monkeypatch.setattr(model, "_record", replaying_record(captures))
     return model
 
 
@@ -232,13 +232,13 @@ def test_verification_graphs_are_captured_once_per_bucket_and_a_failed_capture_f
         assert verify_captures and sorted(verify_captures) == sorted(set(verify_captures))  # once per bucket
         assert set(model._verify_graphs) == set(verify_captures)
 
-        def fail(program, length):
+        def fail(program, length, device=None):
             if program == model._verify_program:
                 raise RuntimeError("cannot capture")
             return replaying_record(captures)(program, length)
 
-        monkeypatch.setattr(model, "_record", fail)
-        model._verify_graphs = {}
+        model.record = fail
+        model.forget_graphs()
         assert_same_text_fewer_passes(plain, run_all(fast, 4))
         assert model.verify_graphs is False  # verifications go on without graphs
     finally:
@@ -247,7 +247,7 @@ def test_verification_graphs_are_captured_once_per_bucket_and_a_failed_capture_f
 
 @pytest.mark.parametrize("compile_fails", [False, True])
 def test_a_compiled_step_verifies_with_the_compiled_layers_or_falls_back_to_eager_ones(engines, monkeypatch, compile_fails):
-    from codegen_lsp.engines import codegen_static
+    from codegen_lsp.engines.local.codegen import model as codegen_static
 
     rows_seen = []  # tokens per call of the (stand-in) compiled first half of a layer
 
@@ -287,7 +287,8 @@ def draft_dir(tmp_path_factory):
 def test_a_draft_model_changes_the_passes_not_the_text(tiny_model_dir, draft_dir, engines, cls):
     plain = run_all(engines[0] if cls is FastCodeGenEngine else engines[1], 0)
     for draft, all_accepted in ((draft_dir, False), (tiny_model_dir, True)):
-        engine = cls(Settings(model=str(tiny_model_dir), device="cpu", draft_model=str(draft)))
+        config = FastConfig if cls is FastCodeGenEngine else TransformersConfig
+        engine = cls(config(model=str(tiny_model_dir), device="cpu", draft_model=str(draft)))
         engine.load(lambda message, pct: None)
         fast = run_all(engine, 4)
         assert [g.text for g in fast] == [g.text for g in plain]
@@ -301,13 +302,13 @@ def test_a_draft_model_with_another_tokenizer_is_a_clear_load_error(tiny_model_d
     other = tmp_path / "other-tokenizer"
     shutil.copytree(tiny_model_dir, other)
     build_tokenizer(vocab_size=1024).save_pretrained(other)
-    engine = TransformersEngine(Settings(model=str(tiny_model_dir), device="cpu", draft_model=str(other)))
+    engine = TransformersEngine(TransformersConfig(model=str(tiny_model_dir), device="cpu", draft_model=str(other)))
     with pytest.raises(EngineError, match="another tokenizer.*same family"):
         engine.load(lambda message, pct: None)
 
 
 def test_a_missing_draft_model_names_the_draft_setting(tiny_model_dir, tmp_path):
-    engine = FastCodeGenEngine(Settings(model=str(tiny_model_dir), device="cpu", draft_model=str(tmp_path / "nope")))
+    engine = FastCodeGenEngine(FastConfig(model=str(tiny_model_dir), device="cpu", draft_model=str(tmp_path / "nope")))
     with pytest.raises(EngineError, match="draftModel"):
         engine.load(lambda message, pct: None)
 

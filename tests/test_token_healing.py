@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from codegen_lsp.engines.base import CancelToken, GenerationRequest
-from codegen_lsp.engines.local import heal_allows
+from codegen_lsp.engines.decoding.choice import heal_allows
+from helpers.token_models import ScriptedTokenModel
 
 
-class PreferenceModel:
+class PreferenceModel(ScriptedTokenModel):
     """Logits that follow candidate continuations of the prompt, the first one most strongly."""
 
     def __init__(self, tokenizer_engine, candidates: list[str]):

@@ -1,62 +1,35 @@
-"""Engine choice: `engine` setting auto|fast|transformers|openai.
+"""Engine choice: `engine` setting auto|fast|transformers|openai, each engine built from its own config.
 
-auto picks the remote engine when an API base is set, the fast CodeGen engine for CodeGen checkpoints on
-CUDA, and the transformers engine for everything else.
+Three layers that import one way: `decoding/` (token choice, stopping, speculation, the decode loop; no
+model knowledge) <- `local/` (in-process engines: transformers, CodeGen) and `remote/` (an OpenAI-compatible
+server). `base.py` is the protocol the pipeline sees, `config.py` what each engine is built from.
 """
 
 from __future__ import annotations
 
-import json
-import os
-
 from ..settings import Settings
 from .base import CancelToken, Engine, EngineError, Generation, GenerationRequest
+from .config import EngineConfig, EngineKind, FastConfig, RemoteConfig, choose_engine, engine_config, needs_reload
 
-__all__ = ["CancelToken", "Engine", "EngineError", "Generation", "GenerationRequest", "create_engine", "choose_engine"]
-
-
-def choose_engine(settings: Settings) -> str:
-    if settings.engine != "auto":
-        return settings.engine
-    if settings.api_base:
-        return "openai"
-    if _is_codegen(settings.model) and _cuda_wanted(settings.device):
-        return "fast"
-    return "transformers"
+__all__ = [
+    "CancelToken", "Engine", "EngineError", "Generation", "GenerationRequest", "EngineKind", "create_engine",
+    "choose_engine", "engine_config", "needs_reload", "build_engine",
+]
 
 
 def create_engine(settings: Settings) -> Engine:
-    kind = choose_engine(settings)
-    if kind == "fast":
-        from .codegen_fast import FastCodeGenEngine
-
-        return FastCodeGenEngine(settings)
-    if kind == "openai":
-        from .openai import OpenAIEngine
-
-        return OpenAIEngine(settings)
-    from .hf import TransformersEngine
-
-    return TransformersEngine(settings)
+    return build_engine(engine_config(settings))
 
 
-def _cuda_wanted(device: str) -> bool:
-    if device.startswith("cuda"):
-        return True
-    if device != "auto":
-        return False
-    import torch
+def build_engine(config: EngineConfig) -> Engine:
+    if isinstance(config, RemoteConfig):
+        from .remote.engine import OpenAIEngine
 
-    return torch.cuda.is_available()
+        return OpenAIEngine(config)
+    if isinstance(config, FastConfig):
+        from .local.codegen.engine import FastCodeGenEngine
 
+        return FastCodeGenEngine(config)
+    from .local.transformers_engine import TransformersEngine
 
-def _is_codegen(model: str) -> bool:
-    """Read the model type from a local config.json; hub ids are judged by their name."""
-    config = os.path.join(model, "config.json")
-    if os.path.isfile(config):
-        try:
-            with open(config, encoding="utf-8") as f:
-                return json.load(f).get("model_type") == "codegen"
-        except (OSError, ValueError):
-            return False
-    return "codegen-" in model.lower() and "codegen2" not in model.lower() and "codegen25" not in model.lower()
+    return TransformersEngine(config)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from enum import StrEnum
+from typing import Any, Callable, Protocol
 
 # report(message, percentage or None): how an engine tells the user how far loading has come.
 ProgressFn = Callable[[str, "int | None"], None]
@@ -17,6 +18,16 @@ ProgressFn = Callable[[str, "int | None"], None]
 # should_stop(text generated so far) -> True when post-processing would cut everything after this point,
 # so decoding more tokens would be wasted work.
 StopCheck = Callable[[str], bool]
+
+
+class FinishReason(StrEnum):
+    """Why a generation ended. A str, so it reads and serializes as its value ("eos", "stop" ...)."""
+
+    EOS = "eos"  # the model ended the text
+    STOP = "stop"  # a stop sequence appeared (it is not part of the text)
+    LENGTH = "length"  # max_new_tokens reached
+    CUT = "cut"  # post-processing would cut everything after this point
+    CANCELLED = "cancelled"  # the request was cancelled or superseded
 
 
 class EngineError(RuntimeError):
@@ -61,7 +72,7 @@ class GenerationRequest:
 @dataclass
 class Generation:
     text: str
-    finish_reason: str  # "eos" | "stop" | "length" | "cut" | "cancelled"
+    finish_reason: FinishReason
     prompt_tokens: int = 0
     reused_tokens: int = 0  # prompt tokens served from a KV cache instead of being prefilled
     generated_tokens: int = 0
@@ -75,9 +86,19 @@ class Generation:
 
 
 class Engine(Protocol):
+    """Everything the pipeline asks of an engine; nothing else is probed."""
+
     name: str
     # The model's context window in tokens (prompt + generated).
     context_window: int
+    # The model's name for the user's status bar (a remote engine's served model), once loaded.
+    model_name: str | None
+    # The model's tokenizer (a transformers tokenizer), or None when there is none to read: the pipeline
+    # picks a fill-in-the-middle template from its special tokens.
+    tokenizer: Any
+    # True when the engine builds fill-in-the-middle prompts itself (llama.cpp's /infill): the pipeline then
+    # sends a plain prefix and the suffix instead of rendering a FIM template.
+    fills_in_the_middle: bool
 
     def load(self, report: ProgressFn) -> None:
         """Load the model; raises EngineError with a message for the user when it cannot."""

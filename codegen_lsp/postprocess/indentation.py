@@ -12,7 +12,7 @@ the model put before the first line's code that do not make a whole level are st
 
 from __future__ import annotations
 
-from ..context import CursorContext, indent_unit
+from ..context import CursorContext, indent_unit, leading_whitespace
 from .lexer import scan
 
 
@@ -27,7 +27,8 @@ def match_indentation(text: str, ctx: CursorContext) -> str:
     tab_width = 4 if unit == "\t" else len(unit)
     base = ctx.indent
     base_columns = _columns(base, tab_width)
-    step = _model_step([_columns(_leading(line), tab_width) for line in lines[1:] if line.strip()], base_columns)
+    columns_of_lines = [_columns(leading_whitespace(line), tab_width) for line in lines[1:] if line.strip()]
+    step = _model_step(columns_of_lines, base_columns)
     if step is None:
         step = tab_width
     free = _continuation_lines(text, ctx)
@@ -35,7 +36,7 @@ def match_indentation(text: str, ctx: CursorContext) -> str:
     stack = [base_columns]  # the completion's depths, in columns, from the cursor line's down
     shift = 0  # how far the last re-indented line moved: continuation lines move with it
     for number, line in enumerate(lines[1:], 1):
-        leading = _leading(line)
+        leading = leading_whitespace(line)
         columns = _columns(leading, tab_width)
         if not line.strip():
             out.append(line)
@@ -61,7 +62,7 @@ def _first_line(line: str, ctx: CursorContext) -> str:
     """At a line start the first line's leading spaces are stray unless they make at least a level."""
     if ctx.line_prefix.strip() or not line.strip():
         return line
-    leading = _leading(line)
+    leading = leading_whitespace(line)
     unit = indent_unit(ctx.prefix + ctx.suffix, default="    ")
     if _columns(leading, 4) < _columns(unit, 4) or ctx.line_prefix:
         return line[len(leading) :]  # a stray space, or the line already has its indentation
@@ -89,15 +90,12 @@ def _continuation_lines(text: str, ctx: CursorContext) -> set[int]:
 
 def _model_unit(lines: list[str], ctx: CursorContext) -> str:
     """The completion's own unit: a tab when its indented lines use tabs, else its smallest step in spaces."""
-    indented = [_leading(line) for line in lines[1:] if line.strip() and _leading(line)]
+    indented = [leading_whitespace(line) for line in lines[1:] if line.strip() and leading_whitespace(line)]
     if indented and sum(lead.startswith("\t") for lead in indented) * 2 > len(indented):
         return "\t"
     step = _model_step([len(lead.expandtabs(4)) for lead in indented], len(ctx.indent.expandtabs(4)))
     return " " * step if step else ""
 
-
-def _leading(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
 
 
 def _columns(leading: str, tab_width: int) -> int:

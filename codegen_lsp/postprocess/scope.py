@@ -9,7 +9,7 @@ after a blank line.
 
 from __future__ import annotations
 
-from ..context import LINE, CursorContext
+from ..context import LINE, CursorContext, leading_whitespace
 from ..languages import Scoping, language
 from . import pairs
 from .lexer import scan
@@ -60,7 +60,7 @@ def _dedent_end(text: str, ctx: CursorContext) -> int | None:
     lines = text.split("\n")
     for number, line in enumerate(lines):
         if number > 0 and line.strip() and offset not in free:
-            indent = len(line) - len(line.lstrip(" \t"))
+            indent = len(leading_whitespace(line))
             if indent < block_indent:
                 return max(offset - 1, 0)
             if indent == 0 and number > 1 and not lines[number - 1].strip() and _has_content(lines[:number]):

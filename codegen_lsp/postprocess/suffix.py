@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..context import PAIR_CLOSERS, CursorContext
+from ..context import PAIR_CLOSERS, CursorContext, leading_whitespace
 from .lexer import scan
 
 # A following line this short (`}`, `)`, `pass`, `end`) is repeated legitimately; match it only together
@@ -30,7 +30,7 @@ def drop_repeated_suffix_lines(text: str, ctx: CursorContext) -> str:
         if _closing_line(stripped[i]):
             line = (ctx.line_prefix + lines[0]) if i == 0 else lines[i]
             left_open = scan(text[: starts[i]], ctx.language, ctx.line_prefix).depth > 0
-            if left_open or _leading(line) != _leading(following_lines[0]):
+            if left_open or leading_whitespace(line) != leading_whitespace(following_lines[0]):
                 continue
         if len(following[0]) <= SHORT_LINE and len(following) > 1:
             rest = [line for line in stripped[i + 1 :] if line]
@@ -42,10 +42,6 @@ def drop_repeated_suffix_lines(text: str, ctx: CursorContext) -> str:
 
 def _closing_line(stripped: str) -> bool:
     return bool(stripped) and set(stripped) <= set(")]};,")
-
-
-def _leading(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
 
 
 def drop_duplicated_closers(text: str, ctx: CursorContext) -> str:

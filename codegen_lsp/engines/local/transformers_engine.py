@@ -13,17 +13,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..settings import Settings
-from .base import EngineError, ProgressFn
-from .local import (
-    LocalEngine,
-    common_prefix_length,
-    load_failure_message,
-    out_of_memory,
-    resolve_device,
-    resolve_dtype,
-    revision_of,
-)
+from ..base import ProgressFn
+from ..context_window import DEFAULT_CONTEXT_WINDOW, context_window_of
+from ..decoding.token_model import common_prefix_length
+from .engine import LocalEngine
+from .loading import load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +41,10 @@ class KVSlot:
 class HFTokenModel:
     """prefill/step over a transformers model, reusing the best-matching cached prefix."""
 
-    def __init__(self, model, device: str, slots: int, window: int = 2048) -> None:
+    # Logits stay on the model's device; argmax is taken by the chooser on the host.
+    greedy_token = None
+
+    def __init__(self, model, device: str, slots: int, window: int = DEFAULT_CONTEXT_WINDOW) -> None:
         self.model = model
         self.window = window
         self.device = device
@@ -83,6 +80,8 @@ class HFTokenModel:
         return fresh, 0
 
     def prefill(self, ids: list[int]) -> tuple[torch.Tensor, int]:
+        if not ids:
+            raise ValueError("cannot prefill an empty prompt")  # (a crop to -1 tokens would break the cache)
         if self.max_slots == 0:
             self.slots.clear()
             slot, reused = KVSlot(self._new_cache()), 0
@@ -125,7 +124,7 @@ class TransformersEngine(LocalEngine):
     name = "transformers"
 
     def _load_model(self, report: ProgressFn) -> None:
-        self.model = self._token_model(self.settings.model, report)
+        self.model = self._token_model(self.config.model, report)
         self.context_window = self.model.window
         report("warming up", 90)
         self._warm_up(self.model)
@@ -134,32 +133,22 @@ class TransformersEngine(LocalEngine):
         """Any causal LM checkpoint (the model, or the draft model), with prefix reuse."""
         from transformers import AutoModelForCausalLM
 
-        settings: Settings = self.settings
-        device = resolve_device(settings.device)
-        config = self._read_config(report, model_id)
-        try:
-            dtype = resolve_dtype(settings.dtype, device, getattr(config, "dtype", None))
+        config = self.config
+        device = resolve_device(config.device)
+        report("reading model config", 10)
+        model_config = read_model_config(config, model_id)
+        with load_errors(config, "model", model_id):
+            dtype = resolve_dtype(config.dtype, device, getattr(model_config, "dtype", None))
             report(f"loading weights of {model_id} ({dtype} on {device})", 20)
-            kwargs = dict(dtype=dtype, revision=revision_of(settings, model_id),
-                          trust_remote_code=settings.trust_remote_code)
+            kwargs = dict(dtype=dtype, revision=revision_of(config, model_id),
+                          trust_remote_code=config.trust_remote_code)
             if device.startswith("cuda"):
                 # accelerate spreads a model that does not fit one GPU over GPUs and CPU memory.
-                kwargs["device_map"] = "auto" if settings.device == "auto" else device
+                kwargs["device_map"] = "auto" if config.device == "auto" else device
             model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
-        except torch.OutOfMemoryError as err:
-            raise out_of_memory(settings, err) from err
-        except Exception as err:
-            raise EngineError(load_failure_message(settings, "model", err, model_id)) from err
         if not device.startswith("cuda"):
             model.to(device)
         model.eval()
         input_device = str(next(model.parameters()).device)
-        return HFTokenModel(model, input_device, settings.kv_cache_slots, context_window_of(model.config))
-
-
-def context_window_of(config) -> int:
-    for attr in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
-        value = getattr(config, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return 2048
+        window = context_window_of(model.config) or DEFAULT_CONTEXT_WINDOW
+        return HFTokenModel(model, input_device, config.kv_cache_slots, window)

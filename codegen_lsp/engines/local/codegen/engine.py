@@ -1,13 +1,13 @@
 """The fast CodeGen engine: CodeGen's own forward over a static KV cache, decode step in a CUDA graph.
 
 It loads the same checkpoint transformers loads (hub id or local directory), takes the weights into
-its own fused layout (see codegen_static.py) and frees the transformers module. The shared decode loop
-in local.py (sampling, token healing, stop sequences, cancellation between steps) drives it unchanged.
+its own fused layout (see model.py) and frees the transformers module. The decoding core's loop
+in decoding/loop.py (sampling, token healing, stop sequences, cancellation between steps) drives it unchanged.
 On a CPU it runs the same forward eagerly, so `--engine fast` and `--engine transformers` can be
 compared anywhere.
 
 On CUDA the load also decides whether the decode step's small per-layer ops run through torch.compile
-(codegen_static.StaticCodeGen, compile_step "auto": timed against the eager step, kept only if faster and
+(model.StaticCodeGen, compile_step "auto": timed against the eager step, kept only if faster and
 in agreement; tens of seconds of Inductor compile on a cold cache). CODEGEN_LSP_COMPILE_STEP=off skips
 that (faster first load), =on forces it.
 """
@@ -17,12 +17,10 @@ from __future__ import annotations
 import logging
 import os
 
-import torch
-
-from ..settings import Settings
-from .base import EngineError, ProgressFn
-from .codegen_static import COMPILE_STEP_MODES, StaticCodeGen, weights_from_hf
-from .local import LocalEngine, load_failure_message, out_of_memory, resolve_device, resolve_dtype, revision_of
+from ...base import EngineError, ProgressFn
+from ..engine import LocalEngine
+from ..loading import load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
+from .model import COMPILE_STEP_MODES, StaticCodeGen, weights_from_hf
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +31,8 @@ class FastCodeGenEngine(LocalEngine):
     name = "fast"
 
     def _load_model(self, report: ProgressFn) -> None:
-        settings: Settings = self.settings
-        self.device = resolve_device(settings.device)
-        self.model = self._token_model(settings.model, report)
+        self.device = resolve_device(self.config.device)
+        self.model = self._token_model(self.config.model, report)
         self.context_window = self.model.window
         report("warming up", 80)
         self._warm_up(self.model)
@@ -44,36 +41,33 @@ class FastCodeGenEngine(LocalEngine):
         """A CodeGen checkpoint (the model, or the draft model) in the fused layout on this engine's device."""
         from transformers import AutoModelForCausalLM
 
-        settings: Settings = self.settings
+        config = self.config
         device = self.device
-        config = self._read_config(report, model_id)
-        if getattr(config, "model_type", None) != "codegen":
+        report("reading model config", 10)
+        model_config = read_model_config(config, model_id)
+        if getattr(model_config, "model_type", None) != "codegen":
             raise EngineError(
                 f"the fast engine runs CodeGen checkpoints only; '{model_id}' is a "
-                f"{getattr(config, 'model_type', 'unknown')} model (use --engine transformers)"
+                f"{getattr(model_config, 'model_type', 'unknown')} model (use --engine transformers)"
             )
         compile_step = os.environ.get(COMPILE_STEP_VARIABLE, "auto").strip().lower() or "auto"
         if compile_step not in COMPILE_STEP_MODES:
             raise EngineError(f"{COMPILE_STEP_VARIABLE} must be one of {', '.join(COMPILE_STEP_MODES)}, not {compile_step!r}")
-        dtype = resolve_dtype(settings.dtype, device, getattr(config, "dtype", None))
+        dtype = resolve_dtype(config.dtype, device, getattr(model_config, "dtype", None))
         report(f"loading weights of {model_id} ({dtype} on {device})", 20)
-        try:
+        with load_errors(config, "model", model_id):
             # Loaded on the CPU, then moved layer by layer into the fused layout on the device.
             hf_model = AutoModelForCausalLM.from_pretrained(
-                model_id, dtype=dtype, revision=revision_of(settings, model_id),
-                trust_remote_code=settings.trust_remote_code,
+                model_id, dtype=dtype, revision=revision_of(config, model_id),
+                trust_remote_code=config.trust_remote_code,
             )
             weights = weights_from_hf(hf_model, device, dtype)
             del hf_model
-            verifies = model_id == settings.model and settings.draft_tokens > 0  # a draft model only steps
+            verifies = model_id == config.model and config.draft_tokens > 0  # a draft model only steps
             return StaticCodeGen(
-                weights, graphs=device.startswith("cuda"), reuse=settings.kv_cache_slots > 0,
-                compile_step=compile_step, verify_width=settings.draft_tokens + 1 if verifies else 0,
+                weights, graphs=device.startswith("cuda"), reuse=config.kv_cache_slots > 0,
+                compile_step=compile_step, verify_width=config.draft_tokens + 1 if verifies else 0,
             )
-        except torch.OutOfMemoryError as err:
-            raise out_of_memory(settings, err) from err
-        except Exception as err:
-            raise EngineError(load_failure_message(settings, "model", err, model_id)) from err
 
     def _warm_up(self, model: StaticCodeGen) -> None:
         model.capture_all()  # CUDA only: one decode graph per attention length bucket

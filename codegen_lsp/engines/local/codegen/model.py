@@ -19,7 +19,6 @@ Layout chosen for decoding one token at a time, where every weight byte is read 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 from dataclasses import dataclass
@@ -27,22 +26,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .local import common_prefix_length
+from ...decoding.token_model import common_prefix_length
+from .graphs import DEFAULT_BUCKET, bucket_length, on_device, record_graph, time_replays
+from .plan import ATTENTION_VARIANTS, COMPILE_STEP_MODES, DecodePlan, choose_decode_attention, choose_step_compile
 
 log = logging.getLogger(__name__)
 
-# Decode attention variants: PyTorch's fused SDPA kernel, two batched products with a float32 softmax,
-# and a split-KV Triton kernel (decode_attention.py) that reads only the filled positions.
-ATTENTION_VARIANTS = ("sdpa", "matmul", "split")
-# A variant whose logits differ from SDPA's by more than this (relative) at load is not used.
-ATTENTION_AGREEMENT = 5e-2  # catches a broken kernel, not fp16 rounding over many layers
-# The decode step with its small per-layer ops compiled (compile_step="on"; "auto" times it against eager
-# at load and keeps the faster) must agree with the eager step this closely (relative logits).
-STEP_AGREEMENT = 5e-2
-COMPILE_STEP_MODES = ("auto", "on", "off")
 COMPILE_MODE = "default"  # no Inductor CUDA graphs: the whole step is captured in ours
-# Attention length buckets for the captured decode step: one graph per multiple of this.
-DEFAULT_BUCKET = 256
 # The second product's input ends with [1, 0, ...]: fc_out's bias rides in the product. 8 keeps the
 # inner dimension a multiple of 8 (what half-precision tensor-core kernels want).
 BIAS_COLUMNS = 8
@@ -204,6 +194,18 @@ def activation_fn(name: str):
     return ACT2FN[name]
 
 
+# -- weight products: every product of activations with the model's weights happens here -----------------
+# (one place to swap in quantized weights: a layer's two products and the LM head).
+def weight_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ weight.T (+ bias)."""
+    return F.linear(x, weight, bias)
+
+
+def weight_product_add_(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """out += x @ weight.T, in place (the residual rides in the product: one kernel)."""
+    return out.addmm_(x, weight.t())
+
+
 def attention_inputs(h, ln_weight, ln_bias, w_in, cos, sin, kv_cache, positions, eps: float, n_head: int):
     """One layer up to attention: ln_1, the first product, rotary on q, k, v; writes k and v into this layer's
     cache (2, heads, window, head_dim) at `positions`. Returns q (1, heads, T, head_dim) and the fc_in part
@@ -212,7 +214,7 @@ def attention_inputs(h, ln_weight, ln_bias, w_in, cos, sin, kv_cache, positions,
     T, E = h.shape
     hd = E // n_head
     x = F.layer_norm(h, (E,), ln_weight, ln_bias, eps)
-    y = F.linear(x, w_in)
+    y = weight_product(x, w_in)
     qkv = y[:, : 3 * E].view(T, 3, n_head, hd)
     swapped = qkv.view(T, 3, n_head, hd // 2, 2).flip(-1).view(T, 3, n_head, hd)
     qkv = torch.addcmul(qkv * cos, swapped, sin)
@@ -237,11 +239,6 @@ def compiled_layer_functions():
     return torch.compile(attention_inputs, **options), torch.compile(mixed_input, **options)
 
 
-def bucket_length(needed: int, bucket: int, window: int) -> int:
-    """The attention length a decode step at `needed` filled positions runs over."""
-    return min(window, -(-needed // bucket) * bucket)
-
-
 class StaticCodeGen:
     """A TokenModel over CodeGenWeights with a static KV cache.
 
@@ -260,6 +257,8 @@ class StaticCodeGen:
     `verify_width`: with a static step, verifications run padded to this many tokens, so one captured
     graph per attention bucket serves them all (captured at load when set; a longer verification widens it,
     with the eager layer functions from then on).
+    `record`: how a program is captured (graphs.record_graph; tests stand in a replaying recorder on a CPU).
+    The choices of attention variant and compiled step are plan.py's; `plan` says what was chosen.
     """
 
     def __init__(
@@ -274,8 +273,10 @@ class StaticCodeGen:
         window: int | None = None,
         compile_step: str = "auto",
         verify_width: int = 0,
+        record=record_graph,
     ) -> None:
         self.w = weights
+        self.record = record  # (program, length, device) -> (graph, outputs): CUDA graph capture
         shape = weights.shape
         self.shape = shape
         device, dtype = weights.wte.device, weights.wte.dtype
@@ -396,16 +397,16 @@ class StaticCodeGen:
             keys, values = kv_cache[0, :, :length].unsqueeze(0), kv_cache[1, :, :length].unsqueeze(0)
             attn = self._attend(q, keys, values, mask, causal, positions)
             mixed = after(attn, fc, layer.b_in[3 * E :], self.bias_inputs[:T], self.act)
-            h.addmm_(mixed, layer.w_out.t())  # residual + out_proj + fc_out + its bias, one product
+            weight_product_add_(h, mixed, layer.w_out)  # residual + out_proj + fc_out + its bias, one product
         h = F.layer_norm(h if all_logits else h[-1:], (E,), self.w.ln_f_weight, self.w.ln_f_bias, s.layer_norm_epsilon)
-        logits = F.linear(h, self.w.lm_head_weight, self.w.lm_head_bias)
+        logits = weight_product(h, self.w.lm_head_weight, self.w.lm_head_bias)
         return logits if all_logits else logits[0]
 
     def _attend(self, q, keys, values, mask, causal, positions):
         # q arrives scaled by 1/sqrt(head_dim) (see rotary_tables).
         if self.decode_attention == "split" and q.shape[2] == 1:
             # Reads only the filled positions (up to positions[0]), split over heads x chunks.
-            from .decode_attention import decode_attention
+            from .attention_kernel import decode_attention
 
             return decode_attention(q[0, :, 0], keys[0], values[0], positions).view(q.shape)
         if self.decode_attention == "matmul" and q.shape[2] == 1:
@@ -483,9 +484,12 @@ class StaticCodeGen:
         self._verify_graphs[length] = (graph, logits)
         return True
 
+    def forget_graphs(self) -> None:
+        """Drop every captured graph; the next step or verification of each bucket captures again."""
+        self._graphs, self._verify_graphs = {}, {}
+
     def _on_device(self):
-        """Make the model's GPU current (graphs capture and replay on the current device's stream)."""
-        return torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
+        return on_device(self.device)
 
     def _step_program(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Everything one decode step does, reading only static buffers (token, position, cache)."""
@@ -499,20 +503,8 @@ class StaticCodeGen:
         self._graphs[length] = (graph, logits, greedy)
 
     def _record(self, program, length: int):
-        """Capture `program(length)` in a CUDA graph; returns the graph and the program's outputs. The
-        warm-up runs compute the real thing for the current static inputs, so capturing in the middle of
-        a generation changes nothing."""
-        with self._on_device():
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
-                for _ in range(2):
-                    program(length)
-            torch.cuda.current_stream().wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                outputs = program(length)
-        return graph, outputs
+        """Capture `program(length)` in a CUDA graph (see graphs.record_graph)."""
+        return self.record(program, length, self.device)
 
     def _capture_or_fall_back(self, length: int) -> bool:
         """Capture; if this torch/GPU cannot, keep going without graphs (same results, slower)."""
@@ -553,76 +545,18 @@ class StaticCodeGen:
         self.ids.clear()  # the cache holds nothing a request can use
 
     def _choose_decode_attention(self, replays: int = 20) -> None:
-        """Time the captured step with each attention variant at the current token and position (it
-        writes only that position, as a capture does); keep the fastest that agrees with SDPA."""
-        from . import decode_attention
+        choose_decode_attention(self, replays)
 
-        length = bucket_length(int(self._pos) + 1, self.bucket, self.window)
-        variants = [v for v in ATTENTION_VARIANTS if v != "split" or decode_attention.available()]
-        reference = None
-        with torch.inference_mode(), self._on_device():
-            for variant in variants:
-                self.decode_attention = variant
-                try:
-                    step_ms, result = self._time_captured_step(length, replays)
-                except Exception as err:  # noqa: BLE001 - the other variants may still capture
-                    log.warning("CUDA graph capture with %s attention failed (%s)", variant, err)
-                    continue
-                if reference is None:
-                    reference = result
-                elif (result - reference).norm() > ATTENTION_AGREEMENT * reference.norm():
-                    log.warning("%s decode attention disagrees with %s; not using it", variant, variants[0])
-                    continue
-                self.attention_timings[variant] = step_ms
-        self.decode_attention = min(self.attention_timings, key=self.attention_timings.get, default="sdpa")
-        if not self.attention_timings:
-            log.warning("CUDA graph capture failed; decoding without graphs")
-            self.graphs = False
-        log.info("decode attention: %s (captured step ms at %d positions: %s)", self.decode_attention,
-                 int(self._pos) + 1, {k: round(v, 3) for k, v in self.attention_timings.items()})
+    def _choose_step_compile(self, replays: int = 20) -> None:
+        choose_step_compile(self, replays)
+
+    @property
+    def plan(self) -> DecodePlan:
+        """What the decode step runs now."""
+        return DecodePlan(attention=self.decode_attention, compiled=self.step_compiled, graphs=self.graphs)
 
     def _time_captured_step(self, length: int, replays: int) -> tuple[float, torch.Tensor]:
         """Capture the step as it is now configured, replay it; ms per replay and its logits (float32)."""
         self._capture(length)
         graph, logits, _ = self._graphs.pop(length)
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        graph.replay()
-        start.record()
-        for _ in range(replays):
-            graph.replay()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / replays, logits.float().clone()
-
-    def _choose_step_compile(self, replays: int = 20) -> None:
-        """Time the captured step eager and compiled at the current token and position; keep the compiled
-        step only if it captures, agrees with the eager step's logits and is faster. Any failure: eager."""
-        length = bucket_length(int(self._pos) + 1, self.bucket, self.window)
-        self.compile_step = "off"
-        with torch.inference_mode(), self._on_device():
-            self.step_compiled = False
-            try:
-                self.compile_timings["eager"], reference = self._time_captured_step(length, replays)
-            except Exception as err:  # noqa: BLE001 - the first bucket's capture reports it again
-                log.warning("CUDA graph capture of the eager step failed (%s)", err)
-                return
-            self.step_compiled = True
-            try:
-                self.compile_timings["compiled"], result = self._time_captured_step(length, replays)
-            except Exception as err:  # noqa: BLE001 - compile or capture: either way the eager step is fine
-                log.warning("compiled decode step unavailable (%s: %s); using the eager step",
-                            type(err).__name__, str(err)[:300])
-                self.step_compiled = False
-                return
-            self.compile_agreement = float((result - reference).norm() / reference.norm())
-            if not self.compile_agreement <= STEP_AGREEMENT:  # NaN too
-                log.warning("compiled decode step disagrees with the eager one (relative %.2e); not using it",
-                            self.compile_agreement)
-                self.step_compiled = False
-            else:
-                self.step_compiled = self.compile_timings["compiled"] < self.compile_timings["eager"]
-        self.compile_step = "on" if self.step_compiled else "off"
-        log.info("decode step: %s (captured step ms: %s; compiled vs eager logits relative %s)",
-                 "compiled" if self.step_compiled else "eager",
-                 {k: round(v, 3) for k, v in self.compile_timings.items()},
-                 f"{self.compile_agreement:.1e}" if self.compile_agreement is not None else "–")
+        return time_replays(graph, replays), logits.float().clone()

@@ -15,52 +15,39 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import math
-import os
-import re
 import threading
 from contextlib import aclosing, suppress
-from typing import AsyncIterator, Iterable
 
-from ..fim import TEMPLATES
-from ..settings import DEFAULT_MODEL, Settings
-from .base import CancelToken, EngineError, Generation, GenerationRequest, ProgressFn, StopCheck
+from ..base import CancelToken, EngineError, Generation, GenerationRequest, ProgressFn, StopCheck
+from ..config import RemoteConfig
+from ..context_window import DEFAULT_CONTEXT_WINDOW
+from ..decoding.stopping import FinishReason
+from .discovery import first_model_id, load_local_tokenizer, served_context_window
+from .errors import OVERFLOW_RETRIES, is_context_overflow, shorter_prompt, status_error_message, transport_error_message
+from .streaming import read_stream, sse_events
+from .transport import CONNECT_TIMEOUT_SECONDS, auth_headers, server_root
 
 log = logging.getLogger(__name__)
 
 # Code tokenizers average 3-4 characters per token; assuming fewer keeps an estimated prompt inside the window.
 CHARS_PER_TOKEN = 2.5
-# When neither the server nor a local config says how long the model's context is.
-DEFAULT_CONTEXT_WINDOW = 2048
-# Connecting should be quick; a longer wait means the host is gone (the read timeout is the setting).
-CONNECT_TIMEOUT_SECONDS = 5.0
 # How often the model thread looks at the cancel token while it waits for the next streamed chunk.
 CANCEL_POLL_SECONDS = 0.02
 # llama.cpp's /infill keeps only ~n_batch/4 tokens of suffix itself; sending more is wasted bytes.
 INFILL_SUFFIX_CHARS = 4096
-# A prompt the server finds longer than its context is retried with its newer half, at most this often.
-OVERFLOW_RETRIES = 2
-# How vLLM ("maximum context length"), llama.cpp ("exceeds the available context size") and TGI
-# ("`inputs` must have less than N tokens", "`inputs` tokens + `max_new_tokens` must be <= N") word a
-# prompt that does not fit.
-CONTEXT_OVERFLOW = re.compile(
-    r"context (size|length|window)|maximum context|too long|must have less than|max_new_tokens`? must be <=", re.I
-)
-
-FIM_MARKERS = {marker for template in TEMPLATES for marker in template.markers}
 
 
 class OpenAIEngine:
     name = "openai"
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.api_base:
+    def __init__(self, config: RemoteConfig) -> None:
+        if not config.api_base:
             raise EngineError("the openai engine needs a server: set codegenLsp.apiBase (or --api-base)")
-        self.settings = settings
-        self.api_base = settings.api_base.rstrip("/")
-        self.model_name: str | None = settings.api_model
+        self.config = config
+        self.api_base = config.api_base.rstrip("/")
+        self.model_name: str | None = config.api_model
         self.context_window = DEFAULT_CONTEXT_WINDOW
         self.tokenizer = None  # a transformers tokenizer, or None for the estimate
         self.infill = False  # llama.cpp's /infill serves fill-in-the-middle for this model
@@ -72,9 +59,9 @@ class OpenAIEngine:
         """Check that the server answers and accepts the model; learn its context window and FIM support."""
         import httpx
 
-        timeout = self.settings.request_timeout_seconds
+        timeout = self.config.request_timeout_seconds
         self._client = httpx.AsyncClient(
-            headers=auth_headers(self.settings.api_key_env),
+            headers=auth_headers(self.config.api_key_env),
             timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
         )
         try:
@@ -110,7 +97,7 @@ class OpenAIEngine:
 
     def tokenizer_candidates(self) -> list[str]:
         """Where a tokenizer may come from: the model setting when the user set one, then the served name."""
-        names = [self.settings.model] if self.settings.model != DEFAULT_MODEL else []
+        names = [self.config.tokenizer_source] if self.config.tokenizer_source else []
         if self.model_name and self.model_name not in names:
             names.append(self.model_name)
         return names
@@ -156,7 +143,7 @@ class OpenAIEngine:
         try:
             return await self._client.request(method, url, **kwargs)
         except httpx.HTTPError as err:
-            raise EngineError(transport_error_message(err, self.api_base, self.settings.request_timeout_seconds)) from err
+            raise EngineError(transport_error_message(err, self.api_base, self.config.request_timeout_seconds)) from err
 
     def _check_status(self, response, about_model: bool = False) -> None:
         if response.status_code >= 400:
@@ -164,7 +151,7 @@ class OpenAIEngine:
 
     def _status_message(self, status: int, body: str, about_model: bool = False) -> str:
         return status_error_message(
-            status, body, self.api_base, self.model_name, self.settings.api_key_env, about_model
+            status, body, self.api_base, self.model_name, self.config.api_key_env, about_model
         )
 
     # -- tokens --------------------------------------------------------------------------------------
@@ -188,9 +175,9 @@ class OpenAIEngine:
             raise EngineError(f"not connected to {self.api_base}")
         retries = OVERFLOW_RETRIES
         while True:
-            result = Generation(text="", finish_reason="length")
+            result = Generation(text="", finish_reason=FinishReason.LENGTH)
             if cancel.cancelled:
-                result.finish_reason = "cancelled"
+                result.finish_reason = FinishReason.CANCELLED
                 return result
             try:
                 return self._loop.run_until_complete(self._generate(request, cancel, should_stop, result))
@@ -211,7 +198,7 @@ class OpenAIEngine:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
-                result.finish_reason = "cancelled"
+                result.finish_reason = FinishReason.CANCELLED
                 return result
         return task.result()
 
@@ -232,7 +219,7 @@ class OpenAIEngine:
                 async with aclosing(response.aiter_lines()) as lines, aclosing(sse_events(lines)) as events:
                     return await read_stream(events, request, cancel, should_stop, result)
         except httpx.HTTPError as err:
-            raise EngineError(transport_error_message(err, self.api_base, self.settings.request_timeout_seconds)) from err
+            raise EngineError(transport_error_message(err, self.api_base, self.config.request_timeout_seconds)) from err
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -253,63 +240,6 @@ class OpenAIEngine:
         closer = threading.Thread(target=shut, name="codegen-openai-close", daemon=True)
         closer.start()
         closer.join(timeout=5)
-
-
-# -- pure helpers (unit-tested without a server) ------------------------------------------------------
-async def read_stream(
-    events: AsyncIterator[dict], request: GenerationRequest, cancel: CancelToken, should_stop, result: Generation
-) -> Generation:
-    """Accumulate streamed text until the server finishes, a stop sequence appears, should_stop says so
-    or the request is cancelled (checked at every chunk; the caller also watches while no chunk comes)."""
-    text, chunks = "", 0
-    async for event in events:
-        if cancel.cancelled:
-            result.finish_reason = "cancelled"
-            break
-        piece, finish = parse_chunk(event)
-        record_usage(event, result)
-        if piece:
-            text += piece
-            chunks += 1
-            result.generated_tokens = max(result.generated_tokens, chunks)  # counted as they arrive (for cancels)
-        cut = first_stop(text, request.stop)
-        if cut is not None:
-            text, result.finish_reason = text[:cut], "stop"
-            break
-        if should_stop is not None and text and should_stop(text):
-            result.finish_reason = "cut"
-            break
-        if finish:
-            # Read on to the end ([DONE], a usage chunk): a fully read response keeps its connection for reuse.
-            result.finish_reason = finish
-    result.text = text
-    return result
-
-
-def auth_headers(api_key_env: str) -> dict[str, str]:
-    """The key comes only from the environment variable the settings name; it is never logged."""
-    key = os.environ.get(api_key_env, "").strip() if api_key_env else ""
-    return {"Authorization": f"Bearer {key}"} if key else {}
-
-
-def server_root(api_base: str) -> str:
-    """llama.cpp serves /infill beside /v1, not under it."""
-    base = api_base.rstrip("/")
-    return base[: -len("/v1")] if base.endswith("/v1") else base
-
-
-def is_context_overflow(message: str) -> bool:
-    return bool(CONTEXT_OVERFLOW.search(message))
-
-
-def shorter_prompt(prompt: str) -> str | None:
-    """The newer half of the prompt, from a line start when there is one; None when too short to cut or
-    when it is a rendered FIM template (cutting its head would cut off the prefix marker)."""
-    if len(prompt) < 64 or any(marker in prompt for marker in FIM_MARKERS):
-        return None
-    half = len(prompt) // 2
-    newline = prompt.find("\n", half)
-    return prompt[newline + 1 :] if 0 <= newline < len(prompt) - 1 else prompt[half:]
 
 
 def estimate_tokens(text: str) -> int:
@@ -351,159 +281,3 @@ def with_stop_and_seed(body: dict, request: GenerationRequest) -> dict:
     if request.seed is not None:
         body["seed"] = request.seed
     return body
-
-
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[dict]:
-    """JSON payloads of `data:` lines until `data: [DONE]` or the end of the stream (transformers serve
-    sends no [DONE]; it closes the connection). A payload with an `error` becomes an EngineError."""
-    async for line in lines:
-        event = parse_sse_line(line)
-        if event is DONE:
-            return
-        if event is not None:
-            yield event
-
-
-DONE = object()
-
-
-def parse_sse_line(line: str):
-    """One SSE line: a dict for a JSON `data:` line, DONE for `data: [DONE]`, None for anything else."""
-    if not line.startswith("data:"):
-        return None  # blank separators, comments (`: ping`), `event:` and `id:` lines
-    data = line[len("data:") :].strip()
-    if data == "[DONE]":
-        return DONE
-    try:
-        event = json.loads(data)
-    except ValueError:
-        return None
-    if not isinstance(event, dict):
-        return None
-    if event.get("error"):
-        raise EngineError(f"the server stopped the completion: {error_text(event)}")
-    return event
-
-
-def parse_chunk(event: dict) -> tuple[str, str | None]:
-    """(text, finish reason or None) from an OpenAI completion chunk or a llama.cpp /infill chunk."""
-    choices = event.get("choices")
-    if isinstance(choices, list):
-        if not choices or not isinstance(choices[0], dict):
-            return "", None  # vLLM's final usage-only chunk
-        choice = choices[0]
-        return str(choice.get("text") or ""), finish_reason(choice.get("finish_reason"))
-    if "content" in event:  # llama.cpp's native format (/infill)
-        finish = None
-        if event.get("stop"):
-            finish = {"eos": "eos", "word": "stop", "limit": "length"}.get(event.get("stop_type"), "eos")
-        return str(event.get("content") or ""), finish
-    return "", None
-
-
-def finish_reason(reason) -> str | None:
-    if not reason:
-        return None
-    return {"stop": "eos", "length": "length"}.get(reason, "eos")
-
-
-def record_usage(event: dict, result: Generation) -> None:
-    """Token counts where the server reports them (OpenAI `usage`; llama.cpp `timings` with its cache hits)."""
-    usage = event.get("usage")
-    if isinstance(usage, dict):
-        result.prompt_tokens = int(usage.get("prompt_tokens") or result.prompt_tokens)
-        result.generated_tokens = int(usage.get("completion_tokens") or result.generated_tokens)
-    timings = event.get("timings")
-    if isinstance(timings, dict):
-        cached, prefilled = int(timings.get("cache_n") or 0), int(timings.get("prompt_n") or 0)
-        result.prompt_tokens = max(result.prompt_tokens, cached + prefilled)
-        result.reused_tokens = cached
-        result.generated_tokens = int(timings.get("predicted_n") or result.generated_tokens)
-
-
-def first_stop(text: str, stops: Iterable[str]) -> int | None:
-    """Where the first stop sequence starts (servers differ: transformers serve leaves it in the text)."""
-    positions = [text.find(s) for s in stops if s and s in text]
-    return min(positions) if positions else None
-
-
-def first_model_id(entries: list) -> str | None:
-    for entry in entries:
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"]:
-            return entry["id"]
-    return None
-
-
-def served_context_window(entries: list, model: str | None) -> int | None:
-    """vLLM lists `max_model_len`; llama.cpp lists `meta.n_ctx` (one slot's context)."""
-    chosen = [e for e in entries if isinstance(e, dict) and e.get("id") == model] or [
-        e for e in entries if isinstance(e, dict)
-    ][:1]
-    for entry in chosen:
-        meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
-        for value in (entry.get("max_model_len"), meta.get("n_ctx"), meta.get("n_ctx_train")):
-            if isinstance(value, int) and value > 0:
-                return value
-    return None
-
-
-def load_local_tokenizer(names: list[str]):
-    """(tokenizer, context window from its config or None) for the first name that loads, else (None, None)."""
-    from transformers import AutoConfig, AutoTokenizer
-
-    for name in names:
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(name)
-        except Exception as err:  # not a model id or directory, not cached, hub unreachable ...
-            log.info("no tokenizer from '%s' (%s); trying the next source", name, str(err).splitlines()[0] if str(err) else err)
-            continue
-        window = None
-        with suppress(Exception):
-            config = AutoConfig.from_pretrained(name)
-            for attribute in ("max_position_embeddings", "n_positions", "n_ctx"):
-                value = getattr(config, attribute, None)
-                if isinstance(value, int) and value > 0:
-                    window = value
-                    break
-        return tokenizer, window
-    return None, None
-
-
-def error_text(payload) -> str:
-    """The message in an error body: OpenAI/vLLM/llama.cpp `error.message`, FastAPI `detail`, TGI `error`."""
-    if isinstance(payload, dict):
-        error = payload.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        for key in ("detail", "message", "error"):
-            if payload.get(key):
-                return str(payload[key])
-    return str(payload)
-
-
-def status_error_message(
-    status: int, body: str, api_base: str, model: str | None, api_key_env: str, about_model: bool = False
-) -> str:
-    """about_model: the request only checked the model, so a 400/404/422 means the model was refused."""
-    try:
-        detail = error_text(json.loads(body))
-    except ValueError:
-        detail = body.strip()
-    detail = " ".join(detail.split())[:300] or f"HTTP {status}"
-    if status in (401, 403):
-        return f"the server at {api_base} refused the API key (HTTP {status}: {detail}); put the key in ${api_key_env}"
-    if status in (400, 404, 422) and model and (about_model or "model" in detail.lower()):
-        return f"the server at {api_base} rejected model '{model}' (HTTP {status}: {detail}); check codegenLsp.apiModel"
-    return f"the server at {api_base} answered HTTP {status}: {detail}"
-
-
-def transport_error_message(err: Exception, api_base: str, timeout: float) -> str:
-    import httpx
-
-    if isinstance(err, httpx.ConnectTimeout):
-        return f"cannot reach the completion server at {api_base}: no answer within {min(timeout, CONNECT_TIMEOUT_SECONDS):g} s"
-    if isinstance(err, httpx.TimeoutException):
-        return f"the completion server at {api_base} sent nothing for {timeout:g} s (codegenLsp.requestTimeoutSeconds)"
-    if isinstance(err, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)):
-        return f"cannot reach the completion server at {api_base} ({type(err).__name__}: {err}); is it running?"
-    return f"request to the completion server at {api_base} failed: {type(err).__name__}: {err}"

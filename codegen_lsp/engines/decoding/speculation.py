@@ -17,7 +17,7 @@ from typing import Protocol, Sequence
 
 import torch
 
-from .local import TokenModel, common_prefix_length
+from .token_model import TokenModel, common_prefix_length
 
 # Prompt lookup: the longest n-gram tried first; a single token is too weak a cue (it matches almost
 # everywhere, and a rejected draft costs more than a plain step on a CPU).
@@ -41,6 +41,17 @@ def accepted_length(draft: Sequence[int], greedy: Sequence[int]) -> int:
     while n < len(draft) and draft[n] == greedy[n]:
         n += 1
     return n
+
+
+def verify_draft(model: TokenModel, held: int, last: int, draft: list[int]) -> tuple[list[int], int]:
+    """Feed the last token with the draft in one pass; keep the agreed part in the model's cache (`held`:
+    the tokens it held before `last`). Returns the agreed draft tokens with the model's own choice after
+    them, and how many drafted tokens were agreed."""
+    rows = model.verify([last] + draft)
+    greedy = torch.argmax(rows, dim=-1).tolist()
+    n = accepted_length(draft, greedy)
+    model.truncate(held + 1 + n)
+    return draft[:n] + [greedy[n]], n
 
 
 class PromptLookup:
@@ -122,5 +133,5 @@ class ModelDrafter:
 
 
 def _greedy(model: TokenModel, logits: torch.Tensor) -> int:
-    on_device = getattr(model, "greedy_token", None)
+    on_device = model.greedy_token
     return int(on_device) if on_device is not None else int(torch.argmax(logits))

@@ -1,0 +1,132 @@
+"""Each engine's own small, frozen config, derived from Settings (esbonio's per-feature configuration).
+
+An engine is built from its config and reads nothing else of the settings, so "does this settings change
+need a reload?" is "did the engine's config change?" (`needs_reload`), never a hand-kept list of settings.
+A setting an engine reads at load but left out of its config would be silently ignored until something
+else reloaded: the config is the only way in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import ClassVar
+
+from ..settings import DEFAULT_MODEL, Settings
+
+
+class EngineKind(StrEnum):
+    FAST = "fast"  # the CodeGen engine with a static KV cache (CUDA graphs on a GPU)
+    TRANSFORMERS = "transformers"  # any Hugging Face causal LM, in process
+    OPENAI = "openai"  # an OpenAI-compatible server
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    """What an in-process engine reads at load."""
+
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+    revision: str | None = None
+    draft_model: str | None = None
+    kv_cache_slots: int = 4
+    # Tokens drafted per pass. Not a reload: the fast engine captures its verification for this width at
+    # load, and a request that drafts more widens it on the way (see StaticCodeGen.verify).
+    draft_tokens: int = field(default=4, compare=False)
+    # A local model that failed to load fails again: no retry until the settings change.
+    retries_failed_load: ClassVar[bool] = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "LocalConfig":
+        return cls(
+            model=settings.model, device=settings.device, dtype=settings.dtype,
+            trust_remote_code=settings.trust_remote_code, revision=settings.revision,
+            draft_model=settings.draft_model, kv_cache_slots=settings.kv_cache_slots,
+            draft_tokens=settings.draft_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class TransformersConfig(LocalConfig):
+    kind: EngineKind = EngineKind.TRANSFORMERS
+
+
+@dataclass(frozen=True)
+class FastConfig(LocalConfig):
+    kind: EngineKind = EngineKind.FAST
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    """What the remote engine reads at load (the request timeout is its client's)."""
+
+    api_base: str | None = None
+    api_model: str | None = None
+    api_key_env: str = "CODEGEN_LSP_API_KEY"
+    request_timeout_seconds: float = 30.0
+    # A model id or directory the user set explicitly: the first place a tokenizer may load from.
+    tokenizer_source: str | None = None
+    kind: EngineKind = EngineKind.OPENAI
+    # A server that was down when the engine loaded may come back: completions try again.
+    retries_failed_load: ClassVar[bool] = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RemoteConfig":
+        return cls(
+            api_base=settings.api_base, api_model=settings.api_model, api_key_env=settings.api_key_env,
+            request_timeout_seconds=settings.request_timeout_seconds,
+            tokenizer_source=settings.model if settings.model != DEFAULT_MODEL else None,
+        )
+
+
+EngineConfig = TransformersConfig | FastConfig | RemoteConfig
+
+
+def choose_engine(settings: Settings) -> EngineKind:
+    """The `engine` setting, or for auto: the remote engine when an API base is set, the fast CodeGen engine
+    for CodeGen checkpoints on CUDA, and the transformers engine for everything else."""
+    if settings.engine != "auto":
+        return EngineKind(settings.engine)
+    if settings.api_base:
+        return EngineKind.OPENAI
+    if _is_codegen(settings.model) and _cuda_wanted(settings.device):
+        return EngineKind.FAST
+    return EngineKind.TRANSFORMERS
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    kind = choose_engine(settings)
+    if kind is EngineKind.OPENAI:
+        return RemoteConfig.from_settings(settings)
+    return (FastConfig if kind is EngineKind.FAST else TransformersConfig).from_settings(settings)
+
+
+def needs_reload(old: Settings, new: Settings) -> bool:
+    """A change of the engine's config (including which engine it is) means a reload."""
+    return engine_config(old) != engine_config(new)
+
+
+def _cuda_wanted(device: str) -> bool:
+    if device.startswith("cuda"):
+        return True
+    if device != "auto":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _is_codegen(model: str) -> bool:
+    """Read the model type from a local config.json; hub ids are judged by their name."""
+    config = os.path.join(model, "config.json")
+    if os.path.isfile(config):
+        try:
+            with open(config, encoding="utf-8") as f:
+                return json.load(f).get("model_type") == "codegen"
+        except (OSError, ValueError):
+            return False
+    return "codegen-" in model.lower() and "codegen2" not in model.lower() and "codegen25" not in model.lower()

@@ -1,0 +1,182 @@
+"""What the in-process engines share: the tokenizer, the draft model, and driving the decode loop.
+
+An in-process engine supplies a `TokenModel` (prefill a token list, then step one token at a time);
+`LocalEngine.generate` runs the decoding core's loop over it (token choice, token healing, stop sequences,
+the caller's stop check, speculation, cancellation between steps) and frees the model's cached state when
+a generation fails.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..base import CancelToken, EngineError, Generation, GenerationRequest, ProgressFn, StopCheck
+from ..config import LocalConfig
+from ..context_window import DEFAULT_CONTEXT_WINDOW
+from ..decoding.choice import TokenChooser, heal_worthy
+from ..decoding.loop import DecodeLoop
+from ..decoding.speculation import Drafter, ModelDrafter, PromptLookup
+from ..decoding.stopping import FinishReason, StoppingCriteria
+from ..decoding.token_model import TokenModel
+from .loading import fast_backend, load_tokenizer
+
+log = logging.getLogger(__name__)
+
+# Prompt lookup drafts also from the text after the cursor: this much of it.
+LOOKUP_SUFFIX_CHARS = 4000
+
+
+class LocalEngine:
+    """Base for in-process engines: the tokenizer and the decode loop. Subclasses load a model in
+    `_load_model` (and `_token_model` for a draft model); the base loads none, so tests and tools that
+    drive the loop with a scripted TokenModel put it in `.model` themselves."""
+
+    name = "local"
+    fills_in_the_middle = False  # the caller renders the model's FIM template into the prompt
+
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+        self.tokenizer = None
+        self.model: TokenModel | None = None
+        self.drafter: ModelDrafter | None = None  # when a draft model is set (else prompt lookup, per request)
+        self.context_window = DEFAULT_CONTEXT_WINDOW
+        self.eos_ids: set[int] = set()
+        self._token_texts: list[str] | None = None
+        self._backend = None  # the Rust tokenizer, when it encodes exactly as the transformers wrapper does
+
+    @property
+    def model_name(self) -> str:
+        return self.config.model
+
+    # -- loading -------------------------------------------------------------------------------------
+    def load(self, report: ProgressFn) -> None:
+        report("loading tokenizer", 5)
+        self.tokenizer = load_tokenizer(self.config)
+        self._backend = fast_backend(self.tokenizer)
+        eos = self.tokenizer.eos_token_id
+        self.eos_ids = {eos} if eos is not None else set()
+        self._load_model(report)
+        if self.config.draft_model:
+            self._load_draft_model(report)
+        report("ready", 100)
+
+    def _load_model(self, report: ProgressFn) -> None:
+        """Load the model into `self.model` (the base engine loads none)."""
+
+    def _token_model(self, model_id: str, report: ProgressFn) -> TokenModel:
+        """Load a checkpoint as this engine's TokenModel (used for the draft model)."""
+        raise EngineError(f"the {self.name} engine cannot load a draft model")
+
+    def _warm_up(self, model: TokenModel) -> None:
+        model.prefill(self.encode("def main():\n") or [0])
+        model.reset()
+
+    def _load_draft_model(self, report: ProgressFn) -> None:
+        """The small model that drafts for speculative decoding; it must share the model's tokenizer."""
+        draft_id = self.config.draft_model
+        report(f"loading draft model {draft_id}", 85)
+        if load_tokenizer(self.config, draft_id).get_vocab() != self.tokenizer.get_vocab():
+            raise EngineError(
+                f"the draft model '{draft_id}' has another tokenizer than '{self.config.model}'; "
+                "a draft model must be of the same family (e.g. codegen-350M-multi for codegen-16B-multi)"
+            )
+        model = self._token_model(draft_id, report)
+        self._warm_up(model)
+        self.drafter = ModelDrafter(model, min(model.window, self.context_window))
+
+    # -- tokens --------------------------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        if self._backend is not None:
+            return self._backend.encode(text, add_special_tokens=False).ids
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(
+            ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def max_token_chars(self) -> int:
+        return max(len(t) for t in self.token_texts())
+
+    def token_texts(self) -> list[str]:
+        """The text of every token id (computed once; used by token healing)."""
+        if self._token_texts is None:
+            size = len(self.tokenizer)
+            self._token_texts = self.tokenizer.batch_decode(
+                [[i] for i in range(size)], skip_special_tokens=False, clean_up_tokenization_spaces=False
+            )
+        return self._token_texts
+
+    # -- generation ----------------------------------------------------------------------------------
+    def generate(
+        self, request: GenerationRequest, cancel: CancelToken, should_stop: StopCheck | None = None
+    ) -> Generation:
+        if self.model is None:
+            raise EngineError("the model is not loaded")
+        ids, heal = self._prompt_ids(request)
+        result = Generation(text="", finish_reason=FinishReason.LENGTH, prompt_tokens=len(ids))
+        if cancel.cancelled:
+            result.finish_reason = FinishReason.CANCELLED
+            return result
+        try:
+            return self._decode(ids, heal, request, cancel, should_stop, result)
+        except torch.OutOfMemoryError as err:
+            self._forget_cached_state()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise EngineError(f"out of memory while generating ({err}); cached state was freed") from err
+        except Exception:
+            self._forget_cached_state()  # the cache may hold a half-written step
+            raise
+
+    def _decode(self, ids, heal, request, cancel, should_stop, result: Generation) -> Generation:
+        loop = DecodeLoop(
+            self.model,
+            self.decode,
+            TokenChooser(request.temperature, request.top_p, request.seed, heal, self.token_texts),
+            StoppingCriteria(self.eos_ids, request.stop, should_stop, heal),
+            self._drafter(request),
+        )
+        return loop.run(ids, request, cancel, result)
+
+    def _forget_cached_state(self) -> None:
+        self.model.reset()
+        if self.drafter is not None:
+            self.drafter.reset()
+
+    def _prompt_ids(self, request: GenerationRequest) -> tuple[list[int], str]:
+        """Tokenize the prompt; back off the last token so the model may choose its own boundary."""
+        ids = self.encode(request.prompt)
+        limit = max(1, self.context_window - request.max_new_tokens)
+        ids = ids[-limit:] or self._start_ids()
+        heal = request.heal
+        if len(ids) > 1 and not heal:
+            last = self.decode(ids[-1:])
+            if heal_worthy(last):
+                ids, heal = ids[:-1], last
+        return ids, heal
+
+    def _start_ids(self) -> list[int]:
+        """What an empty prompt starts from (a small `contextTokens` budget, or the start of an empty file):
+        the model's start token, as `generate` does without input; a model needs one token to predict from."""
+        start = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
+        return [start] if start is not None else [0]
+
+    def _drafter(self, request: GenerationRequest) -> Drafter | None:
+        """Prompt lookup (over the prompt, the output, and the text after the cursor) or the draft model;
+        None when the request does not speculate."""
+        if request.draft_tokens <= 0 or request.temperature > 0:  # speculation keeps greedy text only
+            return None
+        if self.drafter is not None:
+            return self.drafter
+        return PromptLookup(self.encode(request.suffix[:LOOKUP_SUFFIX_CHARS]) if request.suffix else ())
+
+    def close(self) -> None:
+        self.model = self.drafter = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
