@@ -121,6 +121,11 @@ class Completer:
         model = served or self.settings.model
         return {"state": state, "model": model, "engine": engine, "error": self.error}
 
+    def describe(self, uri: str, text: str, offset: int, language_id: str | None) -> tuple[str, str, str]:
+        """What a completion at `offset` is, for the acceptance counters: (mode, language, engine)."""
+        ctx = cursor_context(text, offset, language_id, uri, self.settings.mode)
+        return ctx.mode, ctx.language, self.engine.name if self.engine is not None else "none"
+
     def close(self) -> None:
         self.scheduler.cancel_all()
         engine, self.engine = self.engine, None

@@ -1,4 +1,5 @@
-"""The language server: lifecycle, documents, inline and classic completion, `codegen/stats`.
+"""The language server: lifecycle, documents, inline and classic completion, `codegen/stats`, and what the user
+did with the completions (acceptance.py).
 
 Handlers stay thin: they turn LSP into calls on the `Completer` and its answers back into LSP.
 """
@@ -8,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
+from typing import Callable
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from . import __version__
+from .acceptance import ACCEPT_COMMAND, DID_PARTIALLY_ACCEPT, DID_SHOW, AcceptanceTracker, default_counter_path, plain
 from .completion import Completer
 from .context import leading_whitespace
 from .documents import UNITS_PER_CHAR, Document, document_text
@@ -31,10 +35,14 @@ DOCUMENT_TEXT_REQUEST = "codegen/documentText"  # the server's copy of an open d
 
 
 class CodegenLanguageServer(OwnTransport, LanguageServer):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__("codegen-lsp", __version__, protocol_cls=CodegenProtocol)
         self.flag_settings = settings
         self.completer = Completer(settings, on_error=self.show_error_once)
+        self.acceptance = AcceptanceTracker(clock, wall_clock)
+        self._retention_timer: asyncio.TimerHandle | None = None
         self._shown_errors: set[str] = set()
         self._pending_messages: list[str] = []
         self._load_task: asyncio.Task | None = None
@@ -69,6 +77,7 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
         """Take new settings; reload the model when they name another one (and it was loaded before)."""
         settings, messages = parse_settings(raw, base)
         logging.getLogger("codegen_lsp").setLevel(settings.log_level.upper())
+        self.acceptance.persist(default_counter_path() if settings.persist_stats else None)
         if self.completer.update_settings(settings) and self._load_task is not None:
             self.request_load()
         return messages
@@ -141,15 +150,64 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
             self.send_status()
         return completions
 
+    # -- what the user did with them ------------------------------------------------------------------------------
+    def inline_items(
+        self, uri: str, position: types.Position, completions: list[Completion]
+    ) -> list[types.InlineCompletionItem]:
+        """Inline items, each with the command that tells us it was accepted. A completion that replaces the
+        closers after the cursor gets a range over them, or its insertion form where the client cannot show it."""
+        document = self.workspace.open_document(uri)
+        shown = [
+            c if not c.replace or takes_inline_replace(self.client_name, c) else c.insertion_only() for c in completions
+        ]
+        shown = [c for c in shown if c.text]
+        if document is None or not shown:
+            return []
+        offset = document.offset_at_position(position)
+        key = self.completer.describe(uri, document.source, offset, document.language_id)
+        ids = self.acceptance.offer(uri, document.source, offset, position, [c.text for c in shown], key)
+        return [
+            types.InlineCompletionItem(
+                insert_text=c.text,
+                range=item_range(document, position, c),
+                command=types.Command(title="codegen-lsp: accepted", command=ACCEPT_COMMAND, arguments=[item_id]),
+            )
+            for c, item_id in zip(shown, ids)
+        ]
 
-def create_server(settings: Settings) -> CodegenLanguageServer:
-    server = CodegenLanguageServer(settings)
+    def close(self) -> None:
+        """At shutdown, or when the editor went away without one: keep the counters, stop the model."""
+        self.acceptance.save()
+        self.completer.close()
+
+    def text_of(self, uri: str) -> str | None:
+        document = self.workspace.open_document(uri)
+        return document.source if document is not None else None
+
+    def check_retention(self) -> None:
+        """Measure the retention checks that are due, and wake up again for the next one."""
+        self.acceptance.check_due(self.text_of)
+        if self._retention_timer is not None:
+            self._retention_timer.cancel()
+            self._retention_timer = None
+        due = self.acceptance.next_due()
+        if due is not None:
+            delay = max(0.0, due - self.acceptance.clock()) + 0.05
+            self._retention_timer = asyncio.get_running_loop().call_later(delay, self.check_retention)
+
+
+def create_server(
+    settings: Settings, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time
+) -> CodegenLanguageServer:
+    """The server; `clock` and `wall_clock` time the acceptance retention checks (tests pass their own)."""
+    server = CodegenLanguageServer(settings, clock, wall_clock)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: CodegenLanguageServer, params: types.InitializeParams) -> None:
+        ls.acceptance.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
         ls._pending_messages = ls.apply_settings(params.initialization_options, ls.flag_settings)
         ls.client_name = params.client_info.name if params.client_info else ""
-        watch_parent(params.process_id, lambda: exit_now(ls.completer.close))
+        watch_parent(params.process_id, lambda: exit_now(ls.close))
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: CodegenLanguageServer, params: types.InitializedParams) -> None:
@@ -165,6 +223,25 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CodegenLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.completer.typed_through.forget(params.text_document.uri)
+        ls.acceptance.closed(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: CodegenLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.acceptance.changed(params.text_document.uri, params.content_changes)
+
+    @server.command(ACCEPT_COMMAND)
+    def accepted(ls: CodegenLanguageServer, *arguments) -> None:
+        ls.acceptance.accepted(plain(list(arguments)))
+        ls.check_retention()
+
+    @server.feature(DID_SHOW)
+    def did_show(ls: CodegenLanguageServer, params) -> None:
+        ls.acceptance.shown(plain(params))
+
+    @server.feature(DID_PARTIALLY_ACCEPT)
+    def did_partially_accept(ls: CodegenLanguageServer, params) -> None:
+        ls.acceptance.partially_accepted(plain(params))
+        ls.check_retention()
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(
@@ -172,15 +249,7 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     ) -> types.InlineCompletionList:
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         completions = await ls.complete_at(params.text_document.uri, params.position, invoked)
-        document = ls.workspace.open_document(params.text_document.uri)
-        items = []
-        for completion in completions:
-            if completion.replace and not takes_inline_replace(ls.client_name, completion):
-                completion = completion.insertion_only()
-            if completion.text:
-                here = item_range(document, params.position, completion)
-                items.append(types.InlineCompletionItem(insert_text=completion.text, range=here))
-        return types.InlineCompletionList(items=items)
+        return types.InlineCompletionList(items=ls.inline_items(params.text_document.uri, params.position, completions))
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
     async def completion(ls: CodegenLanguageServer, params: types.CompletionParams) -> types.CompletionList:
@@ -199,7 +268,9 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
     @server.feature(STATS_REQUEST)
     def stats(ls: CodegenLanguageServer, params) -> dict:
         running = {"max_running": ls.completer.scheduler.max_running, "in_flight": ls.protocol.in_flight()}
-        return {**ls.completer.stats.snapshot(), **ls.completer.status(), **running}
+        ls.check_retention()
+        acceptance = {"acceptance": ls.acceptance.snapshot()}
+        return {**ls.completer.stats.snapshot(), **ls.completer.status(), **running, **acceptance}
 
     @server.feature(DOCUMENT_TEXT_REQUEST)
     def text_of_document(ls: CodegenLanguageServer, params) -> dict:
@@ -207,7 +278,7 @@ def create_server(settings: Settings) -> CodegenLanguageServer:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: CodegenLanguageServer, params) -> None:
-        ls.completer.close()
+        ls.close()
 
     @server.feature(types.EXIT)
     def exit_(ls: CodegenLanguageServer, params) -> None:

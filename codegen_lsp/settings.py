@@ -75,6 +75,7 @@ class Settings:
     request_timeout_seconds: float = 30.0
     # The server itself.
     enabled: bool = True
+    persist_stats: bool = False  # keep the acceptance counters (never code) across restarts, in the state directory
     log_level: str = "info"
 
     def replace(self, **changes: Any) -> "Settings":

@@ -1,5 +1,6 @@
 """Neovim 0.12, for real: the plugin in editors/nvim, loaded as a user would, shows the server's completion as
-ghost text while typing in insert mode; Tab accepts it (and indents when nothing is shown); <C-]> dismisses it;
+ghost text while typing in insert mode; Tab accepts it (and indents when nothing is shown); <M-Right> takes its
+next word; the server counts both (shown, accepted, in part); <C-]> dismisses it;
 :checkhealth codegen_lsp says the server was found and the model loaded; :CodegenLspToggle turns completions off."""
 
 from __future__ import annotations
@@ -80,6 +81,19 @@ def test_ghost_text_tab_accepts_dismiss_and_health(nvim, wordy_model_dir, tmp_pa
     # Tab put exactly the shown suggestion at the cursor, and the ghost text is gone.
     assert result["line_after"] == result["line_with_ghost"] + ghost
     assert result["ghost_after_accept"] == ""
+    # The server counted the Tab: its accept command came through workspace/executeCommand, and the plugin
+    # reported the suggestion shown.
+    after_tab = result["acceptance_after_tab"]
+    assert after_tab["accepted"] == 1 and after_tab["shown"] >= 1 and after_tab["accepted_chars"] == len(ghost)
+    # The plugin reported the second suggestion shown while it was only on screen (Neovim has no shown event).
+    at_second = result["acceptance_at_second_ghost"]
+    assert at_second["shown"] >= 2 and at_second["shown"] > at_second["accepted"] + at_second["partially_accepted"]
+    # The accept-word key put the first word of the second suggestion in, and the server counted a partial accept.
+    word = re.match(r"\s*\w+|\s*[^\s\w]+", result["second_ghost"])[0]
+    assert result["line_after_word"] == result["line_before_word"] + word
+    counted = result["acceptance"]
+    assert counted["partially_accepted"] == 1 and counted["partial_chars"] == len(word) and counted["accepted"] == 1
+    assert re.search(r"suggestions: \d+ shown, 1 accepted \(\d+%\), 1 in part", result["health_after"]), result
     # With no suggestion showing, Tab indents as usual: deeper than the auto-indent of the new line.
     assert result["fallback_line"].strip() == "" and len(result["fallback_line"].expandtabs(8)) > 4
     # <C-]> hid the second suggestion without changing the text.
@@ -162,12 +176,30 @@ def test_health_sums_up_the_servers_counters(nvim, tmp_path):
         "io.write(usage({ requests = 0, model_calls = 0, typed_through_hits = 0, latency_ms = { p50 = vim.NIL },"
         " tokens_drafted = 0, tokens_accepted = 0 }), '\\n')\n"
     )
+    script.write_text(script.read_text() +
+        "io.write(usage({ requests = 3, model_calls = 1, typed_through_hits = 0, latency_ms = { p50 = 10 },"
+        " acceptance = { shown = 12, accepted = 4, partially_accepted = 2, accept_rate = 4 / 12,"
+        " kept_rate_30s = 0.916, kept_rate_120s = vim.NIL } }), '\\n')\n"
+        "io.write(require('codegen_lsp.health').acceptance({ shown = 2, accepted = 1, accept_rate = 0.5,"
+        " saved = { days = { '2026-11-29', '2026-11-30' }, shown = 40, accepted = 10, partially_accepted = 3,"
+        " accept_rate = 0.25, kept_rate_30s = 0.9, kept_rate_120s = 0.8 } }), '\\n')\n"
+        "local part = require('codegen_lsp').next_part\n"
+        "for _, case in ipairs({ { 'value = 1', 'word' }, { '  (a, b)', 'word' }, { 'x = 1\\ny = 2', 'line' },"
+        " { '\\n    return x\\n', 'line' }, { 'end', 'word' } }) do io.write(vim.inspect(part(case[1], case[2])), '\\n') end\n"
+    )
     done = subprocess.run([str(nvim), "--headless", "--clean", "-l", str(script)], capture_output=True, text=True,
                           timeout=60, env=isolated_env(tmp_path / "home"))
     assert done.stdout.splitlines() == [
         "12 requests, 4 answered by the model, 7 typed-through; answer p50 42 ms; "
         "speculative decoding: 11 of 30 drafted tokens accepted",
         "0 requests, 0 answered by the model, 0 typed-through; answer p50 n/a",
+        "3 requests, 1 answered by the model, 0 typed-through; answer p50 10 ms; "
+        "suggestions: 12 shown, 4 accepted (33%), 2 in part; characters kept after 30 s 92%, after 2 min n/a",
+        "suggestions: 2 shown, 1 accepted (50%), 0 in part; characters kept after 30 s n/a, after 2 min n/a; "
+        "saved, last 2 days: suggestions: 40 shown, 10 accepted (25%), 3 in part; characters kept after 30 s 90%, "
+        "after 2 min 80%",
+        # accept-word and accept-line take these parts of a suggestion
+        '"value"', '"  ("', '"x = 1"', '"\\n    return x"', '"end"',
     ], done.stdout + done.stderr
 
 

@@ -1,6 +1,7 @@
 """VS Code, for real: code-server with the extension built from editors/vscode (.vsix), driven in headless
 Chromium. The status bar goes from loading to ready, typing shows the server's ghost text, Tab accepts it into
-the file, and the extension's restart and toggle commands do what they say."""
+the file, Ctrl+Right takes a word of the next one, "Show statistics" counts both (shown, accepted, in part), and the
+extension's restart and toggle commands do what they say."""
 
 from __future__ import annotations
 
@@ -80,8 +81,8 @@ def wait_for_http(url: str, timeout: float = 60) -> None:
 
 
 def run_vscode(code_server: Path, vsix: Path, tmp_path: Path, settings: dict, text: str, typed: str,
-               screenshot: Path | None = None, file_name: str = "example.py", driver: Path = DRIVER,
-               **driver_extra: str) -> tuple[dict, str]:
+               screenshot: Path | None = None, partial: str | None = None, file_name: str = "example.py",
+               driver: Path = DRIVER, **driver_extra: str) -> tuple[dict, str]:
     """Install the .vsix into a fresh profile, open `text` as `file_name`, type `typed` at its end (or as the
     driver says). Returns what the driver saw and the file as saved after Tab."""
     user_data, extensions = tmp_path / "user-data", tmp_path / "extensions"
@@ -107,7 +108,8 @@ def run_vscode(code_server: Path, vsix: Path, tmp_path: Path, settings: dict, te
         driver_env = {
             **env, "URL": f"http://127.0.0.1:{port}", "FOLDER": str(folder), "FILE": source.name, "TYPE": typed,
             "RESULT": str(result_path), "PLAYWRIGHT_CORE": str(CODE_SERVER / "npm" / "node_modules" / "playwright-core"),
-            "CHROMIUM": str(CHROMIUM), **({"SCREENSHOT": str(screenshot)} if screenshot else {}), **driver_extra,
+            "CHROMIUM": str(CHROMIUM), **({"SCREENSHOT": str(screenshot)} if screenshot else {}),
+            **({"PARTIAL": partial} if partial else {}), **driver_extra,
         }
         done = subprocess.run(["node", str(driver)], env=driver_env, capture_output=True, text=True, timeout=300)
     finally:
@@ -134,7 +136,7 @@ def server_settings(model: Path, max_new_tokens: int) -> dict:
 def test_ghost_text_status_bar_tab_and_toggle(code_server, vsix, wordy_model_dir, tmp_path):
     result, saved = run_vscode(
         code_server, vsix, tmp_path, server_settings(wordy_model_dir, 8),
-        text="import os\n\ndef main():\n    ", typed="value = ",
+        text="import os\n\ndef main():\n    ", typed="value = ", partial="\ny = ",
     )
     # The status bar showed the server working (starting/loading spinner) before it said ready.
     assert result["statusBar"][0].startswith("sync") and result["ready"].startswith("check")
@@ -142,10 +144,18 @@ def test_ghost_text_status_bar_tab_and_toggle(code_server, vsix, wordy_model_dir
     ghost = result["ghost"].replace("\u00a0", " ")
     assert ghost.strip(), "no ghost text"
     # Tab wrote exactly the suggestion that was shown into the file, after what was typed.
-    assert saved.splitlines()[-1] == "    value = " + ghost
-    # Show statistics: the server's counters, which include the completion just shown.
+    assert saved.splitlines()[-2] == "    value = " + ghost
+    # Ctrl+Right (accept next word) took the start of the next suggestion, not all of it.
+    partial_ghost = result["partialGhost"].replace("\u00a0", " ")
+    taken = saved.splitlines()[-1].removeprefix("    y = ")
+    assert saved.splitlines()[-1].startswith("    y = ") and taken and partial_ghost.startswith(taken), saved
+    assert len(taken) < len(partial_ghost.rstrip()), (taken, partial_ghost)
+    # Show statistics: the server's counters, which include the completion just shown, the one accepted with Tab
+    # and the one taken in part.
     usage = re.search(r"(\d+) requests, (\d+) answered by the model", result["stats"])
     assert usage and int(usage[1]) >= 1 and int(usage[2]) >= 1, result["stats"]
+    kept = re.search(r"suggestions: (\d+) shown, (\d+) accepted \((\d+%|n/a)\), (\d+) in part", result["stats"])
+    assert kept and int(kept[1]) >= 2 and int(kept[2]) >= 1 and int(kept[4]) >= 1, result["stats"]
     # Restart server: the spinner, then ready again; Toggle completions: the status bar says they are off.
     assert result["restarting"].startswith("sync") and result["restarted"].startswith("check")
     assert result["toggled"].startswith("circle-slash")
