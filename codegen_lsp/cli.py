@@ -157,10 +157,11 @@ def run_complete(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     completer = Completer(settings, on_error=lambda message: print(f"codegen-lsp: {message}", file=sys.stderr))
 
-    async def run() -> list[str]:
+    async def run() -> list[str] | None:
         if not await completer.load(lambda message, pct: log.info("loading: %s", message)):
             return None
-        return await completer.complete(args.file.resolve().as_uri(), text, offset, args.language)
+        shown = await completer.complete(args.file.resolve().as_uri(), text, offset, args.language)
+        return [c.insert_text for c in shown]  # what to insert at the position (the closers there stay)
 
     try:
         completions = asyncio.run(run())
