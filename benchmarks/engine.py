@@ -13,6 +13,11 @@ the cache outweighs the skipped table, for 350M the table outweighs the cache).
     python benchmarks/engine.py                                   # CUDA, fp16, 350M,2B,6B,16B
     python benchmarks/engine.py --device cpu --shapes tiny,small --prompt 128 --new 8   # stays working on CPU
     python benchmarks/engine.py --no-hf --shapes 6B,16B --compile-step off,on   # eager vs compiled step rows
+    python benchmarks/engine.py --no-hf --quantize none,int8,int4   # weight-only int8/int4 rows beside fp16
+
+With --quantize, each quantized row has its own floor (its weight bytes over the bandwidth), the time to
+quantize the weights (load s; from weights already on the device, not from disk) and, on CUDA, the peak
+memory while it serves (its weights plus the KV cache, activations and graphs of that row's run).
 
 Prints a markdown table (stdout) and writes the numbers as JSON (--json).
 """
@@ -34,6 +39,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codegen_lsp.engines.local.codegen.model import StaticCodeGen, weights_from_hf  # noqa: E402
+from codegen_lsp.engines.local.codegen.quantize import Quantization, quantizer_for  # noqa: E402
+from codegen_lsp.engines.local.codegen.quantized_loading import quantize_weights  # noqa: E402
 
 # Drafted tokens per verification timed for the fast engine (a verification runs the last token and these).
 VERIFY_DRAFTS = (4, 8)
@@ -318,14 +325,58 @@ def run_shape(shape: str, args, device: str, dtype: torch.dtype, bandwidth: floa
     del model
     gc.collect()
     common["read_floor_ms"] = read_floor_bytes(weights, args.prompt) / bandwidth * 1000
+    # Quantized copies first (made from the dense weights on the device), so that the dense ones can go
+    # before the quantized rows run.
+    quantized, load_s = {}, {}
+    for name in args.quantize.split(","):
+        if Quantization(name) is not Quantization.NONE:
+            start = time.perf_counter()
+            try:
+                quantized[name] = quantize_weights(weights, quantizer_for(Quantization(name), device, dtype))
+            except Exception as err:  # noqa: BLE001 - e.g. no int4 kernel here: a row that says so
+                rows.append({**common, "engine": f"fast {name}", "error": f"{type(err).__name__}: {err}"[:200]})
+                continue
+            sync(device)
+            load_s[name] = time.perf_counter() - start
+            log(f"[{shape}] {name}: quantized in {load_s[name]:.1f} s")
+    runs = [("none", weights)] if "none" in args.quantize.split(",") else []
+    runs += list(quantized.items())
+    del weights, quantized
     variants = [(a, c) for a in args.attention.split(",") for c in args.compile_step.split(",")]
+    while runs:
+        name, run_weights = runs.pop(0)
+        rows += fast_rows(shape, name, run_weights, load_s.get(name), common, variants, refs, prompt, extension, args,
+                          device, bandwidth)
+        del run_weights
+        gc.collect()
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+    return rows
+
+
+def fast_rows(shape, quantize, weights, load_s, common, variants, refs, prompt, extension, args, device,
+              bandwidth) -> list[dict]:
+    """The fast engine's rows over one set of weights (dense or quantized; load_s: the time quantizing took),
+    one per attention/compile variant."""
+    rows = []
+    weight_bytes = weights.nbytes()
+    base = {**common}
+    if quantize != "none":
+        base.update(weights_gb=weight_bytes / 1e9, floor_ms=weight_bytes / bandwidth * 1000,
+                    read_floor_ms=read_floor_bytes(weights, args.prompt) / bandwidth * 1000)
     for attention, compile_step in variants:
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+            resident = torch.cuda.memory_allocated(device)  # every set of weights still held, this one included
         # verify_width: capture_all captures the verification graphs too, as the engine does at load.
         fast = StaticCodeGen(weights, graphs=device.startswith("cuda"), decode_attention=attention,
                              static_step=args.static_step or None, compile_step=compile_step,
                              verify_width=1 + VERIFY_DRAFTS[0])
         name = attention if compile_step == "auto" else f"{attention}, compile {compile_step}"
-        row = {**common, "engine": f"fast ({name})"}
+        if quantize != "none":
+            name = f"{quantize}, {name}"
+        row = {**base, "engine": f"fast ({name})", "quantize": quantize}
         start = time.perf_counter()
         fast.capture_all()  # as the engine does at load: choose the attention variant, capture the graphs
         sync(device)
@@ -340,15 +391,14 @@ def run_shape(shape: str, args, device: str, dtype: torch.dtype, bandwidth: floa
                    compile_agreement=fast.compile_agreement)
         if fast.attention_timings:
             row["attention_timings"] = fast.attention_timings
+        if device.startswith("cuda"):  # this row's weights + what its run allocated on top
+            row["peak_gb"] = (weight_bytes + torch.cuda.max_memory_allocated(device) - resident) / 1e9
+        load = f"quantize {load_s:.1f} s, " if load_s is not None else ""
         # capture_s: the load-time choices (compile included) and every bucket's capture
-        row["engine"] = f"fast ({variant_label(fast, name)}; load {row['capture_s']:.1f} s)"
+        row["engine"] = f"fast ({variant_label(fast, name)}; load {load}{row['capture_s']:.1f} s)"
         rows.append(row)
         del fast
         gc.collect()
-    del weights
-    gc.collect()
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
     return rows
 
 
@@ -363,7 +413,7 @@ def run_isolated(shape: str, args, device: str, dtype: torch.dtype, bandwidth: f
             sys.executable, str(Path(__file__).resolve()), "--device", device, "--dtype", str(dtype).split(".")[-1],
             "--shapes", shape, "--prompt", str(args.prompt), "--new", str(args.new), "--extend", str(args.extend),
             "--steps", str(args.steps), "--reps", str(args.reps), "--attention", args.attention,
-            "--compile-step", args.compile_step,
+            "--compile-step", args.compile_step, "--quantize", args.quantize,
             "--bandwidth", repr(bandwidth), "--rows-json", str(rows_json),
         ] + [flag for flag, on in (("--no-hf", args.no_hf), ("--check", args.check), ("--static-step", args.static_step)) if on]
         done = subprocess.run(command, stdout=sys.stderr)
@@ -402,8 +452,8 @@ def markdown(rows: list[dict], args) -> str:
         f"| shape | weights GB | floor ms/tok (read floor) | engine | prefill {args.prompt} ms | decode ms/tok | × floor "
         f"| {args.new} tok ms | +{args.extend} then {args.new} tok ms | same, logits to host | generate() {args.new} tok ms "
         f"| decode ms/tok after {max(1, args.prompt // 16)} tokens |"
-        + "".join(f" verify {k + 1} ms | verify {k + 1} / step |" for k in VERIFY_DRAFTS),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|---|" * len(VERIFY_DRAFTS),
+        + "".join(f" verify {k + 1} ms | verify {k + 1} / step |" for k in VERIFY_DRAFTS) + " peak GB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|---|" * len(VERIFY_DRAFTS) + "---|",
     ]
     for r in rows:
         if "step_ms" not in r:
@@ -414,7 +464,7 @@ def markdown(rows: list[dict], args) -> str:
             f"| {r['engine']} | {fmt(r['prefill_ms'])} "
             f"| {fmt(r['step_ms'], 2)} | {r['step_ms'] / r['floor_ms']:.2f} | {fmt(r['complete_ms'])} "
             f"| {fmt(r['extend_ms'])} | {fmt(r.get('extend_host_copy_ms'))} | {fmt(r.get('generate_ms'))} "
-            f"| {fmt(r.get('step_short_ms'), 2)} |" + verify_cells(r)
+            f"| {fmt(r.get('step_short_ms'), 2)} |" + verify_cells(r) + f" {fmt(r.get('peak_gb'), 2)} |"
         )
     return "\n".join(lines)
 
@@ -436,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the fast engine's decode step through torch.compile: auto (what the engine does: on "
                              "CUDA times compiled vs eager at load, keeps the faster if its logits agree), on, off; "
                              "comma list")
+    parser.add_argument("--quantize", default="none",
+                        help="weights of the fast engine's rows: none (the dtype), int8, int4; comma list")
     parser.add_argument("--no-hf", action="store_true", help="skip the transformers baseline")
     parser.add_argument("--check", action="store_true", help="compare the fast engine's logits with transformers")
     parser.add_argument("--static-step", action="store_true", help="on CPU: run the decode step CUDA would capture")

@@ -6,7 +6,11 @@
 #      speculative decoding (prompt lookup) on that model, fast engine, few cursors (ENGINE_SPEC_CURSORS, 12):
 #      speculation.md and speculation.log, bounded by ENGINE_SPEC_TIMEOUT (90 s). Needs cachetools (a wheel in
 #      .whl, as benchmarks/gpu_session.sh installs them).
-#   3. benchmarks/engine.py --check: logits against transformers, then the speed table for 350M/2B/6B/16B.
+#   3. benchmarks/engine.py --check: logits against transformers, then the speed table for 350M/2B/6B/16B,
+#      with the fast engine's rows for each of ENGINE_QUANTIZE (default none,int8,int4: the weight-only int8/int4
+#      rows beside fp16, each with its own floor, quantize time and peak GPU memory; docs/quantization.md).
+#   4. ENGINE_LOAD_SHAPE (default 2B; empty skips it): benchmarks/quantized_load.py, the quantizing loader's
+#      peak GPU and host memory reading a real-shape fp16 safetensors checkpoint, int8 and int4 (~1 min).
 # Results land in $OUT (default ./gpu-results): engine.md (the table), engine.json, engine.log, engine_e2e.md,
 # speculation.md. Step 2 adds up to ENGINE_SPEC_TIMEOUT to the 3 minutes (not yet measured on a GPU).
 # The fast engine's "auto" load also compiles the decode step's small ops (torch.compile, ~tens of seconds per
@@ -44,12 +48,20 @@ if [ "${ENGINE_SPEC:-$([ -n "$MODEL" ] && echo 1 || echo 0)}" != 0 ]; then
   echo "speculation.py exit $?"
 fi
 timeout "${ENGINE_BENCH_TIMEOUT:-240}" "$PY" benchmarks/engine.py --device "$DEVICE" --check ${ENGINE_SHAPES:+--shapes "$ENGINE_SHAPES"} ${ENGINE_ARGS:-} \
-  --json "$OUT/engine.json" >"$OUT/engine.md" 2>"$OUT/engine.log"
+  --quantize "${ENGINE_QUANTIZE:-none,int8,int4}" --json "$OUT/engine.json" >"$OUT/engine.md" 2>"$OUT/engine.log"
 echo "engine.py exit $?"
-grep -E "Error|error|Traceback|warning" "$OUT/engine_e2e.log" "$OUT/speculation.log" "$OUT/engine.log" | grep -v "^.*UserWarning: .*past_key_values" | head -20
+: >"$OUT/quantized_load.md"
+if [ -n "${ENGINE_LOAD_SHAPE-2B}" ]; then
+  TMPDIR=${ENGINE_LOAD_TMP:-/tmp} timeout "${ENGINE_LOAD_TIMEOUT:-120}" "$PY" benchmarks/quantized_load.py --shape "${ENGINE_LOAD_SHAPE-2B}" \
+    --device "$DEVICE" --dtype "${ENGINE_LOAD_DTYPE:-float16}" >"$OUT/quantized_load.md" 2>"$OUT/quantized_load.log"
+  echo "quantized_load.py exit $?"
+fi
+grep -E "Error|error|Traceback|warning" "$OUT/engine_e2e.log" "$OUT/speculation.log" "$OUT/engine.log" "$OUT/quantized_load.log" 2>/dev/null | grep -v "^.*UserWarning: .*past_key_values" | head -20
 grep -h "vs transformers\|decode attention\|decode step\|compiled decode step" "$OUT/engine_e2e.log" "$OUT/engine.log"
 cat "$OUT/engine_e2e.md"
 echo
 cat "$OUT/speculation.md"
 echo
 if [ -s "$OUT/engine.md" ]; then cat "$OUT/engine.md"; else grep "^|" "$OUT/engine.log"; fi
+echo
+cat "$OUT/quantized_load.md"

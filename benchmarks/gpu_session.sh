@@ -8,7 +8,11 @@
 # One device call may run 600 s at most; a run that fits (the fast engine's table for the big shapes with the
 # verification columns, speculation on the real small model, the replay), about 7-8 minutes:
 #   ENGINE_E2E=0 ENGINE_SHAPES=6B,16B,350M ENGINE_ARGS=--no-hf ENGINE_BENCH_TIMEOUT=220 ENGINE_SPEC_TIMEOUT=90 \
-#   REPLAY_TIMEOUT=150 bash benchmarks/gpu_session.sh
+#   ENGINE_QUANTIZE=none ENGINE_LOAD_SHAPE= REPLAY_TIMEOUT=150 bash benchmarks/gpu_session.sh
+# The quantization run (issue 16: int8/int4 rows beside fp16 for the big shapes and 350M, the loader's memory on
+# a 2B fp16 checkpoint; not yet run on a GPU, so the time is an estimate: ~7-9 minutes):
+#   ENGINE_E2E=0 ENGINE_SPEC=0 ENGINE_SHAPES=16B,6B,350M ENGINE_ARGS="--no-hf --reps 2" ENGINE_QUANTIZE=none,int8,int4 \
+#   ENGINE_BENCH_TIMEOUT=420 ENGINE_LOAD_SHAPE=2B REPLAY=0 bash benchmarks/gpu_session.sh
 # The device tool brings back at most 8 files from $OUT: everything lands in a folder beside it and comes
 # back as one archive, $OUT/gpu-results.tar.gz (the tables are printed too).
 set -uo pipefail
@@ -22,6 +26,7 @@ if [ -d .whl ]; then
   export PYTHONPATH=/tmp/site:$PWD
 fi
 bash benchmarks/gpu_engine.sh
+[ "${REPLAY:-1}" != 0 ] || exit 0
 timeout "${REPLAY_TIMEOUT:-300}" python3 benchmarks/typing_replay.py --shape 350m --device cuda --keys "${REPLAY_KEYS:-160}" \
   --pause 0.1 --line-pause 0.5 --png "$OUT/typing_latency_gpu.png" >"$OUT/typing_replay.md" 2>"$OUT/typing_replay.log"
 echo "typing_replay exit $?"

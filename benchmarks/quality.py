@@ -7,16 +7,28 @@ pycodegen-tiny model was trained on. In each file the benchmark picks cursors of
 
 - line start: at the indentation of a one-line statement inside a function body (the statement removed);
 - mid-line: inside such a statement after a `.`, `(`, `=` or space (the rest of the line removed);
-- after opener: at the end of a `def`/`if`/`for`/... line whose body (at most 8 lines) is removed.
+- after opener: at the end of a `def`/`if`/`for`/... line whose body (at most 8 lines) is removed;
+- inside an auto-closed pair: right after a `(`, `[`, `{` or quote in such a statement, with its closer already
+  typed (as VS Code and autopairs plugins leave it) and the rest of the line removed.
 
 Each cursor is asked through the real `Completer` (prompt, token healing, the engine, post-processing);
 the engine is wrapped only to record the raw text and to let it run to max_new_tokens (no early stop), so
 "raw" is exactly what the model wrote for the pipeline's prompt. Scores, against the code that was removed:
 next-line exact match, edit similarity (difflib ratio), overrun (a line that leaves the block the cursor
 is in), unparsable file (ast.parse of the file with the completion in the hole fails; every original
-parses), and a stray leading space at line starts.
+parses), and a stray leading space at line starts. Scores read the document the user has after accepting: a
+shown completion that replaces the closers after the cursor replaces them; raw text is inserted before them.
+The code under test is whatever `codegen_lsp` is on the path: run it against an export of another commit
+(`PYTHONPATH=/tmp/before`) for a before/after comparison with the same cursors.
 
     python benchmarks/quality.py --model ../shared/models/pycodegen-tiny --per-kind 4 --show 6
+    python benchmarks/quality.py --quantize none,int8,int4   # the fast engine's weights side by side
+
+With --quantize, every variant runs through the fast engine over the same cursors; the table gains a
+column pair per variant, and a greedy-token agreement line compares each with the unquantized model,
+teacher-forced over each cursor's prompt: the share of the unquantized model's own greedy continuation
+(max_new_tokens tokens) that the quantized model predicts too, and the share of cursors whose raw
+completion is the same text.
 """
 
 from __future__ import annotations
@@ -50,7 +62,9 @@ FILES = (
     "cattrs/dispatch.py",
     "transformers/utils/versions.py",
 )
-KINDS = ("line start", "mid-line", "after opener")
+PAIR = "inside an auto-closed pair"
+KINDS = ("line start", "mid-line", "after opener", PAIR)
+CLOSING = {"(": ")", "[": "]", "{": "}", '"': '"', "'": "'"}
 MAX_BODY_LINES = 8
 
 
@@ -62,6 +76,7 @@ class Case:
     suffix: str
     target: str  # the code that was removed
     block_indent: int  # lines of a completion indented less than this have left the block
+    closers: str = ""  # typed after the cursor by the editor (the pair kind): the document is prefix+closers+suffix
 
 
 # -- cursors -------------------------------------------------------------------------------------------------
@@ -100,6 +115,14 @@ def cases_of(path: Path, per_kind: int, rng: random.Random) -> list[Case]:
         cut = rng.choice(_cut_points(line))
         indent = len(line) - len(line.lstrip())
         found.append(Case(name, "mid-line", source[: starts[i] + cut], source[starts[i + 1] - 1 :], line[cut:], indent))
+    paired = [n for n in one_line if _pair_points(lines[n.lineno - 1])]
+    for node in _sample(paired, per_kind, rng):
+        i = node.lineno - 1
+        line = lines[i]
+        opener = rng.choice(_pair_points(line))
+        indent = len(line) - len(line.lstrip())
+        found.append(Case(name, PAIR, source[: starts[i] + opener + 1], source[starts[i + 1] - 1 :], line[opener + 1 :],
+                          indent, closers=CLOSING[line[opener]]))
     for node in _sample(openers, per_kind, rng):
         i = node.lineno - 1
         first, last = node.body[0].lineno - 1, node.body[-1].end_lineno - 1
@@ -129,6 +152,30 @@ def _cut_points(line: str) -> list[int]:
         elif ch in ".(= " and indent + 4 <= i < len(line) - 4:
             points.append(i + 1)
     return points
+
+
+def _pair_points(line: str) -> list[int]:
+    """Offsets of openers (brackets, quotes) whose closer is on the same line with something between them,
+    outside strings (for brackets) and past the indentation."""
+    if "#" in line:
+        return []
+    points, stack, quote = [], [], None
+    for i, ch in enumerate(line):
+        if quote is not None:
+            if ch == line[quote] and line[i - 1] != "\\":
+                if i > quote + 1:
+                    points.append(quote)
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = i
+        elif ch in "([{":
+            stack.append(i)
+        elif ch in ")]}" and stack:
+            start = stack.pop()
+            if i > start + 1:
+                points.append(start)
+    return sorted(points)
 
 
 def _sample(items: list, k: int, rng: random.Random) -> list:
@@ -180,11 +227,12 @@ METRICS = (
 
 # -- the pipeline ------------------------------------------------------------------------------------------
 class RecordingEngine:
-    """The loaded engine, asked to run to max_new_tokens, with the raw text of each generation kept."""
+    """The loaded engine, asked to run to max_new_tokens, with the raw text (and prompt) of each generation kept."""
 
     def __init__(self, engine) -> None:
         self.inner = engine
         self.raw: list[str] = []
+        self.prompts: list[str] = []
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -192,14 +240,29 @@ class RecordingEngine:
     def generate(self, request, cancel, should_stop=None):
         generation = self.inner.generate(request, cancel, None)
         self.raw.append(generation.text)
+        self.prompts.append(request.prompt)
         return generation
 
 
-async def run(args) -> list[tuple[Case, str, str]]:
+def accepted(case: Case, shown) -> str:
+    """What sits between the prefix and the rest of the document once the user accepts: a completion that
+    replaces closers replaces them (a `Completion`); plain text is inserted before them."""
+    if shown is None:
+        return case.closers
+    if isinstance(shown, str):
+        return shown + case.closers
+    return shown.text + case.closers[shown.replace :]
+
+
+async def run(args, quantize: str | None = None, prompts: list[str] | None = None) -> list[tuple[Case, str, str]]:
+    """quantize: run the fast engine with these weights (None: the default engine). prompts: collects the
+    model prompt of each cursor."""
     options = {
         "model": args.model, "device": "cpu", "dtype": "float32", "maxNewTokens": args.max_new_tokens,
         "contextTokens": args.context_tokens, "cacheEntries": 0, "typedThrough": False,
     }
+    if quantize is not None:
+        options.update(engine="fast", quantize=quantize)
     settings, messages = parse_settings(options)
     if messages:
         sys.exit("; ".join(messages))
@@ -209,7 +272,8 @@ async def run(args) -> list[tuple[Case, str, str]]:
     recorder = RecordingEngine(completer.engine)
     completer.engine = recorder
     rng = random.Random(args.seed)
-    cases = [case for name in FILES for case in cases_of(SITE / name, args.per_kind, rng)]
+    kinds = set(args.kinds.split(","))
+    cases = [case for name in FILES for case in cases_of(SITE / name, args.per_kind, rng) if case.kind in kinds]
     results = []
     started = time.perf_counter()
     try:
@@ -218,10 +282,12 @@ async def run(args) -> list[tuple[Case, str, str]]:
             before = len(recorder.raw)
             neighbours = open_siblings(SITE / case.file, args.open_siblings)
             shown = await completer.complete(
-                uri, case.prefix + case.suffix, len(case.prefix), "python", neighbours=neighbours
+                uri, case.prefix + case.closers + case.suffix, len(case.prefix), "python", neighbours=neighbours
             )
             raw = recorder.raw[-1] if len(recorder.raw) > before else ""
-            results.append((case, raw, shown[0] if shown else ""))
+            results.append((case, accepted(case, raw), accepted(case, shown[0] if shown else None)))
+            if prompts is not None:
+                prompts.append(recorder.prompts[-1] if len(recorder.prompts) > before else "")
             print(f"\r{number}/{len(cases)} cursors, {time.perf_counter() - started:.0f} s", end="", file=sys.stderr)
     finally:
         print(file=sys.stderr)
@@ -235,20 +301,59 @@ def open_siblings(path: Path, count: int) -> list[Neighbour]:
     return [Neighbour(str(p), "python", p.read_text(encoding="utf-8")) for p in siblings]
 
 
-def table(results: list[tuple[Case, str, str]]) -> str:
-    rows = ["| cursors | n | metric | raw model output | post-processed (shown) |", "|---|---|---|---|---|"]
+def table(results: list[tuple[Case, str, str]], variants: dict[str, list[tuple[Case, str, str]]] | None = None) -> str:
+    """The scores per cursor kind; `variants` (name -> results over the same cursors): a column pair each."""
+    variants = variants or {"": results}
+    header = "| cursors | n | metric |" + "".join(
+        f" {name + ' ' if name else ''}raw model output | {name + ' ' if name else ''}post-processed (shown) |"
+        for name in variants)
+    rows = [header, "|---|---|---|" + "---|---|" * len(variants)]
     for kind in (*KINDS, "all"):
-        chosen = [r for r in results if kind == "all" or r[0].kind == kind]
-        if not chosen:
+        if not any(kind == "all" or r[0].kind == kind for r in results):
             continue
         for label, score, _ in METRICS:
             if score is stray_space and kind not in ("line start", "all"):
                 continue
-            subset = [r for r in chosen if score is not stray_space or r[0].kind == "line start"]
-            raw = statistics.mean(float(score(case, text)) for case, text, _ in subset)
-            shown = statistics.mean(float(score(case, text)) for case, _, text in subset)
-            rows.append(f"| {kind} | {len(subset)} | {label} | {_percent(raw, score)} | {_percent(shown, score)} |")
+            cells, n = "", 0
+            for variant in variants.values():
+                subset = [r for r in variant if (kind == "all" or r[0].kind == kind)
+                          and (score is not stray_space or r[0].kind == "line start")]
+                n = len(subset)
+                raw = statistics.mean(float(score(case, text)) for case, text, _ in subset)
+                shown = statistics.mean(float(score(case, text)) for case, _, text in subset)
+                cells += f" {_percent(raw, score)} | {_percent(shown, score)} |"
+            rows.append(f"| {kind} | {n} | {label} |{cells}")
     return "\n".join(rows)
+
+
+def greedy_agreement(args, prompts: list[str], quantizations: list[str]) -> dict[str, tuple[float, int]]:
+    """Teacher-forced greedy agreement of each quantized fast engine with the unquantized one over the
+    cursors' prompts: (share of tokens agreed, tokens compared)."""
+    from codegen_lsp.engines.config import FastConfig
+    from codegen_lsp.engines.local.codegen.engine import FastCodeGenEngine
+
+    def loaded(quantize: str):
+        engine = FastCodeGenEngine(FastConfig(model=args.model, device="cpu", dtype="float32", quantize=quantize))
+        engine.load(lambda message, pct: None)
+        return engine
+
+    reference = loaded("none")
+    scores = {}
+    for quantize in quantizations:
+        engine = loaded(quantize)
+        agreed = total = 0
+        for prompt in prompts:
+            ids = reference.encode(prompt)[-(reference.context_window - args.max_new_tokens):] or [0]
+            ref_logits, cand_logits = reference.model.prefill(ids)[0], engine.model.prefill(ids)[0]
+            for _ in range(args.max_new_tokens):
+                token = int(ref_logits.argmax())
+                agreed += int(cand_logits.argmax()) == token
+                total += 1
+                ref_logits, cand_logits = reference.model.step(token), engine.model.step(token)
+        scores[quantize] = (agreed / max(total, 1), total)
+        engine.close()
+    reference.close()
+    return scores
 
 
 def _percent(value: float, score) -> str:
@@ -259,24 +364,55 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(ROOT.parent / "shared" / "models" / "pycodegen-tiny"))
     parser.add_argument("--per-kind", type=int, default=4, help="cursors of each kind per file")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated cursor kinds to run")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--context-tokens", type=int, default=768, help="prompt budget in tokens")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=0, help="print this many examples (raw vs shown)")
     parser.add_argument("--open-siblings", type=int, default=0, help="open this many other files of the same package (snippets)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (two threads on two busy shared cores ran ~15x slower)")
+    parser.add_argument("--quantize", help="comma list of none, int8, int4: the fast engine with each, side by side")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    if args.quantize:
+        sys.exit(main_quantized(args, started))
     results = asyncio.run(run(args))
     for case, raw, shown in results[: args.show]:
         print(f"--- {case.file} ({case.kind})\n  target: {case.target!r}\n  raw:    {raw!r}\n  shown:  {shown!r}")
     print(f"files: {', '.join(FILES)} (from {SITE})")
+    import codegen_lsp
+
+    print(f"code: {Path(codegen_lsp.__file__).parent}")
     print(f"model: {args.model}; max_new_tokens={args.max_new_tokens}, prompt budget {args.context_tokens} tokens, greedy, {args.threads} torch thread(s), {args.open_siblings} sibling file(s) open")
     print(table(results))
     print(f"({len(results)} cursors in {time.perf_counter() - started:.0f} s)")
+
+
+def main_quantized(args, started: float) -> int:
+    names = args.quantize.split(",")
+    prompts: list[str] = []
+    variants = {}
+    for name in names:
+        print(f"{name}:", file=sys.stderr)
+        variants[name] = asyncio.run(run(args, name, prompts if not prompts else None))
+    print(f"files: {', '.join(FILES)} (from {SITE})")
+    print(f"model: {args.model}, fast engine; max_new_tokens={args.max_new_tokens}, prompt budget "
+          f"{args.context_tokens} tokens, greedy, {args.threads} torch thread(s)")
+    print(table(variants[names[0]], variants))
+    quantized = [name for name in names if name != "none"]
+    if quantized:
+        print("\n| weights | greedy tokens agreeing with none (teacher-forced) | tokens | same raw completion |")
+        print("|---|---|---|---|")
+        reference = variants.get("none")
+        for name, (share, total) in greedy_agreement(args, prompts, quantized).items():
+            same = (statistics.mean(float(a[1] == b[1]) for a, b in zip(reference, variants[name]))
+                    if reference else float("nan"))
+            print(f"| {name} | {100 * share:.1f}% | {total} | {100 * same:.0f}% |")
+    print(f"({len(prompts)} cursors in {time.perf_counter() - started:.0f} s)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,9 +7,16 @@ with a longer `--line-pause` at the end of each line (where people stop and look
 
     python benchmarks/typing_replay.py --model ../shared/models/pycodegen-tiny --device cpu
     python benchmarks/typing_replay.py --shape 350m --device cpu      # a random model of CodeGen-350M's shape
+    python benchmarks/typing_replay.py --model ../shared/models/pycodegen-tiny --accept   # a user who takes hints
 
 Prints three tables: the engine's prefill cost for a cold prompt vs a keystroke on a cached one, the
 replay's per-keystroke figures for each mode and their ratios to the first, and writes a latency CDF (PNG).
+
+With --accept the typist also reads the ghost text, as the editors report it: each answer's first item is shown
+(didShowCompletion); when it is exactly what is typed next it is accepted with Tab (the text goes in, then the
+item's command through workspace/executeCommand) and those keys are skipped; when only its first words are, they are
+taken as with accept-next-word (didPartiallyAcceptCompletion). The table then gains the server's accept and kept
+rates (codegen/stats) for the replay, next to its latency.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import sys
 import sysconfig
@@ -76,6 +84,7 @@ class Outcome:
     engine_ms: float = 0.0
     passes: int = 0  # model passes after the prefill (model-served answers)
     generated: int = 0  # tokens they generated
+    items: list = field(default_factory=list)  # the answer's inline items
 
 
 @dataclass
@@ -139,8 +148,57 @@ async def start_server(model: str, args, options: dict) -> ReplayClient:
     return client
 
 
+WORD = re.compile(r"\s*\w+|\s*[^\s\w]+|\s+")  # what accept-next-word takes, as the editors do
+
+
+def words_typed_next(text: str, upcoming: str) -> str:
+    """The longest start of `text` made of whole words that is also what is typed next."""
+    taken = ""
+    for word in WORD.finditer(text):
+        if not upcoming.startswith(taken + word[0]):
+            break
+        taken += word[0]
+    return taken
+
+
+def after(line: int, column: int, text: str) -> tuple[int, int]:
+    """Where the cursor is after typing `text` at (line, column) (ASCII-safe for the stdlib files typed here)."""
+    lines = text.split("\n")
+    return (line + len(lines) - 1, (column if len(lines) == 1 else 0) + len(lines[-1]))
+
+
+def insert(client: ReplayClient, uri: str, version: int, line: int, column: int, text: str) -> None:
+    here = types.Position(line, column)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            [types.TextDocumentContentChangePartial(range=types.Range(here, here), text=text)],
+        )
+    )
+
+
+async def take_hint(client: ReplayClient, uri: str, version: int, line: int, column: int, item, upcoming: str) -> str:
+    """What a user who reads the ghost text does with `item`: the text it put in ("" when it typed on)."""
+    as_json = client.protocol._converter.unstructure(item)
+    client.protocol.notify("textDocument/didShowCompletion", {"item": as_json})
+    text = item.insert_text if isinstance(item.insert_text, str) else ""
+    if text and upcoming.startswith(text):
+        insert(client, uri, version, line, column, text)
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=item.command.command, arguments=item.command.arguments)
+        )
+        return text
+    part = words_typed_next(text, upcoming)
+    if part:
+        insert(client, uri, version, line, column, part)
+        units = len(part.encode("utf-16-le")) // 2
+        client.protocol.notify("textDocument/didPartiallyAcceptCompletion", {"item": as_json, "acceptedLength": units})
+    return part
+
+
 async def replay(
-    client: ReplayClient, scripts: list[Script], pause: float, line_pause: float, closed_loop: bool = False
+    client: ReplayClient, scripts: list[Script], pause: float, line_pause: float, closed_loop: bool = False,
+    accept: bool = False,
 ) -> list[Outcome]:
     outcomes: list[Outcome] = []
     next_id = 10_000
@@ -153,18 +211,25 @@ async def replay(
         )
         line = script.before.count("\n")
         column = len(script.before) - (script.before.rfind("\n") + 1)
-        for version, ch in enumerate(script.typed, start=2):
-            here = types.Position(line, column)
-            client.text_document_did_change(
-                types.DidChangeTextDocumentParams(
-                    types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                    [types.TextDocumentContentChangePartial(range=types.Range(here, here), text=ch)],
-                )
-            )
+        version, index = 1, 0
+        while index < len(script.typed):
+            ch = script.typed[index]
+            version += 1
+            insert(client, uri, version, line, column, ch)
+            index += 1
             line, column = (line + 1, 0) if ch == "\n" else (line, column + 1)
             next_id += 1
             wait = line_pause if ch == "\n" else pause
-            outcomes.append(await ask(client, uri, line, column, next_id, wait, closed_loop))
+            outcome = await ask(client, uri, line, column, next_id, wait, closed_loop)
+            outcomes.append(outcome)
+            if accept and outcome.items:
+                version += 1
+                taken = await take_hint(client, uri, version, line, column, outcome.items[0], script.typed[index:])
+                if taken:
+                    index += len(taken)
+                    line, column = after(line, column, taken)
+                else:
+                    version -= 1
     return outcomes
 
 
@@ -195,15 +260,18 @@ async def ask(
     if remaining > 0:
         await asyncio.sleep(remaining)
     return Outcome(
-        latency_ms, last.get("outcome", ""), last.get("engine_ms") or 0.0, last.get("passes") or 0, last.get("generated") or 0
+        latency_ms, last.get("outcome", ""), last.get("engine_ms") or 0.0, last.get("passes") or 0,
+        last.get("generated") or 0, list(request.result().items) if request.result() else [],
     )
 
 
 async def run_mode(name: str, args, model: str, scripts: list[Script]) -> ModeResult:
     client = await start_server(model, args, MODES[name])
     try:
-        result = ModeResult(name, await replay(client, scripts, args.pause, args.line_pause, args.closed_loop))
+        result = ModeResult(name, await replay(client, scripts, args.pause, args.line_pause, args.closed_loop, args.accept))
         await asyncio.sleep(0.5)  # let a last cancelled generation stop and count
+        if args.accept and args.kept_wait > 0:
+            await asyncio.sleep(args.kept_wait)  # the server checks accepted text 30 s (and 2 min) after the accept
         result.stats = await stats(client)
     finally:
         await client.shutdown_async(None)
@@ -245,6 +313,23 @@ def summarize(result: ModeResult) -> dict:
         "typed-through p50 ms": pct(typed, 0.5),
         "server overhead p50 ms": pct([o.latency_ms - o.engine_ms for o in model], 0.5),
         "model-served p50 ms": pct([o.latency_ms for o in model], 0.5),
+        **acceptance_rows(s.get("acceptance")),
+    }
+
+
+def acceptance_rows(a: dict | None) -> dict:
+    """The server's acceptance counters for the replay (--accept): what a typist who takes matching hints kept."""
+    if not a or not a.get("shown"):
+        return {}
+    percent = lambda rate: None if rate is None else 100 * rate  # noqa: E731
+    return {
+        "suggestions shown": a["shown"],
+        "accepted (Tab)": a["accepted"],
+        "partially accepted (word)": a["partially_accepted"],
+        "accept rate %": percent(a["accept_rate"]),
+        "characters accepted": a["accepted_chars"],
+        "kept rate after 30 s %": percent(a["kept_rate_30s"]),
+        "kept rate after 2 min %": percent(a["kept_rate_120s"]),
     }
 
 
@@ -268,8 +353,8 @@ def print_replay_table(summaries: dict[str, dict]) -> None:
     print("\n| per keystroke | " + " | ".join(names) + " | " + " | ".join(f"{n} / {base}" for n in others) + " |")
     print("|---|" + "---|" * (len(names) + len(others)))
     for metric in summaries[base]:
-        values = [summaries[n][metric] for n in names]
-        ratios = [ratio(summaries[n][metric], values[0]) for n in others]
+        values = [summaries[n].get(metric) for n in names]
+        ratios = [ratio(value, values[0]) for value in values[1:]]
         print(f"| {metric} | " + " | ".join(fmt(v) for v in values) + " | " + " | ".join(ratios) + " |")
 
 
@@ -361,7 +446,8 @@ async def main_async(args) -> None:
     print(f"model: {args.model or args.shape + ' shape, random weights'}; device {args.device}; "
           f"engine {args.engine}; files: {', '.join(str(s.path) for s in scripts)}; {sum(len(s.typed) for s in scripts)} keystrokes; "
           f"pause {args.pause * 1000:.0f} ms, {args.line_pause * 1000:.0f} ms at line ends; "
-          f"max_new_tokens {args.max_new_tokens}{'; closed loop' if args.closed_loop else ''}")
+          f"max_new_tokens {args.max_new_tokens}{'; closed loop' if args.closed_loop else ''}"
+          f"{'; accepting hints that match' if args.accept else ''}")
     prefill_table(model, args.device, args.engine, scripts)
     results = [await run_mode(name, args, model, scripts) for name in MODES]
     print_replay_table({r.name: summarize(r) for r in results})
@@ -382,6 +468,10 @@ def main() -> None:
     parser.add_argument("--line-pause", type=float, default=1.5, help="seconds after a newline")
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--closed-loop", action="store_true", help="each key waits for its answer (no cancelling)")
+    parser.add_argument("--accept", action="store_true",
+                        help="take the ghost text when it is what is typed next (Tab, or its first words)")
+    parser.add_argument("--kept-wait", type=float, default=31.0,
+                        help="with --accept: seconds to wait at the end so the 30-s retention checks are measured")
     parser.add_argument("--png", default=str(ROOT / "docs" / "typing_latency.png"))
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -22,6 +22,7 @@ SETTING_FLAGS = {
     "device": "device",
     "dtype": "dtype",
     "engine": "engine",
+    "quantize": "quantize",
     "max_new_tokens": "max_new_tokens",
     "temperature": "temperature",
     "mode": "mode",
@@ -49,6 +50,8 @@ def add_model_flags(parser: argparse.ArgumentParser, default=None) -> None:
     group.add_argument("--dtype", choices=CHOICES["dtype"], help="default auto: half precision on GPU, float32 on CPU")
     group.add_argument("--engine", choices=CHOICES["engine"], help="default auto: fast for CodeGen on CUDA")
     group.add_argument("--backend", dest="engine", choices=CHOICES["engine"], help="alias of --engine")
+    group.add_argument("--quantize", choices=CHOICES["quantize"],
+                       help="weight-only int8/int4 in the fast CodeGen engine (default none)")
     group.add_argument("--max-new-tokens", type=int)
     group.add_argument("--temperature", type=float, help="0 (default) decodes greedily")
     group.add_argument("--mode", choices=CHOICES["mode"], help="how much to complete (default auto)")
@@ -174,10 +177,11 @@ def run_complete(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     completer = Completer(settings, on_error=lambda message: print(f"codegen-lsp: {message}", file=sys.stderr))
 
-    async def run() -> list[str]:
+    async def run() -> list[str] | None:
         if not await completer.load(lambda message, pct: log.info("loading: %s", message)):
             return None
-        return await completer.complete(args.file.resolve().as_uri(), text, offset, args.language)
+        shown = await completer.complete(args.file.resolve().as_uri(), text, offset, args.language)
+        return [c.insert_text for c in shown]  # what to insert at the position (the closers there stay)
 
     try:
         completions = asyncio.run(run())

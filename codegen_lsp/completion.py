@@ -15,7 +15,7 @@ from .context import SKIP, CursorContext, cursor_context
 from .engines import Engine, EngineError, Generation, GenerationRequest, build_engine, engine_config
 from .engines.base import CancelToken, FinishReason, ProgressFn
 from .fim import template_for_tokenizer
-from .postprocess import ends_here, postprocess
+from .postprocess import Completion, completion_for, ends_here
 from .prompt import BlockCounts, build_prompt, token_budget
 from .scheduler import Scheduler, Stopped, Superseded
 from .settings import Settings
@@ -121,6 +121,11 @@ class Completer:
         model = served or self.settings.model
         return {"state": state, "model": model, "engine": engine, "error": self.error}
 
+    def describe(self, uri: str, text: str, offset: int, language_id: str | None) -> tuple[str, str, str]:
+        """What a completion at `offset` is, for the acceptance counters: (mode, language, engine)."""
+        ctx = cursor_context(text, offset, language_id, uri, self.settings.mode)
+        return ctx.mode, ctx.language, self.engine.name if self.engine is not None else "none"
+
     def close(self) -> None:
         self.scheduler.cancel_all()
         engine, self.engine = self.engine, None
@@ -140,8 +145,9 @@ class Completer:
         language_id: str | None,
         invoked: bool = False,
         neighbours: Sequence[Neighbour] = (),
-    ) -> list[str]:
-        """Completions to insert at `offset` of `text`; [] when there is nothing good to offer.
+    ) -> list[Completion]:
+        """Completions at `offset` of `text` (each may replace closers after the cursor); [] when there is
+        nothing good to offer.
 
         `invoked`: the user asked explicitly, so offer `candidates` alternatives. `neighbours`: the other
         open documents, for snippets in the prompt.
@@ -186,7 +192,7 @@ class Completer:
 
     async def _generate(
         self, engine: Engine, ctx: CursorContext, trace: dict, invoked: bool = False, neighbours: Sequence = ()
-    ) -> list[str]:
+    ) -> list[Completion]:
         """Completions from the cache or the model; `trace` receives what happened, for codegen/stats."""
         settings = self.settings
         budget = token_budget(engine.context_window, settings.max_new_tokens, settings.context_tokens)
@@ -222,11 +228,11 @@ class Completer:
             raw = list(greedy[:1] if greedy else []) + [generation.text for generation in generations]
             self.cache.put(key, raw)
             trace["outcome"] = "model"
-        shown = [postprocess(r, ctx) for r in raw]
+        shown = [c for c in (completion_for(r, ctx) for r in raw) if c is not None]
         if trace["outcome"] == "model":
             decoded = sum(g.generated_tokens for g in generations)
-            self.stats.count("tokens_wasted", max(0, decoded - sum(engine.count_tokens(t) for t in shown if t)))
-        return [text for text in dict.fromkeys(shown) if text]
+            self.stats.count("tokens_wasted", max(0, decoded - sum(engine.count_tokens(c.text) for c in shown)))
+        return list(dict.fromkeys(shown))
 
     def _run(
         self, engine: Engine, requests: list[GenerationRequest], ctx: CursorContext, cancel: CancelToken, trace: dict
@@ -266,17 +272,17 @@ class Completer:
             raise Stopped()
         return generation
 
-    def _empty(self) -> list[str]:
+    def _empty(self) -> list[Completion]:
         self.stats.count("empty_results")
         return []
 
-    def _done(self, completions: list[str], started: float, trace: dict) -> list[str]:
+    def _done(self, completions: list[Completion], started: float, trace: dict) -> list[Completion]:
         self.stats.finish_request(trace, (time.perf_counter() - started) * 1000)
         if not completions:
             self.stats.count("empty_results")
         return completions
 
-    def _failed(self, message: str) -> list[str]:
+    def _failed(self, message: str) -> list[Completion]:
         self.stats.count("errors")
         self.on_error(message)
         return []

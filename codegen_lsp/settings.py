@@ -26,6 +26,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "engine": ("auto", "fast", "transformers", "openai"),
     "log_level": ("debug", "info", "warning", "error"),
     "mode": ("auto", "line", "block"),
+    "quantize": ("none", "int8", "int4"),
 }
 
 # Inclusive numeric ranges; None means unbounded on that side.
@@ -52,6 +53,8 @@ class Settings:
     engine: str = "auto"
     trust_remote_code: bool = False
     revision: str | None = None
+    # Weight-only quantization of the fast CodeGen engine's products (see docs/quantization.md).
+    quantize: str = "none"
     # Generation.
     max_new_tokens: int = 64
     temperature: float = 0.0  # 0 means greedy
@@ -76,6 +79,7 @@ class Settings:
     ca_bundle: str | None = None  # PEM file of extra CAs for https (a company CA); the system's store is always used
     # The server itself.
     enabled: bool = True
+    persist_stats: bool = False  # keep the acceptance counters (never code) across restarts, in the state directory
     log_level: str = "info"
 
     def replace(self, **changes: Any) -> "Settings":

@@ -20,7 +20,7 @@ OOM, TOKENIZER, POSTPROCESS = "INJECT_OOM", "INJECT_TOKENIZER", "INJECT_POSTPROC
 
 real_decode = LocalEngine._decode
 real_encode = LocalEngine.encode
-real_postprocess = completion.postprocess
+real_completion_for = completion.completion_for
 
 
 def decode_with_oom(self, ids, heal, request, cancel, should_stop, result):
@@ -39,12 +39,12 @@ def encode_with_fault(self, text):
 def postprocess_with_fault(text, ctx):
     if POSTPROCESS in ctx.prefix:
         raise IndexError("post-processing bug (injected)")
-    return real_postprocess(text, ctx)
+    return real_completion_for(text, ctx)
 
 
 LocalEngine._decode = decode_with_oom
 LocalEngine.encode = encode_with_fault
-completion.postprocess = postprocess_with_fault
+completion.completion_for = postprocess_with_fault
 
 if __name__ == "__main__":
     cli.main()

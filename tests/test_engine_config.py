@@ -33,6 +33,7 @@ LOCAL_CHANGES = {
     "revision": "v2",
     "draft_model": "/models/350M",
     "kv_cache_slots": 1,
+    "quantize": "int8",
 }
 REMOTE_CHANGES = {
     "api_base": "http://127.0.0.1:2/v1",

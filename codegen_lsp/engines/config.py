@@ -34,6 +34,8 @@ class LocalConfig:
     revision: str | None = None
     draft_model: str | None = None
     kv_cache_slots: int = 4
+    # Weight-only quantization (none/int8/int4): the fast engine quantizes; the transformers engine refuses it.
+    quantize: str = "none"
     # Tokens drafted per pass. Not a reload: the fast engine captures its verification for this width at
     # load, and a request that drafts more widens it on the way (see StaticCodeGen.verify).
     draft_tokens: int = field(default=4, compare=False)
@@ -46,7 +48,7 @@ class LocalConfig:
             model=settings.model, device=settings.device, dtype=settings.dtype,
             trust_remote_code=settings.trust_remote_code, revision=settings.revision,
             draft_model=settings.draft_model, kv_cache_slots=settings.kv_cache_slots,
-            draft_tokens=settings.draft_tokens,
+            quantize=settings.quantize, draft_tokens=settings.draft_tokens,
         )
 
 
@@ -89,12 +91,13 @@ EngineConfig = TransformersConfig | FastConfig | RemoteConfig
 
 def choose_engine(settings: Settings) -> EngineKind:
     """The `engine` setting, or for auto: the remote engine when an API base is set, the fast CodeGen engine
-    for CodeGen checkpoints on CUDA, and the transformers engine for everything else."""
+    for CodeGen checkpoints on CUDA (or anywhere when `quantize` is set: only that engine quantizes), and the
+    transformers engine for everything else."""
     if settings.engine != "auto":
         return EngineKind(settings.engine)
     if settings.api_base:
         return EngineKind.OPENAI
-    if _is_codegen(settings.model) and _cuda_wanted(settings.device):
+    if _is_codegen(settings.model) and (_cuda_wanted(settings.device) or settings.quantize != "none"):
         return EngineKind.FAST
     return EngineKind.TRANSFORMERS
 

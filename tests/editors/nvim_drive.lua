@@ -19,6 +19,13 @@ end
 
 local function current_line() return vim.api.nvim_get_current_line() end
 
+local function stats()
+  local response = plugin.clients(0)[1]:request_sync('codegen/stats', vim.NIL, 2000)
+  return response and response.result
+end
+
+local function acceptance() return (stats() or {}).acceptance end
+
 wait_for('ready', 60000, drive.server_state, function(state)
   result.state = state
   if state ~= 'ready' then return finish(false, 'model failed to load') end
@@ -42,6 +49,7 @@ wait_for('ready', 60000, drive.server_state, function(state)
       function(line)
         result.line_after = line
         result.ghost_after_accept = ghost_text() or ''
+        result.acceptance_after_tab = acceptance()
         -- A fresh line, before any suggestion can arrive: Tab must keep its normal meaning (indent).
         local accepted_row = vim.fn.line('.')
         feed('<Esc>o<Tab>')
@@ -49,20 +57,38 @@ wait_for('ready', 60000, drive.server_state, function(state)
           function(indent)
             result.fallback_line = indent
             feed('x = ')
-            wait_for('second ghost text', 30000, ghost_text, function()
-              result.line_before_dismiss = current_line()
-              feed('<C-]>')
-              wait_for('dismissed', 5000, function() return ghost_text() == nil end, function()
-                result.line_after_dismiss = current_line()
-                result.statusline = plugin.statusline()
-                vim.cmd('CodegenLspToggle')
-                wait_for('toggled off', 5000, function()
-                  local client = plugin.clients(0)[1]
-                  local response = client:request_sync('codegen/stats', vim.NIL, 2000)
-                  return response and response.result and response.result.state == 'disabled'
-                end, function()
-                  result.statusline_off = plugin.statusline()
-                  finish(true)
+            wait_for('second ghost text', 30000, ghost_text, function(second)
+              -- The accept-word key takes the suggestion's first word; the server counts a partial accept.
+              result.second_ghost = second
+              result.acceptance_at_second_ghost = acceptance()
+              result.line_before_word = current_line()
+              feed('<M-Right>')
+              wait_for('word accepted', 5000,
+                function() return current_line() ~= result.line_before_word and current_line() end, function(line)
+                result.line_after_word = line
+                wait_for('partial accept counted', 5000, function()
+                  local a = acceptance()
+                  return a and a.partially_accepted >= 1 and a
+                end, function(counted)
+                  result.acceptance = counted
+                  result.health_after = require('codegen_lsp.health').usage(stats())
+                  wait_for('rest of the suggestion', 30000, ghost_text, function()
+                    result.line_before_dismiss = current_line()
+                    feed('<C-]>')
+                    wait_for('dismissed', 5000, function() return ghost_text() == nil end, function()
+                      result.line_after_dismiss = current_line()
+                      result.statusline = plugin.statusline()
+                      vim.cmd('CodegenLspToggle')
+                      wait_for('toggled off', 5000, function()
+                        local client = plugin.clients(0)[1]
+                        local response = client:request_sync('codegen/stats', vim.NIL, 2000)
+                        return response and response.result and response.result.state == 'disabled'
+                      end, function()
+                        result.statusline_off = plugin.statusline()
+                        finish(true)
+                      end)
+                    end)
+                  end)
                 end)
               end)
             end)

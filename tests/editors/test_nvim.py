@@ -1,5 +1,6 @@
 """Neovim 0.12, for real: the plugin in editors/nvim, loaded as a user would, shows the server's completion as
-ghost text while typing in insert mode; Tab accepts it (and indents when nothing is shown); <C-]> dismisses it;
+ghost text while typing in insert mode; Tab accepts it (and indents when nothing is shown); <M-Right> takes its
+next word; the server counts both (shown, accepted, in part); <C-]> dismisses it;
 :checkhealth codegen_lsp says the server was found and the model loaded; :CodegenLspToggle turns completions off."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from terminal_html import SGR, screen_to_html
 pytestmark = [pytest.mark.editor, pytest.mark.slow]
 
 DRIVER = Path(__file__).with_name("nvim_drive.lua")
+PAIRS_DRIVER = Path(__file__).with_name("nvim_pairs_drive.lua")
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +37,9 @@ def lua_string(value) -> str:
     return json.dumps(str(value))  # a JSON string literal is a valid Lua string literal for these paths
 
 
-def user_init(settings: dict) -> str:
+def user_init(settings: dict, command: list[str] = SERVER_COMMAND) -> str:
     """What a user writes in init.lua: the plugin on the runtimepath and one setup() call."""
-    cmd = ", ".join(lua_string(part) for part in SERVER_COMMAND)
+    cmd = ", ".join(lua_string(part) for part in command)
     options = ", ".join(f"{key} = {json.dumps(value)}" for key, value in settings.items())
     return (
         f"vim.opt.runtimepath:prepend({lua_string(REPO / 'editors' / 'nvim')})\n"
@@ -44,14 +47,15 @@ def user_init(settings: dict) -> str:
     )
 
 
-def run_nvim(nvim: Path, tmp_path: Path, settings: dict, text: str, typed: str, driver: Path = DRIVER) -> dict:
+def run_nvim(nvim: Path, tmp_path: Path, settings: dict, text: str, typed: str, driver: Path = DRIVER,
+             command: list[str] = SERVER_COMMAND, file_name: str = "example.py", **env_extra: str) -> dict:
     init = tmp_path / "init.lua"
-    init.write_text(user_init(settings))
-    source = tmp_path / "project" / "example.py"
+    init.write_text(user_init(settings, command))
+    source = tmp_path / "project" / file_name
     source.parent.mkdir()
     source.write_text(text)
     result_path = tmp_path / "result.json"
-    env = isolated_env(tmp_path / "home", CODEGEN_TEST_RESULT=str(result_path), CODEGEN_TEST_TYPE=typed)
+    env = isolated_env(tmp_path / "home", CODEGEN_TEST_RESULT=str(result_path), CODEGEN_TEST_TYPE=typed, **env_extra)
     done = subprocess.run(
         [str(nvim), "--headless", "--clean", "-u", str(init), str(source), "-c", f"luafile {driver}"],
         cwd=source.parent, env=env, capture_output=True, text=True, timeout=180,
@@ -77,6 +81,19 @@ def test_ghost_text_tab_accepts_dismiss_and_health(nvim, wordy_model_dir, tmp_pa
     # Tab put exactly the shown suggestion at the cursor, and the ghost text is gone.
     assert result["line_after"] == result["line_with_ghost"] + ghost
     assert result["ghost_after_accept"] == ""
+    # The server counted the Tab: its accept command came through workspace/executeCommand, and the plugin
+    # reported the suggestion shown.
+    after_tab = result["acceptance_after_tab"]
+    assert after_tab["accepted"] == 1 and after_tab["shown"] >= 1 and after_tab["accepted_chars"] == len(ghost)
+    # The plugin reported the second suggestion shown while it was only on screen (Neovim has no shown event).
+    at_second = result["acceptance_at_second_ghost"]
+    assert at_second["shown"] >= 2 and at_second["shown"] > at_second["accepted"] + at_second["partially_accepted"]
+    # The accept-word key put the first word of the second suggestion in, and the server counted a partial accept.
+    word = re.match(r"\s*\w+|\s*[^\s\w]+", result["second_ghost"])[0]
+    assert result["line_after_word"] == result["line_before_word"] + word
+    counted = result["acceptance"]
+    assert counted["partially_accepted"] == 1 and counted["partial_chars"] == len(word) and counted["accepted"] == 1
+    assert re.search(r"suggestions: \d+ shown, 1 accepted \(\d+%\), 1 in part", result["health_after"]), result
     # With no suggestion showing, Tab indents as usual: deeper than the auto-indent of the new line.
     assert result["fallback_line"].strip() == "" and len(result["fallback_line"].expandtabs(8)) > 4
     # <C-]> hid the second suggestion without changing the text.
@@ -159,10 +176,69 @@ def test_health_sums_up_the_servers_counters(nvim, tmp_path):
         "io.write(usage({ requests = 0, model_calls = 0, typed_through_hits = 0, latency_ms = { p50 = vim.NIL },"
         " tokens_drafted = 0, tokens_accepted = 0 }), '\\n')\n"
     )
+    script.write_text(script.read_text() +
+        "io.write(usage({ requests = 3, model_calls = 1, typed_through_hits = 0, latency_ms = { p50 = 10 },"
+        " acceptance = { shown = 12, accepted = 4, partially_accepted = 2, accept_rate = 4 / 12,"
+        " kept_rate_30s = 0.916, kept_rate_120s = vim.NIL } }), '\\n')\n"
+        "io.write(require('codegen_lsp.health').acceptance({ shown = 2, accepted = 1, accept_rate = 0.5,"
+        " saved = { days = { '2026-11-29', '2026-11-30' }, shown = 40, accepted = 10, partially_accepted = 3,"
+        " accept_rate = 0.25, kept_rate_30s = 0.9, kept_rate_120s = 0.8 } }), '\\n')\n"
+        "local part = require('codegen_lsp').next_part\n"
+        "for _, case in ipairs({ { 'value = 1', 'word' }, { '  (a, b)', 'word' }, { 'x = 1\\ny = 2', 'line' },"
+        " { '\\n    return x\\n', 'line' }, { 'end', 'word' } }) do io.write(vim.inspect(part(case[1], case[2])), '\\n') end\n"
+    )
     done = subprocess.run([str(nvim), "--headless", "--clean", "-l", str(script)], capture_output=True, text=True,
                           timeout=60, env=isolated_env(tmp_path / "home"))
     assert done.stdout.splitlines() == [
         "12 requests, 4 answered by the model, 7 typed-through; answer p50 42 ms; "
         "speculative decoding: 11 of 30 drafted tokens accepted",
         "0 requests, 0 answered by the model, 0 typed-through; answer p50 n/a",
+        "3 requests, 1 answered by the model, 0 typed-through; answer p50 10 ms; "
+        "suggestions: 12 shown, 4 accepted (33%), 2 in part; characters kept after 30 s 92%, after 2 min n/a",
+        "suggestions: 2 shown, 1 accepted (50%), 0 in part; characters kept after 30 s n/a, after 2 min n/a; "
+        "saved, last 2 days: suggestions: 40 shown, 10 accepted (25%), 3 in part; characters kept after 30 s 90%, "
+        "after 2 min 80%",
+        # accept-word and accept-line take these parts of a suggestion
+        '"value"', '"  ("', '"x = 1"', '"\\n    return x"', '"end"',
     ], done.stdout + done.stderr
+
+
+SCRIPTED_SERVER = [sys.executable, str(REPO / "tests" / "scripted_server.py"), "--stdio"]
+
+
+def run_at_pair(nvim, tmp_path, file_name, text, row, col, raw, typed=""):
+    """Neovim with the scripted engine answering `raw`, the cursor put at (row, col) and insert mode entered."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"raw": raw}))
+    settings = {"model": str(script), "cacheEntries": 0}
+    return run_nvim(nvim, tmp_path, settings, text, typed, driver=PAIRS_DRIVER, command=SCRIPTED_SERVER,
+                    file_name=file_name, CODEGEN_TEST_ROW=str(row), CODEGEN_TEST_COL=str(col))
+
+
+def test_auto_closed_quote_is_replaced_as_shown(nvim, tmp_path):
+    """`const s = "¦"`: the item replaces the closing quote with `hello";`. Neovim draws a replacing item over
+    the range ('overlay'), so the line on screen reads as the line Tab leaves, with one quote and the `;`."""
+    result = run_at_pair(nvim, tmp_path, "example.js", 'const s = ""\n', 1, 11, 'hello";\nconst t = 1;\n')
+    assert result["ghost"]["pos"] == "overlay" and result["ghost"]["col"] == 11, result["ghost"]
+    line = result["line_with_ghost"]
+    shown = line[: result["ghost"]["col"]] + result["ghost"]["text"]
+    assert shown == 'const s = "hello";' and result["ghost"]["lines"] == []
+    assert result["after"] == 'const s = "hello";'
+
+
+def test_typed_through_goes_on_replacing_the_closer(nvim, tmp_path):
+    """Typing the start of the shown item (`he`) is served typed-through, still replacing the quote."""
+    result = run_at_pair(nvim, tmp_path, "example.js", 'const s = ""\n', 1, 11, 'hello";\n', typed="he")
+    assert result["line_after_typing"] == 'const s = "he"'
+    again = result["ghost_after_typing"]
+    assert again["pos"] == "overlay" and result["line_after_typing"][: again["col"]] + again["text"] == 'const s = "hello";'
+    assert result["stats"]["typed_through_hits"] >= 1
+    assert result["after"] == 'const s = "hello";'
+
+
+def test_block_inside_braces_is_inserted_before_the_closer(nvim, tmp_path):
+    """`function f() {¦}`: a body of lines. Neovim cannot draw a multi-line replacement over the `}`, so it
+    gets the insertion (body and a line break): the `}` it leaves on the cursor's line ends up on its own line."""
+    result = run_at_pair(nvim, tmp_path, "example.js", "function f() {}\n", 1, 14, "\n  return 1;\n}\n")
+    assert result["ghost"]["pos"] == "inline" and result["ghost"]["lines"] == ["  return 1;", ""], result["ghost"]
+    assert result["after"] == "function f() {\n  return 1;\n}"

@@ -1,6 +1,8 @@
 // Drives VS Code (code-server) in headless Chromium the way a user would: opens a file with Ctrl+P, types at its
-// end, waits for the extension's ghost text, takes a screenshot, accepts with Tab, saves with Ctrl+S, restarts the
-// server and turns completions off with the extension's commands, waiting for the status bar to say so each time.
+// end, waits for the extension's ghost text, takes a screenshot, accepts with Tab, saves with Ctrl+S; with
+// $PARTIAL, types that on a new line and takes one word of the next ghost text with Ctrl+Right; then shows the
+// statistics, restarts the server and turns completions off with the extension's commands, waiting for the status
+// bar to say so each time.
 // Input and output through environment variables; the result is JSON in $RESULT (read by test_vscode.py).
 const fs = require('fs');
 const { chromium } = require(process.env.PLAYWRIGHT_CORE);
@@ -71,6 +73,19 @@ async function main() {
     await page.keyboard.press('Control+S');
     await page.waitForTimeout(800);
     step('accepted and saved');
+    if (process.env.PARTIAL) {
+      await page.keyboard.press('End');
+      await page.keyboard.type(process.env.PARTIAL, { delay: 60 });
+      await ghost.waitFor({ state: 'visible', timeout: 60000 });
+      await page.waitForTimeout(300);
+      result.partialGhost = (await page.locator('.monaco-editor .ghost-text-decoration').allInnerTexts()).join('');
+      await page.keyboard.press('Control+ArrowRight');
+      await page.waitForTimeout(500);
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Control+S');
+      await page.waitForTimeout(800);
+      step('accepted a word');
+    }
     await runCommand(page, 'codegen-lsp: Show statistics');
     const toast = page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'requests' }).first();
     await toast.waitFor({ state: 'visible', timeout: 20000 });

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..base import ProgressFn
+from ..base import EngineError, ProgressFn
 from ..context_window import DEFAULT_CONTEXT_WINDOW, context_window_of
 from ..decoding.token_model import common_prefix_length
 from .engine import LocalEngine
@@ -124,6 +124,11 @@ class TransformersEngine(LocalEngine):
     name = "transformers"
 
     def _load_model(self, report: ProgressFn) -> None:
+        if self.config.quantize != "none":
+            raise EngineError(
+                f"quantize {self.config.quantize} runs in the fast CodeGen engine only: set engine: fast "
+                "(--engine fast) with a CodeGen checkpoint, or quantize: none"
+            )
         self.model = self._token_model(self.config.model, report)
         self.context_window = self.model.window
         report("warming up", 90)

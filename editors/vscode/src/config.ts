@@ -20,6 +20,7 @@ export function serverSettings(config: SettingsReader): Record<string, unknown> 
     maxNewTokens: config.get<number>('maxNewTokens', 64),
     temperature: config.get<number>('temperature', 0),
     draftTokens: config.get<number>('draftTokens', 4),
+    persistStats: config.get<boolean>('persistStats', false),
   };
   for (const key of ['model', 'apiBase', 'draftModel']) {
     const value = config.get<string>(key, '').trim();

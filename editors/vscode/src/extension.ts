@@ -1,5 +1,7 @@
 // codegen-lsp for VS Code: starts the server over stdio, passes the settings to it, and shows its state in the
-// status bar. Ghost text itself comes from vscode-languageclient's built-in textDocument/inlineCompletion support.
+// status bar. Ghost text itself comes from vscode-languageclient's built-in textDocument/inlineCompletion support;
+// the middleware below tells the server which suggestion is shown, and the accept-next-word/line commands how much
+// of it was taken (Tab runs the item's own command, which the language client sends as workspace/executeCommand).
 import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
@@ -11,6 +13,7 @@ import {
   WorkDoneProgress,
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
+import { DID_PARTIALLY_ACCEPT, DID_SHOW, ReportedItem, acceptedLength, reportedItem } from './acceptance';
 import { RESTART_KEYS, serverCommand, serverSettings } from './config';
 import { ServerStats, ServerStatus, View, statusBarLook, usageSummary } from './status';
 
@@ -20,6 +23,8 @@ let client: LanguageClient | undefined;
 let statusBar: vscode.StatusBarItem;
 let output: vscode.LogOutputChannel;
 let lastStatus: ServerStatus | undefined;
+// The suggestion last handed to VS Code for display: where it starts and how much of it was reported taken.
+let lastShown: { uri: string; start: vscode.Position; item: ReportedItem; reported: number } | undefined;
 
 function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(SECTION);
@@ -46,6 +51,22 @@ function createClient(): LanguageClient {
     ]),
     initializationOptions: serverSettings(config()),
     outputChannel: output,
+    middleware: {
+      // VS Code's stable API has no "shown" event (handleDidShowCompletionItem is a proposed API): the first item of
+      // an answer that arrives for the unchanged document is the one VS Code puts on screen.
+      provideInlineCompletionItems: async (document, position, context, token, next) => {
+        const version = document.version;
+        const result = await next(document, position, context, token);
+        const items = Array.isArray(result) ? result : result?.items;
+        const first = items?.[0];
+        const item = first && reportedItem(first);
+        if (item && !token.isCancellationRequested && document.version === version) {
+          lastShown = { uri: document.uri.toString(), start: first.range?.start ?? position, item, reported: 0 };
+          void client?.sendNotification(DID_SHOW, { item });
+        }
+        return result;
+      },
+    },
   };
   const created = new LanguageClient('codegenLsp', 'codegen-lsp', serverOptions, clientOptions);
   created.onDidChangeState((event) => {
@@ -129,6 +150,23 @@ async function showStats(): Promise<void> {
   void vscode.window.showInformationMessage(`codegen-lsp: ${usageSummary(stats)}`);
 }
 
+// VS Code's own accept-next-word/line, then a partial-accept report of how much of the shown item is now in the file.
+async function acceptPart(command: string): Promise<void> {
+  const shown = lastShown;
+  const editor = vscode.window.activeTextEditor;
+  await vscode.commands.executeCommand(command);
+  if (!shown || !editor || editor.document.uri.toString() !== shown.uri || client?.state !== State.Running) {
+    return;
+  }
+  const document = editor.document;
+  const start = document.offsetAt(shown.start);
+  const taken = acceptedLength(document.getText().slice(start, start + shown.item.insertText.length), shown.item.insertText);
+  if (taken > shown.reported) {
+    shown.reported = taken;
+    await client.sendNotification(DID_PARTIALLY_ACCEPT, { item: shown.item, acceptedLength: taken });
+  }
+}
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('codegen-lsp', { log: true });
   statusBar = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
@@ -144,6 +182,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('codegenLsp.restart', restart),
     vscode.commands.registerCommand('codegenLsp.showOutput', () => output.show(true)),
     vscode.commands.registerCommand('codegenLsp.showStats', showStats),
+    vscode.commands.registerCommand('codegenLsp.acceptNextWord', () => acceptPart('editor.action.inlineSuggest.acceptNextWord')),
+    vscode.commands.registerCommand('codegenLsp.acceptNextLine', () => acceptPart('editor.action.inlineSuggest.acceptNextLine')),
     vscode.workspace.onDidChangeConfiguration(onConfigurationChanged),
   );
   await start();

@@ -29,6 +29,31 @@ export interface ServerStats {
   latency_ms?: { p50?: number | null };
   tokens_drafted?: number;
   tokens_accepted?: number;
+  acceptance?: AcceptanceStats;
+}
+
+// What the user did with the suggestions (codegen_lsp/acceptance.py): counts, and rates that are null until known.
+export interface AcceptanceStats {
+  shown?: number;
+  accepted?: number;
+  partially_accepted?: number;
+  accept_rate?: number | null;
+  kept_rate_30s?: number | null;
+  kept_rate_120s?: number | null;
+  saved?: AcceptanceStats & { days?: string[] }; // with persistStats: the last saved days together
+}
+
+function percent(rate: number | null | undefined): string {
+  return typeof rate === 'number' ? `${Math.round(rate * 100)}%` : 'n/a';
+}
+
+// The acceptance part of the summary (the same wording as Neovim's :checkhealth).
+export function acceptanceSummary(a: AcceptanceStats): string {
+  const line = `suggestions: ${a.shown ?? 0} shown, ${a.accepted ?? 0} accepted (${percent(a.accept_rate)}), ` +
+    `${a.partially_accepted ?? 0} in part; characters kept after 30 s ${percent(a.kept_rate_30s)}, ` +
+    `after 2 min ${percent(a.kept_rate_120s)}`;
+  const days = a.saved?.days?.length;
+  return a.saved && days ? `${line}; saved, last ${days} days: ${acceptanceSummary({ ...a.saved, saved: undefined })}` : line;
 }
 
 // One line of what the server has done so far (the same wording as Neovim's :checkhealth).
@@ -38,6 +63,9 @@ export function usageSummary(stats: ServerStats): string {
     `${stats.typed_through_hits ?? 0} typed-through; answer p50 ${typeof p50 === 'number' ? `${Math.round(p50)} ms` : 'n/a'}`;
   if ((stats.tokens_drafted ?? 0) > 0) {
     line += `; speculative decoding: ${stats.tokens_accepted ?? 0} of ${stats.tokens_drafted} drafted tokens accepted`;
+  }
+  if (stats.acceptance) {
+    line += `; ${acceptanceSummary(stats.acceptance)}`;
   }
   return line;
 }

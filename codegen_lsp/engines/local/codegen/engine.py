@@ -21,6 +21,7 @@ from ...base import EngineError, ProgressFn
 from ..engine import LocalEngine
 from ..loading import load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
 from .model import COMPILE_STEP_MODES, StaticCodeGen, weights_from_hf
+from .quantize import Quantization
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +47,35 @@ class FastCodeGenEngine(LocalEngine):
         report("reading model config", 10)
         model_config = read_model_config(config, model_id)
         if getattr(model_config, "model_type", None) != "codegen":
+            advice = "use --engine transformers"
+            if config.quantize != "none" and model_id == config.model:
+                advice = "quantize needs a CodeGen checkpoint: set quantize: none and use --engine transformers"
             raise EngineError(
                 f"the fast engine runs CodeGen checkpoints only; '{model_id}' is a "
-                f"{getattr(model_config, 'model_type', 'unknown')} model (use --engine transformers)"
+                f"{getattr(model_config, 'model_type', 'unknown')} model ({advice})"
             )
         compile_step = os.environ.get(COMPILE_STEP_VARIABLE, "auto").strip().lower() or "auto"
         if compile_step not in COMPILE_STEP_MODES:
             raise EngineError(f"{COMPILE_STEP_VARIABLE} must be one of {', '.join(COMPILE_STEP_MODES)}, not {compile_step!r}")
         dtype = resolve_dtype(config.dtype, device, getattr(model_config, "dtype", None))
+        # The quantize setting applies to the model, not to a draft model (small, and dense is exact).
+        quantization = Quantization(config.quantize) if model_id == config.model else Quantization.NONE
         report(f"loading weights of {model_id} ({dtype} on {device})", 20)
         with load_errors(config, "model", model_id):
-            # Loaded on the CPU, then moved layer by layer into the fused layout on the device.
-            hf_model = AutoModelForCausalLM.from_pretrained(
-                model_id, dtype=dtype, revision=revision_of(config, model_id),
-                trust_remote_code=config.trust_remote_code,
-            )
-            weights = weights_from_hf(hf_model, device, dtype)
-            del hf_model
+            if quantization is not Quantization.NONE:  # streamed and quantized layer by layer
+                from .quantized_loading import load_quantized_weights
+
+                weights = load_quantized_weights(
+                    model_id, model_config, device, dtype, quantization, report, revision=revision_of(config, model_id),
+                    trust_remote_code=config.trust_remote_code,
+                )
+            else:  # loaded on the CPU, then moved layer by layer into the fused layout on the device
+                hf_model = AutoModelForCausalLM.from_pretrained(
+                    model_id, dtype=dtype, revision=revision_of(config, model_id),
+                    trust_remote_code=config.trust_remote_code,
+                )
+                weights = weights_from_hf(hf_model, device, dtype)
+                del hf_model
             verifies = model_id == config.model and config.draft_tokens > 0  # a draft model only steps
             return StaticCodeGen(
                 weights, graphs=device.startswith("cuda"), reuse=config.kv_cache_slots > 0,

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from ...decoding.token_model import common_prefix_length
 from .graphs import DEFAULT_BUCKET, bucket_length, on_device, record_graph, time_replays
 from .plan import ATTENTION_VARIANTS, COMPILE_STEP_MODES, DecodePlan, choose_decode_attention, choose_step_compile
+from .quantize import QuantizedWeight, weight_nbytes
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class CodeGenShape:
 class LayerWeights:
     ln_weight: torch.Tensor
     ln_bias: torch.Tensor
-    w_in: torch.Tensor  # (3E + inner, E): q, k, v, fc_in rows
+    w_in: torch.Tensor  # (3E + inner, E): q, k, v, fc_in rows (the products' weights may be quantize.py's)
     b_in: torch.Tensor  # zeros for q, k, v; fc_in's bias (only that part is used)
     w_out: torch.Tensor  # (E, E + inner + BIAS_COLUMNS): out_proj, fc_out, then fc_out's bias and zeros
 
@@ -95,7 +96,7 @@ class CodeGenWeights:
         tensors += [self.lm_head_bias] if self.lm_head_bias is not None else []
         for layer in self.layers:
             tensors += [layer.ln_weight, layer.ln_bias, layer.w_in, layer.b_in, layer.w_out]
-        return sum(t.numel() * t.element_size() for t in tensors)
+        return sum(weight_nbytes(t) for t in tensors)
 
 
 def qkv_row_order(n_embd: int, mp_num: int = 4) -> torch.Tensor:
@@ -195,15 +196,20 @@ def activation_fn(name: str):
 
 
 # -- weight products: every product of activations with the model's weights happens here -----------------
-# (one place to swap in quantized weights: a layer's two products and the LM head).
-def weight_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+# (a layer's two products and the LM head): the weight is a dense tensor, or with the quantize setting one of
+# quantize.py's int8/int4 weights, called like a function (w(x) == x @ W.T, torch's packed kernels).
+def weight_product(x: torch.Tensor, weight: torch.Tensor | QuantizedWeight, bias: torch.Tensor | None = None) -> torch.Tensor:
     """x @ weight.T (+ bias)."""
-    return F.linear(x, weight, bias)
+    if isinstance(weight, torch.Tensor):
+        return F.linear(x, weight, bias)
+    return weight(x) if bias is None else weight(x) + bias
 
 
-def weight_product_add_(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """out += x @ weight.T, in place (the residual rides in the product: one kernel)."""
-    return out.addmm_(x, weight.t())
+def weight_product_add_(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | QuantizedWeight) -> torch.Tensor:
+    """out += x @ weight.T, in place (dense: the residual rides in the product, one kernel)."""
+    if isinstance(weight, torch.Tensor):
+        return out.addmm_(x, weight.t())
+    return out.add_(weight(x))
 
 
 def attention_inputs(h, ln_weight, ln_bias, w_in, cos, sin, kv_cache, positions, eps: float, n_head: int):

@@ -57,6 +57,24 @@ function M.usage(stats)
     line = line .. ('; speculative decoding: %d of %d drafted tokens accepted'):format(
       stats.tokens_accepted, stats.tokens_drafted)
   end
+  if type(stats.acceptance) == 'table' then
+    line = line .. '; ' .. M.acceptance(stats.acceptance)
+  end
+  return line
+end
+
+local function percent(rate)
+  return type(rate) == 'number' and ('%d%%'):format(math.floor(rate * 100 + 0.5)) or 'n/a'
+end
+
+--- What the user did with the suggestions (the same wording as VS Code's "Show statistics").
+function M.acceptance(a)
+  local line = ('suggestions: %d shown, %d accepted (%s), %d in part; characters kept after 30 s %s, after 2 min %s'):format(
+    a.shown or 0, a.accepted or 0, percent(a.accept_rate), a.partially_accepted or 0,
+    percent(a.kept_rate_30s), percent(a.kept_rate_120s))
+  if type(a.saved) == 'table' and type(a.saved.days) == 'table' and #a.saved.days > 0 then -- persistStats
+    line = line .. ('; saved, last %d days: %s'):format(#a.saved.days, M.acceptance(vim.tbl_extend('force', a.saved, { saved = false })))
+  end
   return line
 end
 

@@ -21,6 +21,8 @@ M.defaults = {
   completeopt = 'menuone,noinsert,popup',
   keys = {
     accept = '<Tab>', -- accepts the ghost text; without one the key does what it normally does
+    accept_word = '<M-Right>', -- accepts its next word (the rest stays on screen), as VS Code's Ctrl+Right
+    accept_line = '<M-C-Right>', -- accepts the rest of its current line
     dismiss = '<C-]>',
     next = '<M-]>',
     prev = '<M-[>',
@@ -51,6 +53,80 @@ function M.clients(bufnr)
   return vim.lsp.get_clients({ name = M.name, bufnr = bufnr })
 end
 
+local DID_SHOW = 'textDocument/didShowCompletion'
+local DID_PARTIALLY_ACCEPT = 'textDocument/didPartiallyAcceptCompletion'
+
+--- The start of `text` that accept-word ('word') or accept-line ('line') takes: a word is the whitespace before it
+--- and a run of word characters (or of other non-blank ones); a line is the rest of the current line, or, when
+--- the text starts with a line break, that break and the next line.
+function M.next_part(text, kind)
+  if kind == 'line' then
+    local first = text:find('\n', 1, true)
+    if not first then return text end
+    if first > 1 then return text:sub(1, first - 1) end
+    local second = text:find('\n', 2, true)
+    return second and text:sub(1, second - 1) or text
+  end
+  return text:match('^%s*[%w_]+') or text:match('^%s*[^%s%w_]+') or text
+end
+
+--- Takes the next word or line of the suggestion through the built-in client's accept hook (on_accept): the part
+--- goes in at the item's start, without the item's command (that one means "accepted whole"), and the server is
+--- told how much was taken. Taking all that is left is a plain accept. False when no suggestion shows.
+function M.accept_part(kind)
+  return vim.lsp.inline_completion.get({
+    on_accept = function(item)
+      local text = item.insert_text
+      if type(text) ~= 'string' or not item.range then
+        return item
+      end
+      local part = M.next_part(text, kind)
+      if #part >= #text then
+        return item
+      end
+      local client = vim.lsp.get_client_by_id(item.client_id)
+      vim.schedule(function() -- after the part is in the buffer (notify sends the pending didChange first)
+        if client and item.command then
+          client:notify(DID_PARTIALLY_ACCEPT, {
+            item = { insertText = text, command = item.command },
+            acceptedLength = vim.str_utfindex(part, 'utf-16'),
+          })
+        end
+      end)
+      local r = item.range
+      return {
+        client_id = item.client_id,
+        insert_text = part,
+        range = vim.range(r.buf, r.start_row, r.start_col, r.start_row, r.start_col), -- insert, replace nothing
+      }
+    end,
+  })
+end
+
+--- Neovim has no "shown" event: report the first item of an answer when, right after the built-in handler ran,
+--- its ghost text is on screen. The handler is reached by wrapping this client's own request function.
+local function report_shown(client)
+  if client._codegen_reports_shown then return end
+  client._codegen_reports_shown = true
+  local ns = vim.api.nvim_create_namespace('nvim.lsp.inline_completion')
+  local request = client.request
+  client.request = function(self, method, params, handler, bufnr)
+    if method == 'textDocument/inlineCompletion' and type(handler) == 'function' then
+      local inner = handler
+      handler = function(err, result, ctx, ...)
+        inner(err, result, ctx, ...)
+        local items = type(result) == 'table' and (result.items or result) or nil
+        local buf = ctx and ctx.bufnr or bufnr
+        if not err and items and items[1] and items[1].command and buf and vim.api.nvim_buf_is_valid(buf)
+            and #vim.api.nvim_buf_get_extmarks(buf, ns, 0, -1, { limit = 1 }) > 0 then
+          self:notify(DID_SHOW, { item = items[1] })
+        end
+      end
+    end
+    return request(self, method, params, handler, bufnr)
+  end
+end
+
 --- A key that accepts the suggestion when one shows and otherwise falls back to its normal meaning.
 local function map_keys(keys)
   if keys.accept then
@@ -60,6 +136,16 @@ local function map_keys(keys)
       end
       return vim.api.nvim_replace_termcodes(keys.accept, true, true, true)
     end, { expr = true, replace_keycodes = false, desc = 'codegen-lsp: accept the suggestion' })
+  end
+  for kind, key in pairs({ word = keys.accept_word, line = keys.accept_line }) do
+    if key then -- false turns a key off
+      vim.keymap.set('i', key, function()
+        if M.accept_part(kind) then
+          return ''
+        end
+        return vim.api.nvim_replace_termcodes(key, true, true, true)
+      end, { expr = true, replace_keycodes = false, desc = ('codegen-lsp: accept the next %s of the suggestion'):format(kind) })
+    end
   end
   if keys.dismiss then
     vim.keymap.set('i', keys.dismiss, function()
@@ -83,6 +169,7 @@ end
 local function on_attach(client, bufnr)
   if M.mode() == 'inline' then
     vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
+    report_shown(client)
     return
   end
   -- The server has no trigger characters: the menu opens on keys.complete (or <C-x><C-o>).

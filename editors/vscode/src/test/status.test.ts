@@ -3,6 +3,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { serverCommand, serverSettings, SettingsReader } from '../config';
 import { statusBarLook, usageSummary } from '../status';
+import { acceptedLength, reportedItem } from '../acceptance';
 
 function reader(values: Record<string, unknown>): SettingsReader {
   return { get: <T>(key: string, fallback: T) => (key in values ? (values[key] as T) : fallback) };
@@ -54,5 +55,36 @@ test('the statistics summary reads the server counters, with drafts only when th
   assert.equal(
     usageSummary({ requests: 0, model_calls: 0, typed_through_hits: 0, latency_ms: { p50: null }, tokens_drafted: 0 }),
     '0 requests, 0 answered by the model, 0 typed-through; answer p50 n/a',
+  );
+});
+
+test('the summary gives the accept rate and the kept rates, n/a until the server has measured them', () => {
+  const acceptance = { shown: 12, accepted: 4, partially_accepted: 2, accept_rate: 4 / 12, kept_rate_30s: 0.916, kept_rate_120s: null };
+  assert.equal(
+    usageSummary({ requests: 3, model_calls: 1, typed_through_hits: 0, latency_ms: { p50: 10 }, acceptance }),
+    '3 requests, 1 answered by the model, 0 typed-through; answer p50 10 ms; ' +
+      'suggestions: 12 shown, 4 accepted (33%), 2 in part; characters kept after 30 s 92%, after 2 min n/a',
+  );
+});
+
+test('a partial accept counts UTF-16 units of the item text that are now in the document', () => {
+  assert.equal(acceptedLength('value = 1', 'value = compute()'), 8);
+  assert.equal(acceptedLength('😀 x', '😀 y'), 3); // the emoji is two units
+  assert.equal(acceptedLength('', 'abc'), 0);
+  assert.equal(acceptedLength('abcdef', 'abc'), 3);
+});
+
+test('only items that carry our command are reported, in the shape the server reads', () => {
+  const command = { title: 't', command: 'codegen-lsp.didAcceptCompletionItem', arguments: ['7'] };
+  assert.deepEqual(reportedItem({ insertText: 'x = 1', command }), { insertText: 'x = 1', command });
+  assert.deepEqual(reportedItem({ insertText: { value: 'y' }, command })?.insertText, 'y');
+  assert.equal(reportedItem({ insertText: 'x' }), undefined);
+});
+
+test('with saved counters the summary adds the last saved days', () => {
+  const saved = { days: ['2026-11-29', '2026-11-30'], shown: 40, accepted: 10, partially_accepted: 3, accept_rate: 0.25, kept_rate_30s: 0.9, kept_rate_120s: 0.8 };
+  assert.match(
+    usageSummary({ acceptance: { shown: 2, accepted: 1, accept_rate: 0.5, saved } }),
+    /suggestions: 2 shown, 1 accepted \(50%\), 0 in part; .*; saved, last 2 days: suggestions: 40 shown, 10 accepted \(25%\), 3 in part; characters kept after 30 s 90%, after 2 min 80%$/,
   );
 });
