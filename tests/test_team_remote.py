@@ -114,7 +114,8 @@ async def test_overload_backs_off_for_retry_after_then_resumes(status):
             assert len(server.completions()) == sent == 1
             assert len(set(errors)) == 1 and "overloaded (HTTP 429/503)" in errors[0]  # one message, shown once
             time.sleep(1.1)
-            assert await completer.complete("file:///a.py", TEXT + "w", len(TEXT) + 1, "python")
+            assert await completer.complete("file:///a.py", TEXT, len(TEXT), "python")  # the pause is over
+            assert len(server.completions()) == 2
         finally:
             completer.close()
 
