@@ -210,16 +210,11 @@ class OpenAIEngine:
 
     async def _generate(self, request, cancel: CancelToken, should_stop, result: Generation) -> Generation:
         """Stream on a task; when the cancel token is set, cancel the task: that closes the connection."""
-        task = asyncio.ensure_future(self._stream(request, cancel, should_stop, result))
-        while not task.done():
-            await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
-            if cancel.cancelled and not task.done():
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
-                result.finish_reason = FinishReason.CANCELLED
-                return result
-        return task.result()
+        streamed = await self._cancellable(self._stream(request, cancel, should_stop, result), cancel)
+        if streamed is None:
+            result.finish_reason = FinishReason.CANCELLED
+            return result
+        return streamed
 
     async def _stream(self, request: GenerationRequest, cancel: CancelToken, should_stop, result: Generation) -> Generation:
         import httpx
