@@ -7,14 +7,19 @@ pycodegen-tiny model was trained on. In each file the benchmark picks cursors of
 
 - line start: at the indentation of a one-line statement inside a function body (the statement removed);
 - mid-line: inside such a statement after a `.`, `(`, `=` or space (the rest of the line removed);
-- after opener: at the end of a `def`/`if`/`for`/... line whose body (at most 8 lines) is removed.
+- after opener: at the end of a `def`/`if`/`for`/... line whose body (at most 8 lines) is removed;
+- inside an auto-closed pair: right after a `(`, `[`, `{` or quote in such a statement, with its closer already
+  typed (as VS Code and autopairs plugins leave it) and the rest of the line removed.
 
 Each cursor is asked through the real `Completer` (prompt, token healing, the engine, post-processing);
 the engine is wrapped only to record the raw text and to let it run to max_new_tokens (no early stop), so
 "raw" is exactly what the model wrote for the pipeline's prompt. Scores, against the code that was removed:
 next-line exact match, edit similarity (difflib ratio), overrun (a line that leaves the block the cursor
 is in), unparsable file (ast.parse of the file with the completion in the hole fails; every original
-parses), and a stray leading space at line starts.
+parses), and a stray leading space at line starts. Scores read the document the user has after accepting: a
+shown completion that replaces the closers after the cursor replaces them; raw text is inserted before them.
+The code under test is whatever `codegen_lsp` is on the path: run it against an export of another commit
+(`PYTHONPATH=/tmp/before`) for a before/after comparison with the same cursors.
 
     python benchmarks/quality.py --model ../shared/models/pycodegen-tiny --per-kind 4 --show 6
     python benchmarks/quality.py --quantize none,int8,int4   # the fast engine's weights side by side
@@ -57,7 +62,9 @@ FILES = (
     "cattrs/dispatch.py",
     "transformers/utils/versions.py",
 )
-KINDS = ("line start", "mid-line", "after opener")
+PAIR = "inside an auto-closed pair"
+KINDS = ("line start", "mid-line", "after opener", PAIR)
+CLOSING = {"(": ")", "[": "]", "{": "}", '"': '"', "'": "'"}
 MAX_BODY_LINES = 8
 
 
@@ -69,6 +76,7 @@ class Case:
     suffix: str
     target: str  # the code that was removed
     block_indent: int  # lines of a completion indented less than this have left the block
+    closers: str = ""  # typed after the cursor by the editor (the pair kind): the document is prefix+closers+suffix
 
 
 # -- cursors -------------------------------------------------------------------------------------------------
@@ -107,6 +115,14 @@ def cases_of(path: Path, per_kind: int, rng: random.Random) -> list[Case]:
         cut = rng.choice(_cut_points(line))
         indent = len(line) - len(line.lstrip())
         found.append(Case(name, "mid-line", source[: starts[i] + cut], source[starts[i + 1] - 1 :], line[cut:], indent))
+    paired = [n for n in one_line if _pair_points(lines[n.lineno - 1])]
+    for node in _sample(paired, per_kind, rng):
+        i = node.lineno - 1
+        line = lines[i]
+        opener = rng.choice(_pair_points(line))
+        indent = len(line) - len(line.lstrip())
+        found.append(Case(name, PAIR, source[: starts[i] + opener + 1], source[starts[i + 1] - 1 :], line[opener + 1 :],
+                          indent, closers=CLOSING[line[opener]]))
     for node in _sample(openers, per_kind, rng):
         i = node.lineno - 1
         first, last = node.body[0].lineno - 1, node.body[-1].end_lineno - 1
@@ -136,6 +152,30 @@ def _cut_points(line: str) -> list[int]:
         elif ch in ".(= " and indent + 4 <= i < len(line) - 4:
             points.append(i + 1)
     return points
+
+
+def _pair_points(line: str) -> list[int]:
+    """Offsets of openers (brackets, quotes) whose closer is on the same line with something between them,
+    outside strings (for brackets) and past the indentation."""
+    if "#" in line:
+        return []
+    points, stack, quote = [], [], None
+    for i, ch in enumerate(line):
+        if quote is not None:
+            if ch == line[quote] and line[i - 1] != "\\":
+                if i > quote + 1:
+                    points.append(quote)
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = i
+        elif ch in "([{":
+            stack.append(i)
+        elif ch in ")]}" and stack:
+            start = stack.pop()
+            if i > start + 1:
+                points.append(start)
+    return sorted(points)
 
 
 def _sample(items: list, k: int, rng: random.Random) -> list:
@@ -204,6 +244,16 @@ class RecordingEngine:
         return generation
 
 
+def accepted(case: Case, shown) -> str:
+    """What sits between the prefix and the rest of the document once the user accepts: a completion that
+    replaces closers replaces them (a `Completion`); plain text is inserted before them."""
+    if shown is None:
+        return case.closers
+    if isinstance(shown, str):
+        return shown + case.closers
+    return shown.text + case.closers[shown.replace :]
+
+
 async def run(args, quantize: str | None = None, prompts: list[str] | None = None) -> list[tuple[Case, str, str]]:
     """quantize: run the fast engine with these weights (None: the default engine). prompts: collects the
     model prompt of each cursor."""
@@ -222,7 +272,8 @@ async def run(args, quantize: str | None = None, prompts: list[str] | None = Non
     recorder = RecordingEngine(completer.engine)
     completer.engine = recorder
     rng = random.Random(args.seed)
-    cases = [case for name in FILES for case in cases_of(SITE / name, args.per_kind, rng)]
+    kinds = set(args.kinds.split(","))
+    cases = [case for name in FILES for case in cases_of(SITE / name, args.per_kind, rng) if case.kind in kinds]
     results = []
     started = time.perf_counter()
     try:
@@ -231,10 +282,10 @@ async def run(args, quantize: str | None = None, prompts: list[str] | None = Non
             before = len(recorder.raw)
             neighbours = open_siblings(SITE / case.file, args.open_siblings)
             shown = await completer.complete(
-                uri, case.prefix + case.suffix, len(case.prefix), "python", neighbours=neighbours
+                uri, case.prefix + case.closers + case.suffix, len(case.prefix), "python", neighbours=neighbours
             )
             raw = recorder.raw[-1] if len(recorder.raw) > before else ""
-            results.append((case, raw, shown[0] if shown else ""))
+            results.append((case, accepted(case, raw), accepted(case, shown[0] if shown else None)))
             if prompts is not None:
                 prompts.append(recorder.prompts[-1] if len(recorder.prompts) > before else "")
             print(f"\r{number}/{len(cases)} cursors, {time.perf_counter() - started:.0f} s", end="", file=sys.stderr)
@@ -313,6 +364,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(ROOT.parent / "shared" / "models" / "pycodegen-tiny"))
     parser.add_argument("--per-kind", type=int, default=4, help="cursors of each kind per file")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated cursor kinds to run")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--context-tokens", type=int, default=768, help="prompt budget in tokens")
     parser.add_argument("--seed", type=int, default=0)
@@ -331,6 +383,9 @@ def main() -> None:
     for case, raw, shown in results[: args.show]:
         print(f"--- {case.file} ({case.kind})\n  target: {case.target!r}\n  raw:    {raw!r}\n  shown:  {shown!r}")
     print(f"files: {', '.join(FILES)} (from {SITE})")
+    import codegen_lsp
+
+    print(f"code: {Path(codegen_lsp.__file__).parent}")
     print(f"model: {args.model}; max_new_tokens={args.max_new_tokens}, prompt budget {args.context_tokens} tokens, greedy, {args.threads} torch thread(s), {args.open_siblings} sibling file(s) open")
     print(table(results))
     print(f"({len(results)} cursors in {time.perf_counter() - started:.0f} s)")

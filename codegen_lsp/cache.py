@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache, TTLCache
 
+from .postprocess import Completion
 from .uris import uri_key
 
 
@@ -40,7 +41,7 @@ class Shown:
 
     prefix: str
     suffix: str
-    completions: tuple[str, ...]
+    completions: tuple[Completion, ...]
 
 
 class TypedThrough:
@@ -50,21 +51,37 @@ class TypedThrough:
     def __init__(self, documents: int = 64) -> None:
         self._shown: LRUCache = LRUCache(maxsize=documents)
 
-    def remember(self, uri: str, prefix: str, suffix: str, completions: list[str]) -> None:
+    def remember(self, uri: str, prefix: str, suffix: str, completions: list[Completion]) -> None:
         if completions:
             self._shown[uri_key(uri)] = Shown(prefix, suffix, tuple(completions))
 
-    def lookup(self, uri: str, prefix: str, suffix: str) -> list[str] | None:
-        """The rest of the shown completions, when the user has typed their start and nothing else changed."""
+    def lookup(self, uri: str, prefix: str, suffix: str) -> list[Completion] | None:
+        """The rest of the shown completions, when the user has typed their start and nothing else changed.
+
+        A completion that replaces closers (`a, b)` over `)`) goes on replacing what is left of them: the editor
+        may have typed over some of them (the user typed `)` where one already was)."""
         shown: Shown | None = self._shown.get(uri_key(uri))
-        if shown is None or suffix != shown.suffix or not prefix.startswith(shown.prefix):
+        if shown is None or not prefix.startswith(shown.prefix):
             return None
         typed = prefix[len(shown.prefix) :]
-        if not typed:
-            return None  # same place: the completion cache answers that
-        rest = [c[len(typed) :] for c in shown.completions if c.startswith(typed) and len(c) > len(typed)]
-        rest = [r for r in rest if r.strip()]
+        typed_over = len(shown.suffix) - len(suffix)
+        if not typed or typed_over < 0 or shown.suffix[typed_over:] != suffix:
+            return None  # same place (the completion cache answers that), or the text after the cursor changed
+        rest = [_rest(c, typed, typed_over) for c in shown.completions]
+        rest = [r for r in rest if r is not None]
         return rest or None
 
     def forget(self, uri: str) -> None:
         self._shown.pop(uri_key(uri), None)
+
+
+def _rest(completion: Completion, typed: str, typed_over: int) -> Completion | None:
+    """What is left of `completion` once `typed` is typed and `typed_over` closers after it are typed over."""
+    text = completion.text
+    if typed_over > completion.replace or not text.startswith(typed) or not text[len(typed) :].strip():
+        return None
+    if completion.replace == 0:
+        return Completion(text[len(typed) :])
+    insertion = completion.insert_text
+    insert_rest = insertion[len(typed) :] if typed_over == 0 and insertion.startswith(typed) else ""
+    return Completion(text[len(typed) :], completion.replace - typed_over, insert_rest)

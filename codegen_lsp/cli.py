@@ -1,5 +1,6 @@
 """Command line: `codegen-lsp [--stdio | --tcp]` serves; `codegen-lsp complete FILE --line L --character C`
-runs one completion through the same pipeline and prints it."""
+runs one completion through the same pipeline and prints it; `codegen-lsp convert SRC DST --to gptj` rewrites a
+CodeGen checkpoint as GPT-J for servers that have no CodeGen (vLLM, TGI)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ SETTING_FLAGS = {
     "api_base": "api_base",
     "api_model": "api_model",
     "api_key_env": "api_key_env",
+    "ca_bundle": "ca_bundle",
     "log_level": "log_level",
 }
 
@@ -64,6 +66,7 @@ def add_model_flags(parser: argparse.ArgumentParser, default=None) -> None:
     group.add_argument("--api-base", help="an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     group.add_argument("--api-model", help="model name to ask the remote server for")
     group.add_argument("--api-key-env", help="environment variable that holds the API key")
+    group.add_argument("--ca-bundle", help="PEM file of extra CA certificates for an https api-base")
     group.add_argument("--log-level", choices=CHOICES["log_level"])
     group.add_argument("--log-file", help="write logs here instead of stderr")
 
@@ -87,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--character", type=int, required=True, help="0-based column, in characters")
     complete.add_argument("--language", default=None, help="language id (default: from the file's extension)")
     add_model_flags(complete, default=argparse.SUPPRESS)
+    convert = commands.add_parser(
+        "convert",
+        help="write a CodeGen checkpoint as GPT-J (what vLLM and TGI serve natively)",
+        description="Rewrite a CodeGen checkpoint (hub id or directory) as GPTJForCausalLM, tensor by tensor.",
+    )
+    convert.add_argument("source", metavar="SRC", help="CodeGen checkpoint: a local directory or a hub id")
+    convert.add_argument("destination", metavar="DST", help="directory to write (must be empty or absent)")
+    convert.add_argument("--to", dest="target", default="gptj", help="target architecture (gptj)")
+    convert.add_argument("--force", action="store_true", help="replace a non-empty DST")
+    convert.add_argument("--max-shard-size", default="5GB", help="largest safetensors shard (default 5GB)")
+    convert.add_argument("--source-revision", help="branch, tag or commit of a hub SRC")
     return parser
 
 
@@ -114,6 +128,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     if args.command == "complete":
         sys.exit(run_complete(args, settings))
+    if args.command == "convert":
+        from .convert import run_convert
+
+        sys.exit(run_convert(
+            args.source, args.destination, args.target, args.force, args.source_revision, args.max_shard_size
+        ))
     serve(args, settings)
 
 
@@ -157,10 +177,11 @@ def run_complete(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     completer = Completer(settings, on_error=lambda message: print(f"codegen-lsp: {message}", file=sys.stderr))
 
-    async def run() -> list[str]:
+    async def run() -> list[str] | None:
         if not await completer.load(lambda message, pct: log.info("loading: %s", message)):
             return None
-        return await completer.complete(args.file.resolve().as_uri(), text, offset, args.language)
+        shown = await completer.complete(args.file.resolve().as_uri(), text, offset, args.language)
+        return [c.insert_text for c in shown]  # what to insert at the position (the closers there stay)
 
     try:
         completions = asyncio.run(run())

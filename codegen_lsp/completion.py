@@ -15,7 +15,7 @@ from .context import SKIP, CursorContext, cursor_context
 from .engines import Engine, EngineError, Generation, GenerationRequest, build_engine, engine_config
 from .engines.base import CancelToken, FinishReason, ProgressFn
 from .fim import template_for_tokenizer
-from .postprocess import ends_here, postprocess
+from .postprocess import Completion, completion_for, ends_here
 from .prompt import BlockCounts, build_prompt, token_budget
 from .scheduler import Scheduler, Stopped, Superseded
 from .settings import Settings
@@ -145,8 +145,9 @@ class Completer:
         language_id: str | None,
         invoked: bool = False,
         neighbours: Sequence[Neighbour] = (),
-    ) -> list[str]:
-        """Completions to insert at `offset` of `text`; [] when there is nothing good to offer.
+    ) -> list[Completion]:
+        """Completions at `offset` of `text` (each may replace closers after the cursor); [] when there is
+        nothing good to offer.
 
         `invoked`: the user asked explicitly, so offer `candidates` alternatives. `neighbours`: the other
         open documents, for snippets in the prompt.
@@ -191,7 +192,7 @@ class Completer:
 
     async def _generate(
         self, engine: Engine, ctx: CursorContext, trace: dict, invoked: bool = False, neighbours: Sequence = ()
-    ) -> list[str]:
+    ) -> list[Completion]:
         """Completions from the cache or the model; `trace` receives what happened, for codegen/stats."""
         settings = self.settings
         budget = token_budget(engine.context_window, settings.max_new_tokens, settings.context_tokens)
@@ -218,25 +219,36 @@ class Completer:
                 draft_tokens=settings.draft_tokens,
             )
             requests = candidate_requests(request, n)
-            generations = await self.scheduler.generate(
-                lambda cancel: [self._run(engine, r, ctx, cancel, trace) for r in requests]
-            )
-            raw = [generation.text for generation in generations]
+            # Alternatives are asked for where the automatic request usually just answered: its greedy text is
+            # the first alternative, and only the sampled ones go to the model (one request with `n`, remotely).
+            greedy = self.cache.get(key[:-1] + (1,)) if n > 1 else None
+            if greedy:
+                requests = requests[1:]
+            generations = await self.scheduler.generate(lambda cancel: self._run(engine, requests, ctx, cancel, trace))
+            raw = list(greedy[:1] if greedy else []) + [generation.text for generation in generations]
             self.cache.put(key, raw)
             trace["outcome"] = "model"
-        shown = [postprocess(r, ctx) for r in raw]
+        shown = [c for c in (completion_for(r, ctx) for r in raw) if c is not None]
         if trace["outcome"] == "model":
             decoded = sum(g.generated_tokens for g in generations)
-            self.stats.count("tokens_wasted", max(0, decoded - sum(engine.count_tokens(t) for t in shown if t)))
-        return [text for text in dict.fromkeys(shown) if text]
+            self.stats.count("tokens_wasted", max(0, decoded - sum(engine.count_tokens(c.text) for c in shown)))
+        return list(dict.fromkeys(shown))
 
     def _run(
-        self, engine: Engine, request: GenerationRequest, ctx: CursorContext, cancel: CancelToken, trace: dict
-    ) -> Generation:
-        """On the model thread: generate, count, and turn a stop into the right exception."""
-        self.stats.count("model_calls")
+        self, engine: Engine, requests: list[GenerationRequest], ctx: CursorContext, cancel: CancelToken, trace: dict
+    ) -> list[Generation]:
+        """On the model thread: generate (alternatives in one engine call), count, and turn a stop into the
+        right exception."""
+        should_stop = lambda text: ends_here(text, ctx)  # noqa: E731
+        if len(requests) == 1:
+            started = time.perf_counter()
+            return [self._count(engine.generate(requests[0], cancel, should_stop), started, cancel, trace)]
         started = time.perf_counter()
-        generation = engine.generate(request, cancel, lambda text: ends_here(text, ctx))
+        generations = engine.generate_many(requests, cancel, should_stop)
+        return [self._count(generation, started, cancel, trace) for generation in generations]
+
+    def _count(self, generation: Generation, started: float, cancel: CancelToken, trace: dict) -> Generation:
+        self.stats.count("model_calls")
         self.stats.count("tokens_prefilled", generation.prefilled_tokens)
         self.stats.count("tokens_reused", generation.reused_tokens)
         self.stats.count("tokens_generated", generation.generated_tokens)
@@ -260,17 +272,17 @@ class Completer:
             raise Stopped()
         return generation
 
-    def _empty(self) -> list[str]:
+    def _empty(self) -> list[Completion]:
         self.stats.count("empty_results")
         return []
 
-    def _done(self, completions: list[str], started: float, trace: dict) -> list[str]:
+    def _done(self, completions: list[Completion], started: float, trace: dict) -> list[Completion]:
         self.stats.finish_request(trace, (time.perf_counter() - started) * 1000)
         if not completions:
             self.stats.count("empty_results")
         return completions
 
-    def _failed(self, message: str) -> list[str]:
+    def _failed(self, message: str) -> list[Completion]:
         self.stats.count("errors")
         self.on_error(message)
         return []

@@ -21,6 +21,10 @@ SKIP, LINE, BLOCK = Mode.SKIP, Mode.LINE, Mode.BLOCK
 
 CLOSERS = set(")]}>\"'`;,: \t\r")  # \r: the line end of a CRLF document
 BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->")
+PAIRS = {"(": ")", "[": "]", "{": "}"}
+# What an auto-closed pair leaves after the cursor that the completion may write itself (`;` `:` `,` alone
+# are separators, not pairs: with only those after the cursor the completion is not inside anything).
+PAIR_CLOSERS = set(")]}\"'`")
 
 
 def leading_whitespace(line: str) -> str:
@@ -56,6 +60,19 @@ class CursorContext:
         return has_code(self.line_suffix)
 
     @property
+    def auto_closed(self) -> str:
+        """The closers an editor (or the user) put after the cursor: the rest of its line when that is only
+        closing brackets, quotes and separators with at least one bracket or quote (`foo(¦)`, `"¦";`, `{¦}`);
+        "" otherwise. A completion may write them itself: it then replaces them (see postprocess.pairs)."""
+        return auto_closed(self.line_suffix)
+
+    @property
+    def block_pair(self) -> bool:
+        """The cursor sits between an opener ending the text before it and its closer (`{¦}`, `(¦)`, `[¦]`):
+        the completion may be a block of lines, with the closer once at its end."""
+        return _is_block_pair(self.line_prefix, self.line_suffix)
+
+    @property
     def indent_unit(self) -> str:
         """One level of the document's indentation: a tab, or its usual number of spaces."""
         return indent_unit(self.prefix + self.suffix, default="\t" if "\t" in self.indent else "    ")
@@ -89,19 +106,41 @@ def cursor_context(text: str, offset: int, language_id: str | None, uri: str, mo
 def decide_mode(line_prefix: str, line_suffix: str) -> Mode:
     """How much to complete at a cursor, from its line alone.
 
-    skip: inside a word, or at the indentation of a line that already has code;
+    skip: inside a word, or at the indentation of a line that already has code (but before a word right
+    after `(` or `,` the arguments that go before it are completed: `sum(¦baz)`);
     block: after a block opener (`:` `{` `=>` ...) at the end of the line, or on an empty line;
     line: anywhere else, the rest of the line — also with only closers after the cursor (the filters keep
     them from being doubled) or with other code after it (the filters keep only what fits before it).
     """
-    if line_suffix[:1].isalnum() or line_suffix[:1] == "_" or (line_suffix.strip() and not line_prefix.strip()):
-        return SKIP
+    if before_argument(line_prefix, line_suffix):
+        return LINE
+    if line_suffix[:1].isalnum() or line_suffix[:1] == "_" or (has_code(line_suffix) and not line_prefix.strip()):
+        return SKIP  # (only closers after the indentation, `    ¦)`: an argument list's next line)
     stripped = line_prefix.rstrip()
     if not stripped:
         return BLOCK
     if not line_suffix.strip() and stripped.endswith(BLOCK_OPENERS):
         return BLOCK
+    if _is_block_pair(line_prefix, line_suffix):
+        return BLOCK  # `{¦}`: a body, however the editor closed the pair
     return LINE
+
+
+def before_argument(line_prefix: str, line_suffix: str) -> bool:
+    """`sum(¦baz)`, `log(a, ¦b)`: a word follows the cursor right after an argument list's `(` or `,`."""
+    word = line_suffix[:1]
+    return (word.isalpha() or word == "_") and line_prefix.rstrip()[-1:] in ("(", ",")
+
+
+def auto_closed(line_suffix: str) -> str:
+    rest = line_suffix.rstrip()
+    return rest if rest and not has_code(rest) and set(rest) & PAIR_CLOSERS else ""
+
+
+def _is_block_pair(line_prefix: str, line_suffix: str) -> bool:
+    closers = auto_closed(line_suffix)
+    stripped = line_prefix.rstrip()
+    return bool(closers) and stripped[-1:] in PAIRS and closers.lstrip()[0] == PAIRS[stripped[-1]]
 
 
 def has_code(line_suffix: str) -> bool:

@@ -20,8 +20,9 @@ from . import __version__
 from .acceptance import ACCEPT_COMMAND, DID_PARTIALLY_ACCEPT, DID_SHOW, AcceptanceTracker, default_counter_path, plain
 from .completion import Completer
 from .context import leading_whitespace
-from .documents import document_text
+from .documents import UNITS_PER_CHAR, Document, document_text
 from .lifecycle import exit_now, watch_parent
+from .postprocess import Completion
 from .protocol import CodegenProtocol, OwnTransport
 from .settings import Settings, parse_settings
 from .snippets import neighbours_from
@@ -46,6 +47,7 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
         self._pending_messages: list[str] = []
         self._load_task: asyncio.Task | None = None
         self._load_again = False
+        self.client_name = ""  # clientInfo.name from initialize: some clients cannot take replacing items
 
     def report_server_error(self, error, source) -> None:
         """A handler failed (a bug of ours; protocol.py logged it): one message per kind of failure, never one
@@ -127,7 +129,7 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
         return True
 
     # -- completions ---------------------------------------------------------------------------------------
-    async def complete_at(self, uri: str, position: types.Position, invoked: bool = False) -> list[str]:
+    async def complete_at(self, uri: str, position: types.Position, invoked: bool = False) -> list[Completion]:
         """Completions at an LSP position; [] for unopened documents and positions past the end.
         `invoked`: the user asked explicitly (alternatives are offered)."""
         document = self.workspace.open_document(uri)
@@ -149,22 +151,28 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
         return completions
 
     # -- what the user did with them ------------------------------------------------------------------------------
-    def inline_items(self, uri: str, position: types.Position, texts: list[str]) -> list[types.InlineCompletionItem]:
-        """Inline items, each with the command that tells us it was accepted."""
+    def inline_items(
+        self, uri: str, position: types.Position, completions: list[Completion]
+    ) -> list[types.InlineCompletionItem]:
+        """Inline items, each with the command that tells us it was accepted. A completion that replaces the
+        closers after the cursor gets a range over them, or its insertion form where the client cannot show it."""
         document = self.workspace.open_document(uri)
-        if document is None or not texts:
+        shown = [
+            c if not c.replace or takes_inline_replace(self.client_name, c) else c.insertion_only() for c in completions
+        ]
+        shown = [c for c in shown if c.text]
+        if document is None or not shown:
             return []
         offset = document.offset_at_position(position)
         key = self.completer.describe(uri, document.source, offset, document.language_id)
-        ids = self.acceptance.offer(uri, document.source, offset, position, texts, key)
-        here = types.Range(start=position, end=position)
+        ids = self.acceptance.offer(uri, document.source, offset, position, [c.text for c in shown], key)
         return [
             types.InlineCompletionItem(
-                insert_text=text,
-                range=here,
+                insert_text=c.text,
+                range=item_range(document, position, c),
                 command=types.Command(title="codegen-lsp: accepted", command=ACCEPT_COMMAND, arguments=[item_id]),
             )
-            for text, item_id in zip(texts, ids)
+            for c, item_id in zip(shown, ids)
         ]
 
     def close(self) -> None:
@@ -198,6 +206,7 @@ def create_server(
     def initialize(ls: CodegenLanguageServer, params: types.InitializeParams) -> None:
         ls.acceptance.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
         ls._pending_messages = ls.apply_settings(params.initialization_options, ls.flag_settings)
+        ls.client_name = params.client_info.name if params.client_info else ""
         watch_parent(params.process_id, lambda: exit_now(ls.close))
 
     @server.feature(types.INITIALIZED)
@@ -239,15 +248,22 @@ def create_server(
         ls: CodegenLanguageServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList:
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-        texts = await ls.complete_at(params.text_document.uri, params.position, invoked)
-        return types.InlineCompletionList(items=ls.inline_items(params.text_document.uri, params.position, texts))
+        completions = await ls.complete_at(params.text_document.uri, params.position, invoked)
+        return types.InlineCompletionList(items=ls.inline_items(params.text_document.uri, params.position, completions))
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
     async def completion(ls: CodegenLanguageServer, params: types.CompletionParams) -> types.CompletionList:
-        texts = await ls.complete_at(params.text_document.uri, params.position)
-        here = types.Range(start=params.position, end=params.position)
+        completions = await ls.complete_at(params.text_document.uri, params.position)
+        document = ls.workspace.open_document(params.text_document.uri)
         indent = snippet_indent(ls, params)
-        return types.CompletionList(is_incomplete=True, items=[completion_item(t, here, indent) for t in texts])
+        items = []
+        for completion in completions:
+            if completion.replace and ls.client_name in INSERT_ONLY_CLASSIC_CLIENTS:
+                completion = completion.insertion_only()
+            if completion.text:
+                here = item_range(document, params.position, completion)
+                items.append(completion_item(completion.text, here, indent))
+        return types.CompletionList(is_incomplete=True, items=items)
 
     @server.feature(STATS_REQUEST)
     def stats(ls: CodegenLanguageServer, params) -> dict:
@@ -269,6 +285,31 @@ def create_server(
         ls.completer.close()  # exit without shutdown, mid-generation: stop the model thread first
 
     return server
+
+
+# How clients apply an item whose range runs past the cursor over the closers there (seen in tests/editors):
+# VS Code (code-server) shows the whole replacement as ghost text around the closers and Tab applies the range.
+# Neovim 0.12 draws a replacing inline item's first line over the range ('overlay'): right for one line, but
+# a body of lines (`{¦}`) would leave the closer drawn on the cursor's line: those get the insertion instead.
+# Neovim's classic completion (0.11) is not proven with replacing edits: insertion only.
+OVERLAY_CLIENTS = {"Neovim"}
+INSERT_ONLY_CLASSIC_CLIENTS = {"Neovim"}
+
+
+def takes_inline_replace(client_name: str, completion: Completion) -> bool:
+    return not (client_name in OVERLAY_CLIENTS and "\n" in completion.text)
+
+
+def item_range(document: Document | None, position: types.Position, completion: Completion) -> types.Range:
+    """From the cursor over the characters the completion replaces (closers on the cursor's line), counted in
+    the position encoding the client and server agreed on."""
+    if not completion.replace or document is None:
+        return types.Range(start=position, end=position)
+    offset = document.offset_at_position(position)
+    replaced = document.source[offset : offset + completion.replace]
+    width = UNITS_PER_CHAR.get(document.encoding, UNITS_PER_CHAR[types.PositionEncodingKind.Utf16])
+    end = types.Position(line=position.line, character=position.character + sum(width(c) for c in replaced))
+    return types.Range(start=position, end=end)
 
 
 def completion_item(text: str, here: types.Range, indent: str | None = None) -> types.CompletionItem:

@@ -76,6 +76,7 @@ class Settings:
     api_model: str | None = None
     api_key_env: str = "CODEGEN_LSP_API_KEY"
     request_timeout_seconds: float = 30.0
+    ca_bundle: str | None = None  # PEM file of extra CAs for https (a company CA); the system's store is always used
     # The server itself.
     enabled: bool = True
     persist_stats: bool = False  # keep the acceptance counters (never code) across restarts, in the state directory

@@ -22,7 +22,7 @@ from codegen_lsp.engines.local.loading import load_tokenizer
 
 OOM, TOKENIZER, POSTPROCESS = "INJECT_OOM", "INJECT_TOKENIZER", "INJECT_POSTPROCESS"
 
-real_postprocess = completion.postprocess
+real_completion_for = completion.completion_for
 
 
 class DecodeLoopWithOOM(DecodeLoop):
@@ -63,7 +63,7 @@ def load_tokenizer_with_fault(config, model_id=None):
 def postprocess_with_fault(text, ctx):
     if POSTPROCESS in ctx.prefix:
         raise IndexError("post-processing bug (injected)")
-    return real_postprocess(text, ctx)
+    return real_completion_for(text, ctx)
 
 
 def build_engine_with_faults(config):
@@ -76,7 +76,7 @@ def build_engine_with_faults(config):
 
 # The server's composition: its engines built with the fault seams, post-processing wrapped.
 completion.build_engine = build_engine_with_faults
-completion.postprocess = postprocess_with_fault
+completion.completion_for = postprocess_with_fault
 
 if __name__ == "__main__":
     cli.main()

@@ -41,7 +41,7 @@ async def start(client, model, encodings=None, **options) -> types.InitializeRes
 
 
 async def complete_in_process(model, uri, text, offset, **options) -> list[str]:
-    """The same pipeline in this process: what the server must answer."""
+    """The same pipeline in this process: the texts the server must answer."""
     from codegen_lsp.completion import Completer
     from codegen_lsp.settings import parse_settings
 
@@ -49,7 +49,7 @@ async def complete_in_process(model, uri, text, offset, **options) -> list[str]:
     completer = Completer(settings)
     try:
         assert await completer.load(lambda message, pct: None)
-        return await completer.complete(uri, text, offset, "python")
+        return [c.text for c in await completer.complete(uri, text, offset, "python")]
     finally:
         completer.close()
 

@@ -3,6 +3,7 @@
 import time
 
 from codegen_lsp.cache import CompletionCache, TypedThrough
+from codegen_lsp.postprocess import Completion
 
 
 def test_cache_returns_what_was_put_under_the_same_key_only():
@@ -37,15 +38,27 @@ def test_zero_entries_turns_the_cache_off():
 
 def test_typed_through_serves_the_rest_of_what_was_shown():
     shown = TypedThrough()
-    shown.remember("file:///a.py", "x = com", ")\n", ["pute(1, 2"])
-    assert shown.lookup("file:///a.py", "x = compu", ")\n") == ["te(1, 2"]
+    shown.remember("file:///a.py", "x = com", ")\n", [Completion("pute(1, 2")])
+    assert shown.lookup("file:///a.py", "x = compu", ")\n") == [Completion("te(1, 2")]
 
 
 def test_typed_through_misses_when_the_user_typed_something_else_or_moved():
     shown = TypedThrough()
-    shown.remember("file:///a.py", "x = com", "", ["pute(1, 2)"])
+    shown.remember("file:///a.py", "x = com", "", [Completion("pute(1, 2)")])
     assert shown.lookup("file:///a.py", "x = comb", "") is None  # typed a different character
     assert shown.lookup("file:///a.py", "x = com", "") is None  # same place: the completion cache's job
     assert shown.lookup("file:///a.py", "x = compute(1, 2)", "") is None  # typed all of it: nothing left
     assert shown.lookup("file:///b.py", "x = compu", "") is None  # another document
     assert shown.lookup("file:///a.py", "x = compu", "# changed after the cursor") is None
+
+
+def test_typed_through_keeps_replacing_the_closers_that_are_left():
+    """`s = "¦";` showed `abc";` over `";`: typing `ab` leaves `c";` over `";`; an editor that typed over the
+    closing quote when the user typed it leaves `;` over `;` (nothing left to show: the rest is only `;`)."""
+    shown = TypedThrough()
+    shown.remember("file:///a.js", 's = "', '";\n', [Completion('abc";', replace=2, insert_text="abc")])
+    assert shown.lookup("file:///a.js", 's = "ab', '";\n') == [Completion('c";', replace=2, insert_text="c")]
+    shown.remember("file:///a.js", "f(", ")\n", [Completion("a), b)", replace=1, insert_text="a")])
+    # the user typed `a)` and the editor stepped over its own `)`: the rest replaces nothing more
+    assert shown.lookup("file:///a.js", "f(a)", "\n") == [Completion(", b)")]
+    assert shown.lookup("file:///a.js", "f(a", "]\n") is None  # the text after the cursor changed

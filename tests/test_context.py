@@ -21,10 +21,13 @@ from golden import at
         ("python", "    value = os.pa¦\n", LINE),
         ("java", "        int total = ¦\n", LINE),
         # only closers after the cursor: complete (without doubling them)
-        ("python", "print(¦)\n", LINE),
         ("cpp", "    std::string s = \"¦\";\n", LINE),
-        ("javascript", "call(f(¦));\n", LINE),
-        ("java", "int[] xs = {¦};\n", LINE),
+        ("python", "x = [1, ¦]\n", LINE),
+        # between an opener and its auto-closed closer: a block (a body, arguments over lines)
+        ("python", "print(¦)\n", BLOCK),
+        ("javascript", "call(f(¦));\n", BLOCK),
+        ("java", "int[] xs = {¦};\n", BLOCK),
+        ("go", "func main() {¦}\n", BLOCK),
         # other code after the cursor: complete only what fits before it
         ("python", "result = compute(¦, b)\n", LINE),
         ("go", "if err := f(¦); err != nil {\n", LINE),

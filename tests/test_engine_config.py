@@ -40,6 +40,7 @@ REMOTE_CHANGES = {
     "api_model": "other",
     "api_key_env": "OTHER_KEY",
     "request_timeout_seconds": 2.0,
+    "ca_bundle": "/etc/company-ca.pem",  # the https client is built with it
     "model": "/models/tokenizer-dir",  # where the token counts come from
 }
 # Settings read per request (or by the pipeline): never a reload.

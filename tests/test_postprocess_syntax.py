@@ -13,8 +13,10 @@ CASES = [
     ("def f(x):\n    ¦\n", "total = 0\n    for i in", "total = 0"),
     # parsable already: untouched
     ("def f(x):\n    ¦\n    return y\n", "y = x + 1\n    y *= 2", "y = x + 1\n    y *= 2"),
-    # the rest of the file is broken anyway: left to the other filters
-    ("def f(x):\n    ¦\n    return (\n", "y = 1\n    z = (", "y = 1\n    z = ("),
+    # the rest of the file is broken anyway: no cut can be judged, so only the first logical line is shown
+    ("def f(x):\n    ¦\n    return (\n", "y = 1\n    z = (", "y = 1"),
+    # no cut parses and neither does the first line, though the code parses without the completion: nothing
+    ("def f(x):\n    ¦\n    return x\n", "y = = 1\n    z = 2", ""),
     # an `else:` at column 0 belongs to the statement above it
     ("if a:\n    ¦\nelse:\n    pass\n", "x = 1\n    y = [", "x = 1"),
 ]

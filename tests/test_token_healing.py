@@ -101,6 +101,6 @@ async def test_shared_model_starts_line_start_completions_with_code(shared_model
         assert await completer.load(lambda message, pct: None)
         for prompt in LINE_STARTS:
             items = await completer.complete("file:///p/a.py", prompt, len(prompt), "python")
-            assert items and not items[0][:1].isspace(), (prompt, items)
+            assert items and not items[0].text[:1].isspace(), (prompt, items)
     finally:
         completer.close()

@@ -113,5 +113,11 @@ class Engine(Protocol):
     ) -> Generation:
         """Generate text for the request; returns early with finish_reason "cancelled" or "cut"."""
 
+    def generate_many(
+        self, requests: list[GenerationRequest], cancel: CancelToken, should_stop: StopCheck | None = None
+    ) -> list[Generation]:
+        """One generation per request, in order (alternatives). A remote engine sends requests that differ only
+        in their seed as one request with `n` (the server batches them); in process they run one after another."""
+
     def close(self) -> None:
         """Free what the engine holds (GPU memory first)."""

@@ -70,6 +70,7 @@ class RemoteConfig:
     api_model: str | None = None
     api_key_env: str = "CODEGEN_LSP_API_KEY"
     request_timeout_seconds: float = 30.0
+    ca_bundle: str | None = None  # extra CAs for https, on top of the system's store
     # A model id or directory the user set explicitly: the first place a tokenizer may load from.
     tokenizer_source: str | None = None
     kind: EngineKind = EngineKind.OPENAI
@@ -80,7 +81,7 @@ class RemoteConfig:
     def from_settings(cls, settings: Settings) -> "RemoteConfig":
         return cls(
             api_base=settings.api_base, api_model=settings.api_model, api_key_env=settings.api_key_env,
-            request_timeout_seconds=settings.request_timeout_seconds,
+            request_timeout_seconds=settings.request_timeout_seconds, ca_bundle=settings.ca_bundle,
             tokenizer_source=settings.model if settings.model != DEFAULT_MODEL else None,
         )
 

@@ -1,31 +1,56 @@
 """Post-processing: a chain of small pure filters from the model's raw text to what the editor shows.
 
-Each filter takes (text, context) and returns text; `FILTERS` is the order they run in. `ends_here`
-tells the engine, while it is still generating, that the filters would cut everything after the text so
-far, so that no token is decoded that the user would never see.
+Each filter takes (text, context) and returns text. `CUTS` decide where the completion ends, `SHAPES` tidy
+what is kept; between them, inside an auto-closed pair (`foo(¦)`), the completion is split where it writes
+the closer (see `pairs`). `ends_here` tells the engine, while it is still generating, that the filters would
+cut everything after the text so far, so that no token is decoded that the user would never see.
 """
 
 from __future__ import annotations
 
 from ..context import CursorContext
-from . import balance, fit, indentation, repetition, scope, suffix, syntax, whitespace
+from . import balance, fit, indentation, pairs, repetition, scope, suffix, syntax, whitespace
+from .pairs import Completion
 
-FILTERS = (
+CUTS = (
     repetition.cut_repetition,
     scope.cut_to_scope,
     fit.fit_before_code,
     suffix.drop_repeated_suffix_lines,
+)
+SHAPES = (
     suffix.drop_duplicated_closers,
     balance.cut_unclosed,
+    indentation.match_indentation,  # before the parser judges: a tab file with the model's spaces would not parse
     syntax.prefer_parsable,
-    indentation.match_indentation,
     whitespace.trim,
 )
+FILTERS = CUTS + SHAPES
+
+__all__ = ["Completion", "FILTERS", "completion_for", "ends_here", "postprocess"]
+
+
+def completion_for(raw: str, ctx: CursorContext) -> Completion | None:
+    """What the editor shows for the model's raw text at this cursor; None when nothing is worth showing."""
+    text = _apply(CUTS, raw, ctx)
+    if not text:
+        return None
+    if not ctx.auto_closed:
+        text = _apply(SHAPES, text, ctx)
+        return Completion(text) if text else None
+    closing = pairs.split(text, ctx)
+    inside = _apply(SHAPES, closing.inside, ctx)
+    return pairs.assemble(inside, closing, closing.inside, ctx) if inside else None
 
 
 def postprocess(raw: str, ctx: CursorContext) -> str:
-    text = raw
-    for apply in FILTERS:
+    """The completion as a plain insertion at the cursor ("" when there is nothing to show)."""
+    shown = completion_for(raw, ctx)
+    return shown.insert_text if shown is not None else ""
+
+
+def _apply(filters, text: str, ctx: CursorContext) -> str:
+    for apply in filters:
         text = apply(text, ctx)
         if not text:
             return ""

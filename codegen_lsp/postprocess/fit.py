@@ -2,12 +2,13 @@
 
 `foo(|, b)` may become `foo(a|, b)`, never `foo(a, b)|, b)`: the completion keeps one line, ends where it
 starts repeating the code after the cursor, and ends before it closes a bracket that it did not open
-(that bracket is the suffix's).
+(that bracket is the suffix's). Before a word right after `(` or `,` (`sum(¦baz)`) the completion is the
+arguments that go before it, ending with their separator: `sum(bar, ¦baz)`.
 """
 
 from __future__ import annotations
 
-from ..context import CursorContext
+from ..context import CursorContext, before_argument
 from .lexer import scan
 
 
@@ -21,6 +22,9 @@ def fit_before_code(text: str, ctx: CursorContext) -> str:
     unmatched = scan(text, ctx.language, ctx.line_prefix).first_unmatched_close
     if unmatched is not None:
         text = text[:unmatched]
+    if before_argument(ctx.line_prefix, ctx.line_suffix) and text.strip():
+        body = text.rstrip().rstrip(",").rstrip()
+        return body + ", " if body and scan(body, ctx.language, ctx.line_prefix).depth == 0 else ""
     return text
 
 

@@ -1,39 +1,101 @@
-"""Indent the completion the way the document is indented: tabs or spaces, and the same width.
+"""Indent the completion the way the document is indented: tabs or spaces, the same width, on its grid.
 
 The model writes the indentation it saw most in training (four spaces, for CodeGen); in a file indented
 with tabs or two spaces that would be a mixed-indentation error (Python) or an eyesore (everything else).
-Levels are counted from the cursor line's indentation, which is the document's own.
+The unit comes from the evidence there is: the document's own when it has indented lines, else the
+completion's (a file with no indented lines yet keeps the model's two spaces or tabs). Levels are counted
+from the cursor line's indentation, which is the document's own, one distinct depth at a time: a line one
+column off the model's grid joins the level it is closest to from above. Lines inside a bracket or string the
+completion opened keep their alignment (only shifted with the line that opened it). At a line start, spaces
+the model put before the first line's code that do not make a whole level are stray and dropped.
 """
 
 from __future__ import annotations
 
-from ..context import CursorContext, leading_whitespace
+from ..context import CursorContext, indent_unit, leading_whitespace
+from .lexer import scan
 
 
 def match_indentation(text: str, ctx: CursorContext) -> str:
     lines = text.split("\n")
+    lines[0] = _first_line(lines[0], ctx)
     if len(lines) < 2:
-        return text
-    unit = ctx.indent_unit
+        return lines[0]
+    unit = indent_unit(ctx.prefix + ctx.suffix, default="") or _cursor_unit(ctx) or _model_unit(lines, ctx)
+    if not unit:
+        return "\n".join(lines)
     tab_width = 4 if unit == "\t" else len(unit)
     base = ctx.indent
     base_columns = _columns(base, tab_width)
-    step = _model_step([_columns(leading_whitespace(line), tab_width) for line in lines[1:] if line.strip()], base_columns)
+    columns_of_lines = [_columns(leading_whitespace(line), tab_width) for line in lines[1:] if line.strip()]
+    step = _model_step(columns_of_lines, base_columns)
     if step is None:
         step = tab_width
+    free = _continuation_lines(text, ctx)
     out = lines[:1]
-    for line in lines[1:]:
+    stack = [base_columns]  # the completion's depths, in columns, from the cursor line's down
+    shift = 0  # how far the last re-indented line moved: continuation lines move with it
+    for number, line in enumerate(lines[1:], 1):
         leading = leading_whitespace(line)
         columns = _columns(leading, tab_width)
         if not line.strip():
             out.append(line)
-        elif columns < base_columns:
-            levels, extra = divmod(columns, step)
-            out.append(unit * levels + " " * extra + line[len(leading) :])
+            continue
+        if number in free:
+            out.append(" " * max(0, columns + shift) + line[len(leading) :] if shift else line)
+            continue
+        if columns < base_columns:
+            stack = [base_columns]
+            new = unit * round(columns / step)
         else:
-            levels, extra = divmod(columns - base_columns, step)
-            out.append(base + unit * levels + " " * extra + line[len(leading) :])
+            while columns < stack[-1]:
+                stack.pop()
+            if columns > stack[-1] and (len(stack) < 2 or columns - stack[-1] >= 2 or columns - stack[-1] >= step):
+                stack.append(columns)
+            new = base + unit * (len(stack) - 1)
+        shift = _columns(new, tab_width) - columns
+        out.append(new + line[len(leading) :])
     return "\n".join(out)
+
+
+def _first_line(line: str, ctx: CursorContext) -> str:
+    """At a line start the first line's leading spaces are stray unless they make at least a level."""
+    if ctx.line_prefix.strip() or not line.strip():
+        return line
+    leading = leading_whitespace(line)
+    unit = indent_unit(ctx.prefix + ctx.suffix, default="    ")
+    if _columns(leading, 4) < _columns(unit, 4) or ctx.line_prefix:
+        return line[len(leading) :]  # a stray space, or the line already has its indentation
+    return line
+
+
+def _cursor_unit(ctx: CursorContext) -> str:
+    """With no indented line of code in the document, the cursor line's own indentation is one level when the
+    line above it is not indented (the first line of a body)."""
+    if not ctx.indent:
+        return ""
+    above = [line for line in ctx.prefix.split("\n")[:-1] if line.strip()]
+    return ctx.indent if above and not above[-1][:1].isspace() else ""
+
+
+def _continuation_lines(text: str, ctx: CursorContext) -> set[int]:
+    """Numbers of the lines that start inside a bracket or string the completion opened."""
+    result = scan(text, ctx.language, ctx.line_prefix)
+    return {
+        number
+        for number, ((_, _, in_literal), parens) in enumerate(zip(result.line_ends, result.open_parens), 1)
+        if parens > 0 or in_literal
+    }
+
+
+def _model_unit(lines: list[str], ctx: CursorContext) -> str:
+    """The completion's own unit: a tab when its indented lines use tabs, else its smallest step in spaces."""
+    indented = [leading_whitespace(line) for line in lines[1:] if line.strip() and leading_whitespace(line)]
+    if indented and sum(lead.startswith("\t") for lead in indented) * 2 > len(indented):
+        return "\t"
+    step = _model_step([len(lead.expandtabs(4)) for lead in indented], len(ctx.indent.expandtabs(4)))
+    return " " * step if step else ""
+
 
 
 def _columns(leading: str, tab_width: int) -> int:

@@ -27,6 +27,8 @@ class Scan:
     closes: list[tuple[int, str, int]] = field(default_factory=list)  # (offset, bracket, depth after it)
     outer_quote_close: int | None = None  # offset of the quote that ends a string the line prefix opened
     balanced_ends: list[int] = field(default_factory=list)  # offsets after code where nothing is left open
+    # for every line end, the `(` and `[` (not `{`) left open there: the next line continues an expression
+    open_parens: list[int] = field(default_factory=list)
 
     @property
     def first_outer_close(self) -> int | None:
@@ -40,7 +42,7 @@ def scan(text: str, language: str, line_prefix: str = "") -> Scan:
     state = _State(language)
     for ch_index in range(len(line_prefix)):
         state.feed(line_prefix, ch_index, None)
-    state.depth, state.outer = 0, state.literal not in (None, "\n")
+    state.depth, state.parens, state.outer = 0, 0, state.literal not in (None, "\n")
     result = Scan()
     for i in range(len(text)):
         state.feed(text, i, result)
@@ -68,6 +70,7 @@ class _State:
         self.in_string = False  # the current literal is a string (backslash escapes), not a comment
         self.skip = 0  # characters of a multi-character delimiter already consumed
         self.depth = 0
+        self.parens = 0  # the part of depth opened by `(` and `[`
         self.outer = False  # the open literal was opened before the scanned text
         self.previous = "\n"  # the character before the current one
 
@@ -79,7 +82,9 @@ class _State:
             return
         if ch == "\n":
             if result is not None:
-                result.line_ends.append((i, self.depth, self.literal not in (None, "\n")))
+                # only a literal that can span lines is open at a line end (an unclosed "abc ends with its line)
+                result.line_ends.append((i, self.depth, self.literal is not None and self.spans_lines))
+                result.open_parens.append(self.parens)
             if self.literal is not None and not self.spans_lines:
                 self.literal = None  # a line comment ends; so does an unterminated one-line string
             return
@@ -102,8 +107,10 @@ class _State:
             self.skip = max(_char_literal_length(text, i) - 1, 0)  # a lifetime or a prime: no literal
         elif ch in OPENING:
             self.depth += 1
+            self.parens += ch != "{"
         elif ch in CLOSING:
             self.depth -= 1
+            self.parens -= ch != "}"
             if result is not None:
                 result.closes.append((i, ch, self.depth))
                 if self.depth < 0 and result.first_unmatched_close is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..context import LINE, CursorContext, leading_whitespace
 from ..languages import Scoping, language
+from . import pairs
 from .lexer import scan
 
 
@@ -21,6 +22,8 @@ def cut_to_scope(text: str, ctx: CursorContext) -> str:
 
 def scope_end(text: str, ctx: CursorContext) -> int | None:
     """Offset in `text` where the completion should end, or None when it has not ended yet."""
+    if ctx.auto_closed:
+        return pairs.scope_end(text, ctx)
     if ctx.mode == LINE:
         return _line_end(text, ctx)
     if language(ctx.language).scoping is not Scoping.BRACES:  # `end` keywords dedent as indentation does
@@ -81,12 +84,68 @@ def _block_indent(ctx: CursorContext) -> int:
 
 
 def _brace_end(text: str, ctx: CursorContext) -> int | None:
-    """Where the brace that closes the enclosing block is met (not kept: the suffix already has it)."""
-    for index, bracket, depth in scan(text, ctx.language, ctx.line_prefix).closes:
+    """Where the brace that closes the enclosing block is met (not kept when the suffix already has it; kept,
+    with its line, when nothing after the cursor closes that block: the end of a file being written)."""
+    result = scan(text, ctx.language, ctx.line_prefix)
+    comment = _dedented_comment(text, ctx)
+    for index, bracket, depth in result.closes:
+        if comment is not None and comment < index:
+            return comment
         if depth < 0:
+            if bracket == "}" and depth == -1 and not _suffix_closes(ctx):
+                return _after_closer(text, index)
             return _line_start_before(text, index)
         if depth == 0 and bracket == "}" and _opened_block_here(ctx):
-            return index + 1
+            if not text[index + 1 :].strip():
+                return None  # what follows the brace (`,` `else` `catch`) is not written yet
+            if not _continues(text, index):
+                return _after_closer(text, index)
+    return comment
+
+
+CONTINUATION_WORDS = ("else", "catch", "finally", "while", "except")
+
+
+def _continues(text: str, index: int) -> bool:
+    """`} else {`, `} catch (e) {`, `} while (x);`: the statement goes on after this brace (or not yet known)."""
+    rest = text[index + 1 :].lstrip(" \t")
+    if not rest or rest.startswith("\n") and not rest.strip():
+        return False
+    following = rest.lstrip()
+    return following.startswith(CONTINUATION_WORDS)
+
+
+def _after_closer(text: str, index: int) -> int | None:
+    """Just after a closing brace, with the separator that ends an element or statement (`},` `};`); None
+    while nothing follows the brace yet."""
+    if not text[index + 1 :].strip():
+        return None
+    return index + 2 if text[index + 1 : index + 2] in (",", ";") and index + 1 < len(text) else index + 1
+
+
+SUFFIX_WINDOW = 20_000  # characters of the suffix read for its closing brace (asked while decoding)
+
+
+def _suffix_closes(ctx: CursorContext) -> bool:
+    """Does the text after the cursor close a brace that was opened before it?"""
+    return scan(ctx.suffix[:SUFFIX_WINDOW], ctx.language).first_unmatched_close is not None
+
+
+def _dedented_comment(text: str, ctx: CursorContext) -> int | None:
+    """A comment line indented less than the block (brace languages): it belongs to what comes after."""
+    block_indent = _block_indent(ctx)
+    if not block_indent:
+        return None
+    record = language(ctx.language)
+    markers = record.line_comments + tuple(opener for opener, _ in record.block_comments)
+    if not markers:
+        return None
+    offset = 0
+    for number, line in enumerate(text.split("\n")):
+        stripped = line.strip()
+        if number > 0 and stripped.startswith(markers) and len(line) - len(line.lstrip(" \t")) < block_indent:
+            return max(offset - 1, 0)
+        offset += len(line) + 1
     return None
 
 

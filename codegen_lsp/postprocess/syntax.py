@@ -3,13 +3,16 @@
 The heuristic filters cut at scope ends and balanced brackets; a real parser then has the last word
 (Python's own, or tree-sitter for the other languages when installed — see `parsers.py`). When the code
 does not parse with the whole completion in it, the longest completion that ends at a line end and does
-parse wins. When none parses (the user is in the middle of writing something broken) or no parser is
-available, the completion is left as it is.
+parse wins. When none parses, only the first logical line is shown if that parses, and nothing when it does
+not while the code parses without the completion (the completion is what breaks it); when the code around the
+cursor is broken anyway (the user is in the middle of writing it), the first logical line, unjudged. With no
+parser available the completion is left as it is.
 """
 
 from __future__ import annotations
 
 from ..context import CursorContext
+from .lexer import scan
 from .parsers import parses
 
 MAX_REGION_LINES = 400
@@ -19,8 +22,6 @@ CONTINUATIONS = ("else", "elif", "except", "finally", "case")
 
 
 def prefer_parsable(text: str, ctx: CursorContext) -> str:
-    if "\n" not in text.strip("\n"):
-        return text
     if ctx.language == "python":
         before, after = _region(ctx)
         if before.count("\n") + after.count("\n") > MAX_REGION_LINES:
@@ -32,11 +33,25 @@ def prefer_parsable(text: str, ctx: CursorContext) -> str:
     whole = parses(before + text + after, ctx.language)
     if whole is None or whole:
         return text
+    if "\n" not in text.strip("\n"):  # one line: nothing to cut, only to judge
+        return "" if parses(before + after, ctx.language) else text
     ends = [i for i, ch in enumerate(text) if ch == "\n" and text[:i].strip()]
     for end in reversed(ends[-MAX_CUTS:]):
         if parses(before + text[:end] + after, ctx.language):
             return text[:end]
-    return text
+    first = _first_logical_line(text, ctx)
+    if parses(before + first + after, ctx.language) or not parses(before + after, ctx.language):
+        return first
+    return ""
+
+
+def _first_logical_line(text: str, ctx: CursorContext) -> str:
+    """Up to the first line end where the completion has nothing open (its first statement or line)."""
+    start = len(text) - len(text.lstrip("\n"))
+    for offset, depth, in_literal in scan(text, ctx.language, ctx.line_prefix).line_ends:
+        if offset > start and text[start:offset].strip() and depth <= 0 and not in_literal:
+            return text[:offset]
+    return text.split("\n", 1)[0] if text[:1] != "\n" else text
 
 
 def _region(ctx: CursorContext) -> tuple[str, str]:

@@ -6,5 +6,8 @@ from ..context import CursorContext
 
 
 def trim(text: str, ctx: CursorContext) -> str:
+    separated = ctx.code_after and text.endswith(", ")  # `sum(bar, ¦baz)`: the space before the next argument
     text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
-    return text if text.strip() else ""
+    if not text.strip():
+        return ""
+    return text + " " if separated else text

@@ -11,6 +11,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from terminal_html import SGR, screen_to_html
 pytestmark = [pytest.mark.editor, pytest.mark.slow]
 
 DRIVER = Path(__file__).with_name("nvim_drive.lua")
+PAIRS_DRIVER = Path(__file__).with_name("nvim_pairs_drive.lua")
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +37,9 @@ def lua_string(value) -> str:
     return json.dumps(str(value))  # a JSON string literal is a valid Lua string literal for these paths
 
 
-def user_init(settings: dict) -> str:
+def user_init(settings: dict, command: list[str] = SERVER_COMMAND) -> str:
     """What a user writes in init.lua: the plugin on the runtimepath and one setup() call."""
-    cmd = ", ".join(lua_string(part) for part in SERVER_COMMAND)
+    cmd = ", ".join(lua_string(part) for part in command)
     options = ", ".join(f"{key} = {json.dumps(value)}" for key, value in settings.items())
     return (
         f"vim.opt.runtimepath:prepend({lua_string(REPO / 'editors' / 'nvim')})\n"
@@ -45,14 +47,15 @@ def user_init(settings: dict) -> str:
     )
 
 
-def run_nvim(nvim: Path, tmp_path: Path, settings: dict, text: str, typed: str, driver: Path = DRIVER) -> dict:
+def run_nvim(nvim: Path, tmp_path: Path, settings: dict, text: str, typed: str, driver: Path = DRIVER,
+             command: list[str] = SERVER_COMMAND, file_name: str = "example.py", **env_extra: str) -> dict:
     init = tmp_path / "init.lua"
-    init.write_text(user_init(settings))
-    source = tmp_path / "project" / "example.py"
+    init.write_text(user_init(settings, command))
+    source = tmp_path / "project" / file_name
     source.parent.mkdir()
     source.write_text(text)
     result_path = tmp_path / "result.json"
-    env = isolated_env(tmp_path / "home", CODEGEN_TEST_RESULT=str(result_path), CODEGEN_TEST_TYPE=typed)
+    env = isolated_env(tmp_path / "home", CODEGEN_TEST_RESULT=str(result_path), CODEGEN_TEST_TYPE=typed, **env_extra)
     done = subprocess.run(
         [str(nvim), "--headless", "--clean", "-u", str(init), str(source), "-c", f"luafile {driver}"],
         cwd=source.parent, env=env, capture_output=True, text=True, timeout=180,
@@ -198,3 +201,44 @@ def test_health_sums_up_the_servers_counters(nvim, tmp_path):
         # accept-word and accept-line take these parts of a suggestion
         '"value"', '"  ("', '"x = 1"', '"\\n    return x"', '"end"',
     ], done.stdout + done.stderr
+
+
+SCRIPTED_SERVER = [sys.executable, str(REPO / "tests" / "scripted_server.py"), "--stdio"]
+
+
+def run_at_pair(nvim, tmp_path, file_name, text, row, col, raw, typed=""):
+    """Neovim with the scripted engine answering `raw`, the cursor put at (row, col) and insert mode entered."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"raw": raw}))
+    settings = {"model": str(script), "cacheEntries": 0}
+    return run_nvim(nvim, tmp_path, settings, text, typed, driver=PAIRS_DRIVER, command=SCRIPTED_SERVER,
+                    file_name=file_name, CODEGEN_TEST_ROW=str(row), CODEGEN_TEST_COL=str(col))
+
+
+def test_auto_closed_quote_is_replaced_as_shown(nvim, tmp_path):
+    """`const s = "¦"`: the item replaces the closing quote with `hello";`. Neovim draws a replacing item over
+    the range ('overlay'), so the line on screen reads as the line Tab leaves, with one quote and the `;`."""
+    result = run_at_pair(nvim, tmp_path, "example.js", 'const s = ""\n', 1, 11, 'hello";\nconst t = 1;\n')
+    assert result["ghost"]["pos"] == "overlay" and result["ghost"]["col"] == 11, result["ghost"]
+    line = result["line_with_ghost"]
+    shown = line[: result["ghost"]["col"]] + result["ghost"]["text"]
+    assert shown == 'const s = "hello";' and result["ghost"]["lines"] == []
+    assert result["after"] == 'const s = "hello";'
+
+
+def test_typed_through_goes_on_replacing_the_closer(nvim, tmp_path):
+    """Typing the start of the shown item (`he`) is served typed-through, still replacing the quote."""
+    result = run_at_pair(nvim, tmp_path, "example.js", 'const s = ""\n', 1, 11, 'hello";\n', typed="he")
+    assert result["line_after_typing"] == 'const s = "he"'
+    again = result["ghost_after_typing"]
+    assert again["pos"] == "overlay" and result["line_after_typing"][: again["col"]] + again["text"] == 'const s = "hello";'
+    assert result["stats"]["typed_through_hits"] >= 1
+    assert result["after"] == 'const s = "hello";'
+
+
+def test_block_inside_braces_is_inserted_before_the_closer(nvim, tmp_path):
+    """`function f() {¦}`: a body of lines. Neovim cannot draw a multi-line replacement over the `}`, so it
+    gets the insertion (body and a line break): the `}` it leaves on the cursor's line ends up on its own line."""
+    result = run_at_pair(nvim, tmp_path, "example.js", "function f() {}\n", 1, 14, "\n  return 1;\n}\n")
+    assert result["ghost"]["pos"] == "inline" and result["ghost"]["lines"] == ["  return 1;", ""], result["ghost"]
+    assert result["after"] == "function f() {\n  return 1;\n}"

@@ -81,9 +81,10 @@ def wait_for_http(url: str, timeout: float = 60) -> None:
 
 
 def run_vscode(code_server: Path, vsix: Path, tmp_path: Path, settings: dict, text: str, typed: str,
-               screenshot: Path | None = None, partial: str | None = None) -> tuple[dict, str]:
-    """Install the .vsix into a fresh profile, open `text` as example.py, type `typed` at its end.
-    Returns what the driver saw and the file as saved after Tab."""
+               screenshot: Path | None = None, partial: str | None = None, file_name: str = "example.py",
+               driver: Path = DRIVER, **driver_extra: str) -> tuple[dict, str]:
+    """Install the .vsix into a fresh profile, open `text` as `file_name`, type `typed` at its end (or as the
+    driver says). Returns what the driver saw and the file as saved after Tab."""
     user_data, extensions = tmp_path / "user-data", tmp_path / "extensions"
     (user_data / "User").mkdir(parents=True)
     (user_data / "User" / "settings.json").write_text(json.dumps({**WORKBENCH_SETTINGS, **settings}, indent=1))
@@ -93,7 +94,7 @@ def run_vscode(code_server: Path, vsix: Path, tmp_path: Path, settings: dict, te
                    env=env, check=True, capture_output=True, timeout=120)
     folder = tmp_path / "project"
     folder.mkdir()
-    source = folder / "example.py"
+    source = folder / file_name
     source.write_text(text)
     port = free_port()
     server = subprocess.Popen(
@@ -108,9 +109,9 @@ def run_vscode(code_server: Path, vsix: Path, tmp_path: Path, settings: dict, te
             **env, "URL": f"http://127.0.0.1:{port}", "FOLDER": str(folder), "FILE": source.name, "TYPE": typed,
             "RESULT": str(result_path), "PLAYWRIGHT_CORE": str(CODE_SERVER / "npm" / "node_modules" / "playwright-core"),
             "CHROMIUM": str(CHROMIUM), **({"SCREENSHOT": str(screenshot)} if screenshot else {}),
-            **({"PARTIAL": partial} if partial else {}),
+            **({"PARTIAL": partial} if partial else {}), **driver_extra,
         }
-        done = subprocess.run(["node", str(DRIVER)], env=driver_env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(["node", str(driver)], env=driver_env, capture_output=True, text=True, timeout=300)
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # code-server, its extension host and the language server
         try:
@@ -181,3 +182,45 @@ def test_pycodegen_tiny_ghost_text_screenshot(code_server, vsix, shared_model_di
     assert screenshot.stat().st_size > 10_000
     if os.environ.get("CODEGEN_SCREENSHOTS"):
         shutil.copy(screenshot, Path(os.environ["CODEGEN_SCREENSHOTS"]) / screenshot.name)
+
+
+PAIRS_DRIVER = Path(__file__).with_name("vscode_pairs_drive.js")
+SCRIPTED_SERVER_ARGS = [str(REPO / "tests" / "scripted_server.py"), "--stdio"]
+
+
+def run_at_pair(code_server, vsix, tmp_path, text, line, column, typed, raw):
+    """code-server with the scripted engine answering `raw`; the driver types `typed` at (line, column)."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"raw": raw}))
+    settings = {
+        "codegenLsp.serverPath": sys.executable, "codegenLsp.serverArgs": SCRIPTED_SERVER_ARGS,
+        "codegenLsp.model": str(script), "codegenLsp.languages": ["javascript"],
+        "editor.autoClosingBrackets": "always", "editor.autoClosingQuotes": "always",
+    }
+    step = json.dumps({"line": line, "column": column, "type": typed})
+    return run_vscode(code_server, vsix, tmp_path, settings, text, typed, file_name="example.js",
+                      driver=PAIRS_DRIVER, STEP=step)
+
+
+def test_auto_closed_quote_replaced_with_the_semicolon(code_server, vsix, tmp_path):
+    """Typing `"` closes it; the item replaces that `"` with `hello";`: VS Code draws `hello` before the quote and
+    `;` after it, and Tab leaves one quote and the `;`."""
+    result, saved = run_at_pair(code_server, vsix, tmp_path, "const s = \n", 1, 11, '"', 'hello";\nconst t = 1;\n')
+    assert result["ghost_parts"] == ["hello", ";"], result
+    assert saved == 'const s = "hello";\n'
+
+
+def test_body_inside_auto_closed_braces(code_server, vsix, tmp_path):
+    """Typing `{` closes it; the body comes as lines before the `}`, which Tab leaves on its own line."""
+    result, saved = run_at_pair(code_server, vsix, tmp_path, "function f() \n", 1, 14, "{", "\n  return 1;\n}\n")
+    # drawn as lines below the cursor's, the `}` that follows the cursor moved to the last one
+    assert result["ghost_lines"] == ["  return 1;", "}"], result
+    assert saved == "function f() {\n  return 1;\n}\n"
+
+
+def test_callback_body_replaces_the_closers_on_its_own_line(code_server, vsix, tmp_path):
+    """`then((data) => {¦})`: a body of lines that replaces `})` with `});` on a line of its own."""
+    result, saved = run_at_pair(code_server, vsix, tmp_path, "fetch(u).then((data) => )\n", 1, 25, "{",
+                                "\n  console.log(data);\n});\n")
+    assert result["ghost_lines"] == ["  console.log(data);", "});"], result
+    assert saved == "fetch(u).then((data) => {\n  console.log(data);\n});\n", result

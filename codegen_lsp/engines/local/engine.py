@@ -149,6 +149,12 @@ class LocalEngine:
         )
         return loop.run(ids, request, cancel, result)
 
+    def generate_many(
+        self, requests: list[GenerationRequest], cancel: CancelToken, should_stop: StopCheck | None = None
+    ) -> list[Generation]:
+        """In process there is one model and one KV cache: alternatives run one after another."""
+        return [self.generate(request, cancel, should_stop) for request in requests]
+
     def _forget_cached_state(self) -> None:
         self.model.reset()
         if self.drafter is not None:

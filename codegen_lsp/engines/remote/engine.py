@@ -24,10 +24,12 @@ from ..base import CancelToken, EngineError, Generation, GenerationRequest, Prog
 from ..config import RemoteConfig
 from ..context_window import DEFAULT_CONTEXT_WINDOW
 from ..decoding.stopping import FinishReason
+from .choices import choice_generation, for_server, parse_choices, seed_groups, server_kind
 from .discovery import first_model_id, load_local_tokenizer, served_context_window
 from .errors import OVERFLOW_RETRIES, is_context_overflow, shorter_prompt, status_error_message, transport_error_message
 from .streaming import read_stream, sse_events
-from .transport import CONNECT_TIMEOUT_SECONDS, auth_headers, server_root
+from .overload import OVERLOADED, Backoff, ServerBusy, overloaded_message, retry_after_seconds
+from .transport import http_client, server_root
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +53,16 @@ class OpenAIEngine:
         self.context_window = DEFAULT_CONTEXT_WINDOW
         self.tokenizer = None  # a transformers tokenizer, or None for the estimate
         self.infill = False  # llama.cpp's /infill serves fill-in-the-middle for this model
+        self.server_kind = "openai"  # "llamacpp" when its /models says so: it takes cache_prompt, caps n at its slots
+        self.max_choices: int | None = None  # most choices one request may ask for (llama.cpp: its parallel slots)
+        self.backoff = Backoff()
         self._loop = asyncio.new_event_loop()  # driven by whichever thread calls (the one model thread)
         self._client = None
 
     # -- loading -------------------------------------------------------------------------------------
     def load(self, report: ProgressFn) -> None:
         """Check that the server answers and accepts the model; learn its context window and FIM support."""
-        import httpx
-
-        timeout = self.config.request_timeout_seconds
-        self._client = httpx.AsyncClient(
-            headers=auth_headers(self.config.api_key_env),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
-        )
+        self._client = http_client(self.config)
         try:
             report(f"connecting to {self.api_base}", 10)
             models = self._loop.run_until_complete(self._list_models())
@@ -73,6 +72,9 @@ class OpenAIEngine:
                 self.model_name = first_model_id(entries)
             if not self.model_name:
                 raise EngineError(f"the server at {self.api_base} lists no model; set codegenLsp.apiModel (or --api-model)")
+            self.server_kind = server_kind(entries)
+            if self.server_kind == "llamacpp":
+                self.max_choices = self._loop.run_until_complete(self._llama_slots())
             report(f"checking model '{self.model_name}'", 40)
             self._loop.run_until_complete(self._probe_completion())
             self.infill = self._loop.run_until_complete(self._probe_infill(entries))
@@ -147,7 +149,23 @@ class OpenAIEngine:
 
     def _check_status(self, response, about_model: bool = False) -> None:
         if response.status_code >= 400:
-            raise EngineError(self._status_message(response.status_code, response.text, about_model))
+            raise self._status_error(response, about_model)
+
+    def _status_error(self, response, about_model: bool = False) -> EngineError:
+        """An overload answer starts a backoff (ServerBusy, one message); anything else says what failed."""
+        if response.status_code in OVERLOADED:
+            wait = self.backoff.overloaded(retry_after_seconds(response.headers.get("retry-after")))
+            log.warning("the server answered HTTP %d; no requests for %.1f s", response.status_code, wait)
+            return ServerBusy(overloaded_message(self.api_base), wait)
+        return EngineError(self._status_message(response.status_code, response.text, about_model))
+
+    async def _llama_slots(self) -> int | None:
+        """llama.cpp's /props says how many parallel slots it has: `n` (n_cmpl) may not exceed them."""
+        with suppress(EngineError, ValueError, TypeError, AttributeError):
+            response = await self._request("GET", f"{server_root(self.api_base)}/props")
+            slots = response.json().get("total_slots") if response.status_code == 200 else None
+            return slots if isinstance(slots, int) and slots > 0 else None
+        return None
 
     def _status_message(self, status: int, body: str, about_model: bool = False) -> str:
         return status_error_message(
@@ -171,8 +189,7 @@ class OpenAIEngine:
     def generate(
         self, request: GenerationRequest, cancel: CancelToken, should_stop: StopCheck | None = None
     ) -> Generation:
-        if self._client is None:
-            raise EngineError(f"not connected to {self.api_base}")
+        self._ready_to_send()
         retries = OVERFLOW_RETRIES
         while True:
             result = Generation(text="", finish_reason=FinishReason.LENGTH)
@@ -180,7 +197,9 @@ class OpenAIEngine:
                 result.finish_reason = FinishReason.CANCELLED
                 return result
             try:
-                return self._loop.run_until_complete(self._generate(request, cancel, should_stop, result))
+                result = self._loop.run_until_complete(self._generate(request, cancel, should_stop, result))
+                self.backoff.succeeded()
+                return result
             except EngineError as err:
                 shorter = shorter_prompt(request.prompt)
                 if not retries or shorter is None or not is_context_overflow(str(err)):
@@ -191,35 +210,103 @@ class OpenAIEngine:
 
     async def _generate(self, request, cancel: CancelToken, should_stop, result: Generation) -> Generation:
         """Stream on a task; when the cancel token is set, cancel the task: that closes the connection."""
-        task = asyncio.ensure_future(self._stream(request, cancel, should_stop, result))
+        streamed = await self._cancellable(self._stream(request, cancel, should_stop, result), cancel)
+        if streamed is None:
+            result.finish_reason = FinishReason.CANCELLED
+            return result
+        return streamed
+
+    async def _stream(self, request: GenerationRequest, cancel: CancelToken, should_stop, result: Generation) -> Generation:
+        import httpx
+
+        url, body = self._endpoint(request)
+        try:
+            async with self._client.stream("POST", url, json=body) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._status_error(response)
+                # Returning from inside these blocks closes the connection: the server stops generating.
+                async with aclosing(response.aiter_lines()) as lines, aclosing(sse_events(lines)) as events:
+                    return await read_stream(events, request, cancel, should_stop, result)
+        except httpx.HTTPError as err:
+            raise EngineError(transport_error_message(err, self.api_base, self.config.request_timeout_seconds)) from err
+
+    def _endpoint(self, request: GenerationRequest, n: int = 1) -> tuple[str, dict]:
+        """Where a request goes and what it says: /infill (llama.cpp, with a suffix) or /completions."""
+        if self.infill and request.suffix.strip():
+            url, body = f"{server_root(self.api_base)}/infill", infill_body(request)
+        else:
+            url, body = f"{self.api_base}/completions", completion_body(request, self.model_name)
+        return url, for_server(body, self.server_kind, n)
+
+    def _ready_to_send(self) -> None:
+        if self._client is None:
+            raise EngineError(f"not connected to {self.api_base}")
+        if self.backoff.remaining() > 0:  # the server asked for a pause: do not add to its load
+            raise ServerBusy(overloaded_message(self.api_base), self.backoff.remaining())
+
+    # -- alternatives: one request with n ------------------------------------------------------------------
+    def generate_many(
+        self, requests: list[GenerationRequest], cancel: CancelToken, should_stop: StopCheck | None = None
+    ) -> list[Generation]:
+        """Requests that differ only in their seed (sampled alternatives) go as ONE request with `n` (vLLM
+        batches the choices; llama.cpp decodes them on parallel slots after one prefill); any other request
+        goes alongside, at the same time. A server that ignores `n` (transformers serve) gets the missing
+        choices as separate requests, sent together."""
+        self._ready_to_send()
+        cancelled = [Generation(text="", finish_reason=FinishReason.CANCELLED) for _ in requests]
+        if cancel.cancelled:
+            return cancelled
+        groups = seed_groups(requests, self.max_choices)
+
+        async def run_all() -> list[Generation]:
+            parts = await asyncio.gather(*(self._group(requests[g[0]], len(g), cancel, should_stop) for g in groups))
+            out = [Generation(text="", finish_reason=FinishReason.EOS) for _ in requests]
+            for indices, generations in zip(groups, parts):
+                for index, generation in zip(indices, generations):
+                    out[index] = generation
+            return out
+
+        results = self._loop.run_until_complete(self._cancellable(run_all(), cancel))
+        if results is None:
+            return cancelled
+        self.backoff.succeeded()
+        return results
+
+    async def _group(self, request: GenerationRequest, n: int, cancel: CancelToken, should_stop) -> list[Generation]:
+        """One request for n choices of `request` (streamed as usual when n is 1)."""
+        if n == 1:
+            return [await self._stream(request, cancel, should_stop, Generation(text="", finish_reason=FinishReason.LENGTH))]
+        url, body = self._endpoint(request, n)
+        body["stream"] = False  # the choices end together; a cancel still closes the connection
+        if self.server_kind == "llamacpp":
+            body.pop("seed", None)  # its parallel slots would share the seed and sample the same text
+        response = await self._request("POST", url, json=body)
+        self._check_status(response)
+        try:
+            payload = response.json()
+        except ValueError as err:
+            raise EngineError(f"the server at {self.api_base} sent an unreadable answer: {err}") from err
+        generations = [choice_generation(text, finish, request) for text, finish in parse_choices(payload)[:n]]
+        if len(generations) < n:  # `n` ignored: ask for the rest one by one, all at once
+            log.info("the server answered %d of %d choices; asking for the rest separately", len(generations), n)
+            self.max_choices = 1
+            seeds = [dataclasses.replace(request, seed=(request.seed or 0) + k) for k in range(len(generations), n)]
+            more = await asyncio.gather(*(self._group(r, 1, cancel, should_stop) for r in seeds))
+            generations += [g for part in more for g in part]
+        return generations
+
+    async def _cancellable(self, coroutine, cancel: CancelToken):
+        """Run on a task; when the cancel token is set, cancel the task (closing its connections): None."""
+        task = asyncio.ensure_future(coroutine)
         while not task.done():
             await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
             if cancel.cancelled and not task.done():
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
-                result.finish_reason = FinishReason.CANCELLED
-                return result
+                return None
         return task.result()
-
-    async def _stream(self, request: GenerationRequest, cancel: CancelToken, should_stop, result: Generation) -> Generation:
-        import httpx
-
-        use_infill = self.infill and bool(request.suffix.strip())
-        if use_infill:
-            url, body = f"{server_root(self.api_base)}/infill", infill_body(request)
-        else:
-            url, body = f"{self.api_base}/completions", completion_body(request, self.model_name)
-        try:
-            async with self._client.stream("POST", url, json=body) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise EngineError(self._status_message(response.status_code, response.text))
-                # Returning from inside these blocks closes the connection: the server stops generating.
-                async with aclosing(response.aiter_lines()) as lines, aclosing(sse_events(lines)) as events:
-                    return await read_stream(events, request, cancel, should_stop, result)
-        except httpx.HTTPError as err:
-            raise EngineError(transport_error_message(err, self.api_base, self.config.request_timeout_seconds)) from err
 
     def close(self) -> None:
         client, self._client = self._client, None

@@ -65,6 +65,9 @@ def status_error_message(
 def transport_error_message(err: Exception, api_base: str, timeout: float) -> str:
     import httpx
 
+    tls = tls_error_message(err, api_base)
+    if tls is not None:
+        return tls
     if isinstance(err, httpx.ConnectTimeout):
         return f"cannot reach the completion server at {api_base}: no answer within {min(timeout, CONNECT_TIMEOUT_SECONDS):g} s"
     if isinstance(err, httpx.TimeoutException):
@@ -77,3 +80,14 @@ def transport_error_message(err: Exception, api_base: str, timeout: float) -> st
 # A prompt the server finds longer than its context is retried with its newer half, at most this often.
 OVERFLOW_RETRIES = 2
 
+
+
+def tls_error_message(err: Exception, api_base: str) -> str | None:
+    """A certificate the system's CAs do not vouch for: say which setting adds the company's CA."""
+    if "CERTIFICATE_VERIFY_FAILED" not in str(err):
+        return None
+    reason = str(err).split("CERTIFICATE_VERIFY_FAILED]")[-1].split("(_ssl")[0].strip(" :") or "certificate verify failed"
+    return (
+        f"the certificate of {api_base} is not trusted ({reason}); put your CA's certificate (PEM) in "
+        "codegenLsp.caBundle (--ca-bundle)"
+    )

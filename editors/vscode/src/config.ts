@@ -21,8 +21,10 @@ export function serverSettings(config: SettingsReader): Record<string, unknown> 
     temperature: config.get<number>('temperature', 0),
     draftTokens: config.get<number>('draftTokens', 4),
     persistStats: config.get<boolean>('persistStats', false),
+    quantize: config.get<string>('quantize', 'none'),
+    mode: config.get<string>('mode', 'auto'),
   };
-  for (const key of ['model', 'apiBase', 'draftModel']) {
+  for (const key of ['model', 'apiBase', 'apiModel', 'apiKeyEnv', 'caBundle', 'draftModel']) {
     const value = config.get<string>(key, '').trim();
     if (value) {
       settings[key] = value;

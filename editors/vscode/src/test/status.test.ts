@@ -41,6 +41,18 @@ test('server settings leave out empty strings so the server keeps its defaults',
   assert.equal(serverSettings(reader({ draftModel: '/models/codegen-350M-multi' })).draftModel, '/models/codegen-350M-multi');
 });
 
+test('a team server and a quantized model can be set from VS Code', () => {
+  const team = serverSettings(reader({ apiBase: 'https://gpu:8000/v1', apiModel: 'codegen-16B-gptj', apiKeyEnv: 'TEAM_KEY',
+    caBundle: '/etc/company-ca.pem', quantize: 'int8', mode: 'line' }));
+  assert.deepEqual(
+    [team.apiBase, team.apiModel, team.apiKeyEnv, team.caBundle, team.quantize, team.mode],
+    ['https://gpu:8000/v1', 'codegen-16B-gptj', 'TEAM_KEY', '/etc/company-ca.pem', 'int8', 'line'],
+  );
+  const plain = serverSettings(reader({}));
+  assert.equal('apiKeyEnv' in plain || 'caBundle' in plain, false);
+  assert.deepEqual([plain.quantize, plain.mode], ['none', 'auto']);
+});
+
 test('a relative server path is taken from the workspace folder; a bare name is left to PATH', () => {
   assert.equal(serverCommand(reader({ serverPath: '.venv/bin/codegen-lsp' }), '/w').command, '/w/.venv/bin/codegen-lsp');
   assert.equal(serverCommand(reader({ serverPath: 'codegen-lsp' }), '/w').command, 'codegen-lsp');
