@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codegen_lsp.cache import TypedThrough
+from codegen_lsp.postprocess import Completion
 from codegen_lsp.settings import FIELD_TYPES, Settings, parse_settings
 from codegen_lsp.snippets import neighbours_from
 from codegen_lsp.uris import uri_key
@@ -54,9 +55,9 @@ def test_host_case_is_ignored_but_userinfo_and_path_case_are_not():
 
 def test_typed_through_follows_the_uri_key():
     shown = TypedThrough()
-    shown.remember("file:///src/x%2Fy.py", "a = ", "", ["value"])
+    shown.remember("file:///src/x%2Fy.py", "a = ", "", [Completion("value")])
     assert shown.lookup("file:///src/x/y.py", "a = v", "") is None  # another document
-    assert shown.lookup("file:///src/x%2fy.py", "a = v", "") == ["alue"]  # the same one
+    assert shown.lookup("file:///src/x%2fy.py", "a = v", "") == [Completion("alue")]  # the same one
     shown.forget("FILE:///src/x%2fy.py")
     assert shown.lookup("file:///src/x%2Fy.py", "a = v", "") is None
 
