@@ -149,7 +149,8 @@ def test_ghost_text_status_bar_tab_and_toggle(code_server, vsix, wordy_model_dir
     partial_ghost = result["partialGhost"].replace("\u00a0", " ")
     taken = saved.splitlines()[-1].removeprefix("    y = ")
     assert saved.splitlines()[-1].startswith("    y = ") and taken and partial_ghost.startswith(taken), saved
-    assert len(taken) < len(partial_ghost.rstrip()), (taken, partial_ghost)
+    if len(re.findall(r"\w+", partial_ghost)) > 1:  # a one-word suggestion is taken whole by "next word"
+        assert len(taken) < len(partial_ghost.rstrip()), (taken, partial_ghost)
     # Show statistics: the server's counters, which include the completion just shown, the one accepted with Tab
     # and the one taken in part.
     usage = re.search(r"(\d+) requests, (\d+) answered by the model", result["stats"])
