@@ -33,7 +33,7 @@ from lsprotocol import types
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # remote_servers: the GGUF writer and the server process helper
 
-from typing_replay import ReplayClient, pct, stats  # noqa: E402
+from typing_replay import ReplayClient, inline_request, pct, stats  # noqa: E402
 
 
 @dataclass
@@ -128,21 +128,9 @@ async def type_file(editor: Editor, keys: int, pause: float, line_pause: float, 
 
 async def ask(client: ReplayClient, uri: str, line: int, column: int, msg_id: int, pause: float) -> Key:
     """One inlineCompletion, cancelled when no answer came before the next key is due."""
-    params = types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri),
-        position=types.Position(line, column),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-    )
-    sent = time.perf_counter()
-    request = asyncio.ensure_future(
-        client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id)
-    )
-    done, _ = await asyncio.wait({request}, timeout=pause)
-    if not done:
-        client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
-        request.add_done_callback(lambda f: f.exception())  # the cancellation error is expected
+    request, sent, latency_ms = await inline_request(client, uri, line, column, msg_id, pause)
+    if latency_ms is None:
         return Key(None, "cancelled")
-    latency_ms = (time.perf_counter() - sent) * 1000
     remaining = pause - (time.perf_counter() - sent)
     if remaining > 0:
         await asyncio.sleep(remaining)

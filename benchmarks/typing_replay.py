@@ -233,11 +233,12 @@ async def replay(
     return outcomes
 
 
-async def ask(
-    client: ReplayClient, uri: str, line: int, column: int, msg_id: int, pause: float, closed_loop: bool
-) -> Outcome:
-    """One inlineCompletion; cancelled (as editors do) when no answer came before the next key is due.
-    closed_loop: the next key waits for the answer instead (every keystroke's latency is measured)."""
+async def inline_request(
+    client: ReplayClient, uri: str, line: int, column: int, msg_id: int, wait: float | None
+) -> tuple[asyncio.Future, float, float | None]:
+    """Send one automatic inlineCompletion and wait up to `wait` seconds (None: for the answer); with no answer
+    by then, cancel it as editors do. Returns the request, when it was sent, and its latency in ms (None:
+    cancelled)."""
     params = types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri),
         position=types.Position(line, column),
@@ -247,13 +248,21 @@ async def ask(
     request = asyncio.ensure_future(
         client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id)
     )
-    done, _ = await asyncio.wait({request}, timeout=None if closed_loop else pause)
+    done, _ = await asyncio.wait({request}, timeout=wait)
     if not done:
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
         request.add_done_callback(lambda f: f.exception())  # the cancellation error is expected
-        return Outcome(None)
-    latency_ms = (time.perf_counter() - sent) * 1000
-    if request.exception() is not None:
+        return request, sent, None
+    return request, sent, (time.perf_counter() - sent) * 1000
+
+
+async def ask(
+    client: ReplayClient, uri: str, line: int, column: int, msg_id: int, pause: float, closed_loop: bool
+) -> Outcome:
+    """One inlineCompletion; cancelled (as editors do) when no answer came before the next key is due.
+    closed_loop: the next key waits for the answer instead (every keystroke's latency is measured)."""
+    request, sent, latency_ms = await inline_request(client, uri, line, column, msg_id, None if closed_loop else pause)
+    if latency_ms is None or request.exception() is not None:
         return Outcome(None)
     last = (await stats(client))["last"] or {}
     remaining = pause - (time.perf_counter() - sent)
