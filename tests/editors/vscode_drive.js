@@ -4,15 +4,9 @@
 // statistics, restarts the server and turns completions off with the extension's commands, waiting for the status
 // bar to say so each time.
 // Input and output through environment variables; the result is JSON in $RESULT (read by test_vscode.py).
-const fs = require('fs');
-const { chromium } = require(process.env.PLAYWRIGHT_CORE);
+const { env, driveVSCode } = require('./vscode_common');
 
-const env = (name) => {
-  if (!process.env[name]) throw new Error(`${name} is not set`);
-  return process.env[name];
-};
 const result = { steps: [], statusBar: [] };
-const step = (name) => { result.steps.push(name); console.error(`step: ${name}`); };
 
 async function statusBarText(page) {
   const item = page.locator('.statusbar-item', { hasText: 'CodeGen' }).first();
@@ -40,72 +34,46 @@ async function runCommand(page, title) {
   await page.keyboard.press('Enter');
 }
 
-async function main() {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--disable-dev-shm-usage'],
-  });
-  try {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 560 } });
-    await page.goto(`${env('URL')}/?folder=${encodeURIComponent(env('FOLDER'))}`);
-    await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
-    step('workbench');
-    await page.keyboard.press('Control+P');
-    await page.keyboard.type(env('FILE'));
-    await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 20000 });
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('.monaco-editor .view-lines', { timeout: 20000 });
-    step('file open');
-    result.ready = await waitForStatus(page, 'check', 90000);
-    step('server ready');
-    await page.click('.monaco-editor .view-lines');
-    await page.keyboard.press('Control+End');
-    await page.keyboard.type(env('TYPE'), { delay: 60 });
-    const ghost = page.locator('.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text').first();
+driveVSCode(result, async (page, step) => {
+  result.ready = await waitForStatus(page, 'check', 90000);
+  step('server ready');
+  await page.click('.monaco-editor .view-lines');
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type(env('TYPE'), { delay: 60 });
+  const ghost = page.locator('.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text').first();
+  await ghost.waitFor({ state: 'visible', timeout: 60000 });
+  await page.waitForTimeout(300); // let the rest of a multi-line suggestion render before reading it
+  result.ghost = (await page.locator('.monaco-editor .ghost-text-decoration').allInnerTexts()).join('');
+  step('ghost text');
+  if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
+  await page.keyboard.press('Tab');
+  await page.waitForTimeout(300);
+  await page.keyboard.press('Control+S');
+  await page.waitForTimeout(800);
+  step('accepted and saved');
+  if (process.env.PARTIAL) {
+    await page.keyboard.press('End');
+    await page.keyboard.type(process.env.PARTIAL, { delay: 60 });
     await ghost.waitFor({ state: 'visible', timeout: 60000 });
-    await page.waitForTimeout(300); // let the rest of a multi-line suggestion render before reading it
-    result.ghost = (await page.locator('.monaco-editor .ghost-text-decoration').allInnerTexts()).join('');
-    step('ghost text');
-    if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
-    await page.keyboard.press('Tab');
     await page.waitForTimeout(300);
+    result.partialGhost = (await page.locator('.monaco-editor .ghost-text-decoration').allInnerTexts()).join('');
+    await page.keyboard.press('Control+ArrowRight');
+    await page.waitForTimeout(500);
+    await page.keyboard.press('Escape');
     await page.keyboard.press('Control+S');
     await page.waitForTimeout(800);
-    step('accepted and saved');
-    if (process.env.PARTIAL) {
-      await page.keyboard.press('End');
-      await page.keyboard.type(process.env.PARTIAL, { delay: 60 });
-      await ghost.waitFor({ state: 'visible', timeout: 60000 });
-      await page.waitForTimeout(300);
-      result.partialGhost = (await page.locator('.monaco-editor .ghost-text-decoration').allInnerTexts()).join('');
-      await page.keyboard.press('Control+ArrowRight');
-      await page.waitForTimeout(500);
-      await page.keyboard.press('Escape');
-      await page.keyboard.press('Control+S');
-      await page.waitForTimeout(800);
-      step('accepted a word');
-    }
-    await runCommand(page, 'codegen-lsp: Show statistics');
-    const toast = page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'requests' }).first();
-    await toast.waitFor({ state: 'visible', timeout: 20000 });
-    result.stats = await toast.innerText();
-    step('statistics');
-    await runCommand(page, 'codegen-lsp: Restart server');
-    result.restarting = await waitForStatus(page, 'sync', 20000);
-    result.restarted = await waitForStatus(page, 'check', 90000);
-    step('restarted');
-    await runCommand(page, 'codegen-lsp: Toggle completions');
-    result.toggled = await waitForStatus(page, 'circle-slash', 20000);
-    step('toggled off');
-    result.ok = true;
-  } catch (err) {
-    result.ok = false;
-    result.why = String(err && err.stack || err);
-  } finally {
-    fs.writeFileSync(env('RESULT'), JSON.stringify(result));
-    await browser.close();
+    step('accepted a word');
   }
-}
-
-main();
+  await runCommand(page, 'codegen-lsp: Show statistics');
+  const toast = page.locator('.notifications-toasts .notification-list-item-message', { hasText: 'requests' }).first();
+  await toast.waitFor({ state: 'visible', timeout: 20000 });
+  result.stats = await toast.innerText();
+  step('statistics');
+  await runCommand(page, 'codegen-lsp: Restart server');
+  result.restarting = await waitForStatus(page, 'sync', 20000);
+  result.restarted = await waitForStatus(page, 'check', 90000);
+  step('restarted');
+  await runCommand(page, 'codegen-lsp: Toggle completions');
+  result.toggled = await waitForStatus(page, 'circle-slash', 20000);
+  step('toggled off');
+});
