@@ -143,7 +143,7 @@ def _dedented_comment(text: str, ctx: CursorContext) -> int | None:
     offset = 0
     for number, line in enumerate(text.split("\n")):
         stripped = line.strip()
-        if number > 0 and stripped.startswith(markers) and len(line) - len(line.lstrip(" \t")) < block_indent:
+        if number > 0 and stripped.startswith(markers) and len(leading_whitespace(line)) < block_indent:
             return max(offset - 1, 0)
         offset += len(line) + 1
     return None
