@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable
 
 from lsprotocol import types
 
-from .documents import LINE_BREAK, UNITS_PER_CHAR, offset_at
+from .lsp.documents import LINE_BREAK, UNITS_PER_CHAR, offset_at
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from cachetools import LRUCache, TTLCache
 
 from .postprocess import Completion
-from .uris import uri_key
+from .lsp.uris import uri_key
 
 
 class CompletionCache:

@@ -20,10 +20,10 @@ from . import __version__
 from .acceptance import ACCEPT_COMMAND, DID_PARTIALLY_ACCEPT, DID_SHOW, AcceptanceTracker, default_counter_path, plain
 from .completion import Completer
 from .context import leading_whitespace
-from .documents import UNITS_PER_CHAR, Document, document_text
+from .lsp.documents import UNITS_PER_CHAR, Document, document_text
 from .lifecycle import exit_now, watch_parent
 from .postprocess import Completion
-from .protocol import CodegenProtocol, OwnTransport
+from .lsp.protocol import CodegenProtocol, OwnTransport
 from .settings import Settings, parse_settings
 from .snippets import neighbours_from
 

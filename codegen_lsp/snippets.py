@@ -103,7 +103,7 @@ def neighbours_from(documents: Iterable, current_uri: str) -> list[Neighbour]:
     """The open documents (objects with uri, language_id and source, as the workspace holds them) other
     than the one being completed."""
     from .context import language_of, uri_path
-    from .uris import uri_key
+    from .lsp.uris import uri_key
 
     found, current = [], uri_key(current_uri)
     for document in documents:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from lsprotocol import types
 
 from codegen_lsp.acceptance import Tracked, advance, kept_characters, move, utf16_prefix
-from codegen_lsp.documents import apply_change, offset_at
+from codegen_lsp.lsp.documents import apply_change, offset_at
 
 ENCODINGS = ["utf-8", "utf-16", "utf-32"]
 WIDTH = {"utf-8": lambda c: len(c.encode("utf-8")), "utf-16": lambda c: 2 if ord(c) > 0xFFFF else 1,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from codegen_lsp.protocol import unreadable
+from codegen_lsp.lsp.protocol import unreadable
 from raw_lsp import RawServer, frame, inline_params
 
 URI = "file:///work/bad.py"

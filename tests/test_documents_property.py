@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codegen_lsp.documents import Document, split_lines
+from codegen_lsp.lsp.documents import Document, split_lines
 from lsprotocol import types
 from raw_lsp import RawServer
 

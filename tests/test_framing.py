@@ -1,4 +1,4 @@
-"""The framing parser on its own (codegen_lsp/framing.py): bytes in any chunking, headers in any HTTP-legal
+"""The framing parser on its own (codegen_lsp/lsp/framing.py): bytes in any chunking, headers in any HTTP-legal
 spelling, framing lost and found again. Fast and exhaustive; tests/test_protocol_robustness.py sends the same
 classes of input to the real server over stdio."""
 
@@ -9,7 +9,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codegen_lsp.framing import Body, FrameParser, Lost
+from codegen_lsp.lsp.framing import Body, FrameParser, Lost
 
 BODIES = st.builds(
     lambda n, text: json.dumps({"jsonrpc": "2.0", "id": n, "method": "m", "params": {"t": text}}).encode(),

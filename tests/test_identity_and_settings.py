@@ -16,7 +16,7 @@ from codegen_lsp.cache import TypedThrough
 from codegen_lsp.postprocess import Completion
 from codegen_lsp.settings import FIELD_TYPES, Settings, parse_settings
 from codegen_lsp.snippets import neighbours_from
-from codegen_lsp.uris import uri_key
+from codegen_lsp.lsp.uris import uri_key
 
 RESERVED = ":/?#[]@!$&'()*+,;="
 UNRESERVED = string.ascii_letters + string.digits + "-._~"
