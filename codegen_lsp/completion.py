@@ -119,7 +119,8 @@ class Completer:
         engine = self.engine.name if self.engine is not None else None
         served = self.engine.model_name if self.engine is not None else None  # a remote engine's served model
         model = served or self.settings.model
-        return {"state": state, "model": model, "engine": engine, "error": self.error}
+        runtime = dict(self.engine.runtime) if self.engine is not None else {}
+        return {"state": state, "model": model, "engine": engine, "error": self.error, "runtime": runtime}
 
     def describe(self, uri: str, text: str, offset: int, language_id: str | None) -> tuple[str, str, str]:
         """What a completion at `offset` is, for the acceptance counters: (mode, language, engine)."""

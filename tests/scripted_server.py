@@ -23,6 +23,7 @@ class ScriptedEngine:
     name = "scripted"
     context_window = 4096
     fills_in_the_middle = False
+    runtime: dict = {}
     tokenizer = None
 
     def __init__(self, config) -> None:

@@ -99,6 +99,9 @@ class Engine(Protocol):
     # True when the engine builds fill-in-the-middle prompts itself (llama.cpp's /infill): the pipeline then
     # sends a plain prefix and the suffix instead of rendering a FIM template.
     fills_in_the_middle: bool
+    # What the engine runs on, for `codegen/stats`, the check command and :checkhealth, filled at load
+    # (device, dtype, threads, decode plan, compile seconds, ...): names to short values, no source text.
+    runtime: dict[str, str | int | float]
 
     def load(self, report: ProgressFn) -> None:
         """Load the model; raises EngineError with a message for the user when it cannot."""

@@ -47,6 +47,7 @@ class LocalEngine:
         self.model: TokenModel | None = None
         self.drafter: ModelDrafter | None = None  # when a draft model is set (else prompt lookup, per request)
         self.context_window = DEFAULT_CONTEXT_WINDOW
+        self.runtime: dict[str, str | int | float] = {}  # see Engine.runtime
         self.eos_ids: set[int] = set()
         self._token_texts: list[str] | None = None
         self._backend = None  # the Rust tokenizer, when it encodes exactly as the transformers wrapper does

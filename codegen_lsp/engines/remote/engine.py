@@ -51,6 +51,7 @@ class OpenAIEngine:
         self.api_base = config.api_base.rstrip("/")
         self.model_name: str | None = config.api_model
         self.context_window = DEFAULT_CONTEXT_WINDOW
+        self.runtime: dict[str, str | int | float] = {"server": self.api_base}  # see Engine.runtime
         self.tokenizer = None  # a transformers tokenizer, or None for the estimate
         self.infill = False  # llama.cpp's /infill serves fill-in-the-middle for this model
         self.server_kind = "openai"  # "llamacpp" when its /models says so: it takes cache_prompt, caps n at its slots
