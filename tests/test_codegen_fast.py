@@ -16,7 +16,9 @@ import torch
 from codegen_lsp.engines.base import CancelToken, EngineError, GenerationRequest
 from codegen_lsp.engines.config import FastConfig, TransformersConfig
 from codegen_lsp.engines.local.codegen.engine import FastCodeGenEngine
-from codegen_lsp.engines.local.codegen.model import StaticCodeGen, bucket_length, qkv_row_order, weights_from_hf
+from codegen_lsp.engines.local.codegen.checkpoint import qkv_row_order
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen, bucket_length
+from codegen_lsp.engines.local.codegen.weights import weights_from_hf
 from codegen_lsp.engines.local.transformers_engine import TransformersEngine
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,14 +17,15 @@ from codegen_lsp.engines.base import CancelToken, EngineError, GenerationRequest
 from codegen_lsp.engines.config import FastConfig, TransformersConfig
 from codegen_lsp.engines.local.codegen import quantize as quantize_module
 from codegen_lsp.engines.local.codegen.engine import FastCodeGenEngine
-from codegen_lsp.engines.local.codegen.model import CodeGenShape, StaticCodeGen, weight_product, weights_from_hf
+from codegen_lsp.engines.local.codegen.checkpoint import CheckpointTensors, CodeGenShape, StateDictSource
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen, weight_product
 from codegen_lsp.engines.local.codegen.quantize import (
     Quantization, Quantizer, quantize_int4, quantize_int4_values, quantize_int8, quantizer_for,
 )
 from codegen_lsp.engines.local.codegen.quantized_loading import (
-    SafetensorsSource, StateDictSource, load_quantized_weights, memory_shortfall, stream_codegen_weights,
-    weight_bytes,
+    load_quantized_weights, memory_shortfall, stream_codegen_weights, weight_bytes,
 )
+from codegen_lsp.engines.local.codegen.weights import weights_from_hf
 from codegen_lsp.engines.local.transformers_engine import TransformersEngine
 from codegen_lsp.settings import Settings, parse_settings
 from raw_lsp import RawServer
@@ -224,7 +225,7 @@ def test_truncated_checkpoint_is_one_clear_error(tiny_model_dir, tmp_path):
     with pytest.raises(EngineError, match="cannot be read"):
         engine.load(NOOP)
     with pytest.raises(EngineError, match="cannot be read"):
-        SafetensorsSource([broken / "model.safetensors"])
+        CheckpointTensors([broken / "model.safetensors"])
 
 
 # -- the setting through the engines --------------------------------------------------------------------------

@@ -20,7 +20,8 @@ import os
 from ...base import EngineError, ProgressFn
 from ..engine import LocalEngine
 from ..loading import load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
-from .model import StaticCodeGen, weights_from_hf
+from .model import StaticCodeGen
+from .weights import weights_from_hf
 from .plan import COMPILE_STEP_MODES
 from .quantize import Quantization
 
@@ -68,7 +69,6 @@ class FastCodeGenEngine(LocalEngine):
 
                 weights = load_quantized_weights(
                     model_id, model_config, device, dtype, quantization, report, revision=revision_of(config, model_id),
-                    trust_remote_code=config.trust_remote_code,
                 )
             else:  # loaded on the CPU, then moved layer by layer into the fused layout on the device
                 hf_model = AutoModelForCausalLM.from_pretrained(
