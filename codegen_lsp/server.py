@@ -22,8 +22,8 @@ from .features import (
     LanguageFeature,
     SessionFeature,
     StatusFeature,
+    as_function,
 )
-from .features.base import as_function
 from .lsp import STATUS_NOTIFICATION, CodegenProtocol, OwnTransport
 from .settings import Settings, parse_settings
 

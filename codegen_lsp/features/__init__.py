@@ -4,9 +4,9 @@
 """
 
 from .acceptance import AcceptanceFeature
-from .base import Handler, LanguageFeature
+from .base import Handler, LanguageFeature, as_function
 from .completion import CompletionFeature
 from .session import SessionFeature
 from .status import StatusFeature
 
-__all__ = ["AcceptanceFeature", "CompletionFeature", "Handler", "LanguageFeature", "SessionFeature", "StatusFeature"]
+__all__ = ["AcceptanceFeature", "CompletionFeature", "Handler", "LanguageFeature", "SessionFeature", "StatusFeature", "as_function"]
