@@ -294,7 +294,8 @@ SPLIT_KV_CHECK = """
 import sys, torch
 sys.path.insert(0, "tests")
 from codegen_lsp.engines.local.codegen.attention_kernel import decode_attention
-from codegen_lsp.engines.local.codegen.model import StaticCodeGen, weights_from_hf
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen
+from codegen_lsp.engines.local.codegen.weights import weights_from_hf
 from test_codegen_fast import SHAPES, fast_greedy, hf_codegen, hf_greedy, random_ids
 
 for heads, dim, window, position in [(4, 16, 300, 0), (3, 80, 512, 400), (2, 256, 256, 255)]:
