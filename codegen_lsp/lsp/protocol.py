@@ -9,12 +9,12 @@ requests after `shutdown` are silently dropped. `CodegenProtocol` answers each w
 JSON-RPC and LSP specs name, and logs one line without the message's content (it may hold source code).
 It also swaps in `DocumentWorkspace` (see documents.py) once `initialize` has set pygls' workspace up.
 
-Second round (an adversarial client found these):
+What an adversarial client found in how pygls reads messages:
 - pygls parsed bodies with `json.loads(object_hook=structure_message)`, which ran our message check on every
   nested object: settings holding `"id": null` were refused as a bad message. We parse the body first, then
   structure the top level only; `NaN`/`Infinity` (not JSON) are a parse error.
 - cattrs coerces: `{"text": null}` became the text "None", `"1"` a line number, `42` a URI. `strict_types`
-  makes every field take only its JSON type, so a message with a wrong type is refused whole before any
+  (strict.py) makes every field take only its JSON type, so a message with a wrong type is refused whole before any
   handler runs: a request gets -32602, a notification is dropped with one log line (the document unchanged).
 - pygls filed client requests and its own requests in one table, so a client "response" carrying the id of a
   request of the client's that was still running completed that handler's task (RuntimeError, a popup). A
