@@ -1,6 +1,6 @@
 """Each engine is built from its own frozen config; a settings change reloads exactly when that config
-changes. (The bug this guards: kvCacheSlots and requestTimeoutSeconds were read at load but left out of a
-hand-kept reload key, so changing them in the editor did nothing until something else reloaded.)"""
+changes, and the settings schema's `reloads` flag says which settings those are. A setting read at load but left
+out of its engine's config would do nothing when changed in the editor until something else reloaded."""
 
 from __future__ import annotations
 
