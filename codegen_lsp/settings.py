@@ -37,6 +37,8 @@ DEFAULT_MODEL = "Salesforce/codegen-350M-multi"
 
 META = "codegen_lsp"  # the key of a field's `SettingMeta` in its attrs metadata
 
+# Closed sets of choices as Literal types: cattrs checks them, the flags, docs and VS Code enums list them, and the
+# values stay the plain strings that engines compare, logs print and codegen/stats sends.
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 EngineChoice = Literal["auto", "fast", "transformers", "openai"]
 Quantize = Literal["none", "int8", "int4"]
