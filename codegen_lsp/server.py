@@ -49,7 +49,7 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
 
     def report_server_error(self, error, source) -> None:
         """A handler failed (a bug of ours; protocol.py logged it): one message per kind of failure, never one
-        per message (pygls showed a popup for each)."""
+        per message (pygls' default shows a popup for each)."""
         self.show_error_once(f"internal error ({type(error).__name__}); the log has details")
 
     # -- messages --------------------------------------------------------------------------------------

@@ -241,7 +241,7 @@ class CodegenProtocol(LanguageServerProtocol):
     # -- writing -------------------------------------------------------------------------------------------
     def _send_data(self, data: Any) -> None:
         """pygls' writer, minus its failure modes: nothing is written once the stream is closed (after
-        `exit`, a generation that ends later used to log `I/O operation on closed file` tracebacks)."""
+        `exit`, a generation that ends later would otherwise log `I/O operation on closed file` tracebacks)."""
         if not data or self._closed or self.writer is None:
             return
         try:
