@@ -28,6 +28,7 @@ SETTING_FLAGS = {
     "mode": "mode",
     "context_tokens": "context_tokens",
     "kv_cache_slots": "kv_cache_slots",
+    "threads": "threads",
     "draft_tokens": "draft_tokens",
     "draft_model": "draft_model",
     "cache_entries": "cache_entries",
@@ -48,7 +49,7 @@ def add_model_flags(parser: argparse.ArgumentParser, default=None) -> None:
     group.add_argument("--model", help=f"hub id or local directory (default {DEFAULT_MODEL})")
     group.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
     group.add_argument("--dtype", choices=CHOICES["dtype"], help="default auto: half precision on GPU, float32 on CPU")
-    group.add_argument("--engine", choices=CHOICES["engine"], help="default auto: fast for CodeGen on CUDA")
+    group.add_argument("--engine", choices=CHOICES["engine"], help="default auto: fast for CodeGen (CUDA or CPU)")
     group.add_argument("--backend", dest="engine", choices=CHOICES["engine"], help="alias of --engine")
     group.add_argument("--quantize", choices=CHOICES["quantize"],
                        help="weight-only int8/int4 in the fast CodeGen engine (default none)")
@@ -56,6 +57,7 @@ def add_model_flags(parser: argparse.ArgumentParser, default=None) -> None:
     group.add_argument("--temperature", type=float, help="0 (default) decodes greedily")
     group.add_argument("--mode", choices=CHOICES["mode"], help="how much to complete (default auto)")
     group.add_argument("--context-tokens", type=int, help="prompt budget in tokens (default: the model's window)")
+    group.add_argument("--threads", type=int, help="torch CPU threads (default 0: the free physical cores minus one)")
     group.add_argument("--kv-cache-slots", type=int, help="KV caches kept for prefix reuse (0 turns reuse off)")
     group.add_argument("--draft-tokens", type=int,
                        help="speculative decoding: tokens drafted per model pass (default 4; 0 turns it off)")

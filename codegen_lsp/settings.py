@@ -38,6 +38,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "cache_entries": (0, 100_000),
     "cache_ttl_seconds": (0, 7 * 24 * 3600),
     "kv_cache_slots": (0, 64),
+    "threads": (0, 1024),
     "draft_tokens": (0, 16),
     "candidates": (1, 10),
     "request_timeout_seconds": (0.1, 3600),
@@ -55,6 +56,8 @@ class Settings:
     revision: str | None = None
     # Weight-only quantization of the fast CodeGen engine's products (see docs/quantization.md).
     quantize: str = "none"
+    # torch's CPU threads for an in-process engine; 0: auto, the free physical cores minus one (see docs/cpu.md).
+    threads: int = 0
     # Generation.
     max_new_tokens: int = 64
     temperature: float = 0.0  # 0 means greedy

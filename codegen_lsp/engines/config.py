@@ -36,6 +36,8 @@ class LocalConfig:
     kv_cache_slots: int = 4
     # Weight-only quantization (none/int8/int4): the fast engine quantizes; the transformers engine refuses it.
     quantize: str = "none"
+    # torch's intra-op threads (0: auto, see local/threads.py). Set once at load: a change reloads.
+    threads: int = 0
     # Tokens drafted per pass. Not a reload: the fast engine captures its verification for this width at
     # load, and a request that drafts more widens it on the way (see StaticCodeGen.verify).
     draft_tokens: int = field(default=4, compare=False)
@@ -48,7 +50,7 @@ class LocalConfig:
             model=settings.model, device=settings.device, dtype=settings.dtype,
             trust_remote_code=settings.trust_remote_code, revision=settings.revision,
             draft_model=settings.draft_model, kv_cache_slots=settings.kv_cache_slots,
-            quantize=settings.quantize, draft_tokens=settings.draft_tokens,
+            quantize=settings.quantize, draft_tokens=settings.draft_tokens, threads=settings.threads,
         )
 
 
@@ -91,13 +93,13 @@ EngineConfig = TransformersConfig | FastConfig | RemoteConfig
 
 def choose_engine(settings: Settings) -> EngineKind:
     """The `engine` setting, or for auto: the remote engine when an API base is set, the fast CodeGen engine
-    for CodeGen checkpoints on CUDA (or anywhere when `quantize` is set: only that engine quantizes), and the
-    transformers engine for everything else."""
+    for CodeGen checkpoints on CUDA or a CPU (or anywhere when `quantize` is set: only that engine quantizes),
+    and the transformers engine for everything else."""
     if settings.engine != "auto":
         return EngineKind(settings.engine)
     if settings.api_base:
         return EngineKind.OPENAI
-    if _is_codegen(settings.model) and (_cuda_wanted(settings.device) or settings.quantize != "none"):
+    if _is_codegen(settings.model) and (_fast_runs_on(settings.device) or settings.quantize != "none"):
         return EngineKind.FAST
     return EngineKind.TRANSFORMERS
 
@@ -114,14 +116,11 @@ def needs_reload(old: Settings, new: Settings) -> bool:
     return engine_config(old) != engine_config(new)
 
 
-def _cuda_wanted(device: str) -> bool:
-    if device.startswith("cuda"):
-        return True
-    if device != "auto":
-        return False
-    import torch
-
-    return torch.cuda.is_available()
+def _fast_runs_on(device: str) -> bool:
+    """Where the fast CodeGen engine beats the transformers engine: on CUDA, and on a CPU at every shape and
+    thread count measured (docs/cpu.md: 1.3-3x less time per keystroke). `auto` resolves to one of the two.
+    Apple's mps has not been measured: transformers there."""
+    return device in ("auto", "cpu") or device.startswith("cuda")
 
 
 def _is_codegen(model: str) -> bool:
