@@ -7,7 +7,7 @@ prompt, decode ms/token, and the keystroke: the prompt is cached, 16 tokens are 
 (what a keystroke costs the engine). Random weights of the real shapes: timing only, the text is noise.
 
 Variants: `transformers` and `fast` at each --threads count; `auto`: the engine and the thread count the server
-chooses on this machine (engines/config.choose_engine, engines/local/threads.choose_threads); `today's auto`;
+chooses on this machine (engines/config.choose_engine, engines/local/cpu.choose_threads); `today's auto`;
 and with --fast-extras, the fast engine with bfloat16 weights (bf16) or int8 weights (int8, float32 activations
 with bfloat16 products), at the auto thread count. Each extra row also gives one verification of 1 + 4 tokens
 (prompt lookup's speculation) as a multiple of one decode step.
@@ -39,7 +39,7 @@ from codegen_lsp.engines.config import EngineKind, choose_engine  # noqa: E402
 from codegen_lsp.engines.local.codegen.model import StaticCodeGen, weights_from_hf  # noqa: E402
 from codegen_lsp.engines.local.codegen.quantize import Quantization, quantizer_for  # noqa: E402
 from codegen_lsp.engines.local.codegen.quantized_loading import quantize_weights  # noqa: E402
-from codegen_lsp.engines.local.threads import CpuCores, choose_threads  # noqa: E402
+from codegen_lsp.engines.local.cpu import CpuCores, choose_threads  # noqa: E402
 from codegen_lsp.settings import Settings  # noqa: E402
 
 DRAFT = 4  # prompt lookup's default draftTokens: a verification runs 1 + 4 tokens

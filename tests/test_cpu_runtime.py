@@ -11,7 +11,7 @@ from codegen_lsp.completion import Completer
 from codegen_lsp.engines.config import EngineKind, FastConfig, choose_engine, engine_config
 from codegen_lsp.engines.local.codegen.engine import FastCodeGenEngine
 from codegen_lsp.settings import Settings, parse_settings
-from codegen_lsp.engines.local.threads import CpuCores, choose_threads, physical_cores
+from codegen_lsp.engines.local.cpu import CpuCores, choose_threads, native_bf16, physical_cores
 
 NOOP = lambda message, percentage: None  # noqa: E731
 
@@ -99,3 +99,12 @@ async def test_codegen_stats_shows_the_runtime_of_the_loaded_engine(tiny_model_d
         assert runtime["threads"] == 2 and runtime["device"] == "cpu" and runtime["dtype"] == "float32"
     finally:
         completer.close()
+
+
+def test_native_bf16_reads_the_cpu_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
+    assert native_bf16(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert not native_bf16(cpuinfo)
+    assert not native_bf16(tmp_path / "absent")  # not Linux: no claim

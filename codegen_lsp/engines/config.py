@@ -36,7 +36,7 @@ class LocalConfig:
     kv_cache_slots: int = 4
     # Weight-only quantization (none/int8/int4): the fast engine quantizes; the transformers engine refuses it.
     quantize: str = "none"
-    # torch's intra-op threads (0: auto, see local/threads.py). Set once at load: a change reloads.
+    # torch's intra-op threads (0: auto, see local/cpu.py). Set once at load: a change reloads.
     threads: int = 0
     # Tokens drafted per pass. Not a reload: the fast engine captures its verification for this width at
     # load, and a request that drafts more widens it on the way (see StaticCodeGen.verify).

@@ -21,7 +21,7 @@ from ..decoding.speculation import Drafter, ModelDrafter, PromptLookup
 from ..decoding.stopping import FinishReason, StoppingCriteria
 from ..decoding.token_model import TokenModel
 from .loading import fast_backend, load_tokenizer, resolve_device
-from .threads import CpuCores, choose_threads
+from .cpu import CpuCores, choose_threads, native_bf16
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +75,14 @@ class LocalEngine:
 
     def _set_threads(self) -> None:
         """torch's intra-op threads, once, for the whole process (the engine is its only torch user): on a CPU
-        from the free physical cores (threads.choose_threads); on a GPU torch's default stays unless the
+        from the free physical cores (cpu.choose_threads); on a GPU torch's default stays unless the
         `threads` setting names a number."""
         device = resolve_device(self.config.device)
         if device == "cpu" or self.config.threads > 0:
             torch.set_num_threads(choose_threads(self.config.threads, self.cpu_cores()))
         self.runtime.update(device=device, threads=torch.get_num_threads())
+        if device == "cpu":  # dtype: bfloat16 pays only with it (docs/cpu.md)
+            self.runtime["cpu_bf16"] = "native" if native_bf16() else "emulated"
 
     def _load_model(self, report: ProgressFn) -> None:
         """Load the model into `self.model` (the base engine loads none)."""
