@@ -10,8 +10,8 @@ import torch
 from codegen_lsp.completion import Completer
 from codegen_lsp.engines.config import EngineKind, FastConfig, choose_engine, engine_config
 from codegen_lsp.engines.local.codegen.engine import FastCodeGenEngine
-from codegen_lsp.settings import Settings, parse_settings
 from codegen_lsp.engines.local.cpu import CpuCores, choose_threads, native_bf16, physical_cores
+from codegen_lsp.settings import Settings, parse_settings
 
 NOOP = lambda message, percentage: None  # noqa: E731
 
