@@ -66,10 +66,10 @@ def choose_threads(setting: int, cores: CpuCores) -> int:
 
 def _positive_int(value: str | None) -> int | None:
     try:
-        number = int(value) if value is not None else None
+        number = int(value or "")
     except ValueError:
         return None
-    return number if number is not None and number > 0 else None
+    return number if number > 0 else None
 
 
 def native_bf16(cpuinfo: Path = CPU_INFO) -> bool:

@@ -20,8 +20,8 @@ from ..decoding.loop import DecodeLoop
 from ..decoding.speculation import Drafter, ModelDrafter, PromptLookup
 from ..decoding.stopping import FinishReason, StoppingCriteria
 from ..decoding.token_model import TokenModel
-from .loading import fast_backend, load_tokenizer, resolve_device
 from .cpu import CpuCores, choose_threads, native_bf16
+from .loading import fast_backend, load_tokenizer, resolve_device
 
 log = logging.getLogger(__name__)
 
