@@ -56,6 +56,7 @@ class Variant:
     threads: int
     model: object  # HFBaseline or StaticCodeGen
     times: dict[str, list[float]] = field(default_factory=dict)
+    alias: bool = False  # the same engine and threads as another variant: its times, not measured again
 
     def record(self, metric: str, ms: float) -> None:
         self.times.setdefault(metric, []).append(ms)
@@ -114,9 +115,12 @@ def build_variants(shape: str, args, auto_engine: str, auto_threads: int, today_
     by_engine = {"transformers": hf, "fast": fast}
     variants = [Variant(f"{engine}, {t} thread{'s' * (t > 1)}", engine, t, by_engine[engine])
                 for t in args.threads for engine in ("transformers", "fast")]
-    variants.append(Variant(f"today's auto (transformers, {today_threads} threads)", "transformers", today_threads, hf))
-    variants.append(Variant(f"auto ({auto_engine}, {auto_threads} thread{'s' * (auto_threads > 1)})", auto_engine,
-                            auto_threads, by_engine[auto_engine]))
+    for name, engine, threads in ((f"today's auto (transformers, {today_threads} threads)", "transformers", today_threads),
+                                  (f"auto ({auto_engine}, {auto_threads} thread{'s' * (auto_threads > 1)})", auto_engine,
+                                   auto_threads)):
+        same = next((v for v in variants if (v.engine, v.threads) == (engine, threads)), None)
+        # The same engine and thread count as a row above: the same measurements (alias), not timed twice.
+        variants.append(Variant(name, engine, threads, by_engine[engine], same.times if same else {}, alias=same is not None))
     for extra in args.fast_extras:
         if extra == "bf16":
             dense = weights_from_hf(build_hf_model(shape, "cpu", torch.bfloat16), "cpu", torch.bfloat16)
@@ -136,12 +140,14 @@ def run_shape(shape: str, args, auto_engine: str, auto_threads: int, today_threa
     generator = torch.Generator().manual_seed(1)
     prompt = torch.randint(0, 50000, (args.prompt,), generator=generator).tolist()
     extension = prompt + torch.randint(0, 50000, (args.extend,), generator=generator).tolist()
+    measured = [v for v in variants if not v.alias]
     with torch.inference_mode():
-        for v in variants:  # warm-up, untimed
+        for v in measured:  # warm-up, untimed: a short prompt through each
             torch.set_num_threads(v.threads)
-            measure_once(Variant(v.name, v.engine, v.threads, v.model), prompt, extension, args)
+            greedy_loop(v.model.prefill(prompt[:16])[0] if v.engine == "fast" else v.model.prefill(prompt[:16]),
+                        v.model.step, 2)
         for round_ in range(args.rounds):
-            order = variants if round_ % 2 == 0 else variants[::-1]  # alternate, so no variant always goes first
+            order = measured if round_ % 2 == 0 else measured[::-1]  # alternate, so no variant always goes first
             for v in order:
                 measure_once(v, prompt, extension, args)
             log(f"[{shape}] round {round_ + 1}/{args.rounds}: " + "; ".join(
@@ -187,15 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     auto_engine = "fast" if auto_engine == EngineKind.FAST else "transformers"
     auto_threads = choose_threads(0, cores)
     today_threads = cores.logical
-    shape_rows = {shape: run_shape(shape, args, auto_engine, auto_threads, today_threads)
-                  for shape in args.shapes.split(",")}
     import transformers
 
     print(f"CPU: {cores.logical} logical CPUs, {cores.physical} physical cores free to this process "
           f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), torch {torch.__version__} "
           f"({torch.backends.cpu.get_cpu_capability()}), transformers {transformers.__version__}; float32 unless named; "
-          f"median of {args.rounds} interleaved rounds; random weights (timing only)\n")
-    print(markdown(shape_rows, args))
+          f"median of {args.rounds} interleaved rounds; random weights (timing only)\n", flush=True)
+    for shape in args.shapes.split(","):  # each shape's table as soon as it is done
+        print(markdown({shape: run_shape(shape, args, auto_engine, auto_threads, today_threads)}, args) + "\n", flush=True)
     return 0
 
 
