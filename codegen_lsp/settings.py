@@ -108,7 +108,7 @@ class Settings:
     dtype: Dtype = setting(
         "auto", "`auto` = the checkpoint's fp16/bf16 on a GPU (fp16 if it names none), fp32 on a CPU", reloads=True)
     engine: EngineChoice = setting(
-        "auto", "which engine runs the model; `auto`: `openai` when `apiBase` is set, `fast` for CodeGen on CUDA, "
+        "auto", "which engine runs the model; `auto`: `openai` when `apiBase` is set, `fast` for CodeGen (on CUDA or a CPU), "
         "`transformers` otherwise", reloads=True, flags=("--engine", "--backend"))
     trust_remote_code: bool = setting(
         False, "let a checkpoint run its own Python code; not offered in editors' settings UIs, so that a "
@@ -117,6 +117,9 @@ class Settings:
     quantize: Quantize = setting(
         "none", "weight-only quantized products in the `fast` CodeGen engine: int8 halves the weights' memory, "
         "int4 quarters it (`auto` picks `fast` then, on a CPU too); see docs/quantization.md", reloads=True)
+    threads: int = setting(
+        0, "torch's CPU threads for an in-process engine, set once at load; 0 = the free physical cores minus one "
+        "(see docs/cpu.md)", reloads=True, within=(0, 1024))
     # Generation.
     max_new_tokens: int = setting(64, "tokens generated at most per completion", within=(1, 2048))
     temperature: float = setting(0.0, "0 decodes greedily", within=(0.0, 5.0))

@@ -34,6 +34,7 @@ LOCAL_CHANGES = {
     "draft_model": "/models/350M",
     "kv_cache_slots": 1,
     "quantize": "int8",
+    "threads": 2,  # torch's thread count is set once, at load
 }
 REMOTE_CHANGES = {
     "api_base": "http://127.0.0.1:2/v1",
@@ -116,6 +117,7 @@ def test_each_compared_config_field_comes_from_a_setting_that_reloads(config_cla
 def test_the_engine_kind_follows_the_settings():
     assert choose_engine(REMOTE) is EngineKind.OPENAI
     assert choose_engine(LOCAL) is EngineKind.TRANSFORMERS
+    assert choose_engine(Settings(model="Salesforce/codegen-350M-mono", device="cpu")) is EngineKind.FAST
     assert choose_engine(LOCAL.replace(engine="fast")) is EngineKind.FAST
     assert isinstance(engine_config(REMOTE), RemoteConfig)
     assert isinstance(engine_config(LOCAL.replace(engine="fast")), FastConfig)

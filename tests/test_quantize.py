@@ -237,8 +237,8 @@ def test_setting_and_flag():
     assert needs_reload(Settings(device="cuda"), Settings(device="cuda", quantize="int8"))  # a change reloads the model
 
 
-def test_auto_engine_picks_fast_on_a_cpu_when_quantizing(tiny_model_dir):
-    settings = Settings(model=str(tiny_model_dir), device="cpu")
+def test_auto_engine_picks_fast_where_it_would_not_when_quantizing(tiny_model_dir):
+    settings = Settings(model=str(tiny_model_dir), device="mps")
     assert choose_engine(settings) == "transformers"
     assert choose_engine(settings.replace(quantize="int8")) == "fast"
 

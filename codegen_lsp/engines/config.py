@@ -40,6 +40,8 @@ class LocalConfig:
     kv_cache_slots: int = DEFAULTS.kv_cache_slots
     # Weight-only quantization (none/int8/int4): the fast engine quantizes; the transformers engine refuses it.
     quantize: str = DEFAULTS.quantize
+    # torch's intra-op threads (0: auto, see local/cpu.py). Set once at load: a change reloads.
+    threads: int = DEFAULTS.threads
     # Tokens drafted per pass. Not a reload: the fast engine captures its verification for this width at
     # load, and a request that drafts more widens it on the way (see StaticCodeGen.verify).
     draft_tokens: int = field(default=DEFAULTS.draft_tokens, compare=False)
@@ -95,13 +97,13 @@ def _same_named(config_class: type, settings: Settings) -> dict[str, object]:
 
 def choose_engine(settings: Settings) -> EngineKind:
     """The `engine` setting, or for auto: the remote engine when an API base is set, the fast CodeGen engine
-    for CodeGen checkpoints on CUDA (or anywhere when `quantize` is set: only that engine quantizes), and the
-    transformers engine for everything else."""
+    for CodeGen checkpoints on CUDA or a CPU (or anywhere when `quantize` is set: only that engine quantizes),
+    and the transformers engine for everything else."""
     if settings.engine != "auto":
         return EngineKind(settings.engine)
     if settings.api_base:
         return EngineKind.OPENAI
-    if _is_codegen(settings.model) and (_cuda_wanted(settings.device) or settings.quantize != "none"):
+    if _is_codegen(settings.model) and (_fast_runs_on(settings.device) or settings.quantize != "none"):
         return EngineKind.FAST
     return EngineKind.TRANSFORMERS
 
@@ -118,14 +120,11 @@ def needs_reload(old: Settings, new: Settings) -> bool:
     return engine_config(old) != engine_config(new)
 
 
-def _cuda_wanted(device: str) -> bool:
-    if device.startswith("cuda"):
-        return True
-    if device != "auto":
-        return False
-    import torch
-
-    return torch.cuda.is_available()
+def _fast_runs_on(device: str) -> bool:
+    """Where the fast CodeGen engine beats the transformers engine: on CUDA, and on a CPU at every shape and
+    thread count measured (docs/cpu.md: 1.2-1.8x less time per keystroke at the same threads). `auto` resolves
+    to one of the two. Apple's mps has not been measured: transformers there."""
+    return device in ("auto", "cpu") or device.startswith("cuda")
 
 
 def _is_codegen(model: str) -> bool:

@@ -19,7 +19,7 @@ import os
 
 from ...base import EngineError, ProgressFn
 from ..engine import LocalEngine
-from ..loading import load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
+from ..loading import dtype_name, load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
 from .model import StaticCodeGen
 from .weights import weights_from_hf
 from .plan import COMPILE_STEP_MODES
@@ -37,6 +37,7 @@ class FastCodeGenEngine(LocalEngine):
         self.device = resolve_device(self.config.device)
         self.model = self._token_model(self.config.model, report)
         self.context_window = self.model.window
+        self.runtime.update(dtype=dtype_name(self.model.dtype), quantize=self.config.quantize)
         report("warming up", 80)
         self._warm_up(self.model)
 
