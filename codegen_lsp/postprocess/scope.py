@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..context import LINE, CursorContext, leading_whitespace
 from ..languages import Scoping, language
-from . import pairs
+from . import pairs, past_closers
 from .lexer import scan
 
 
@@ -23,6 +23,10 @@ def cut_to_scope(text: str, ctx: CursorContext) -> str:
 def scope_end(text: str, ctx: CursorContext) -> int | None:
     """Offset in `text` where the completion should end, or None when it has not ended yet."""
     if ctx.auto_closed:
+        past = past_closers.split(text, ctx)
+        if past is not None and past.block is not None and past.rest:
+            end = scope_end(past.rest, past.block)
+            return None if end is None else len(text) - len(past.rest) + end
         return pairs.scope_end(text, ctx)
     if ctx.mode == LINE:
         return _line_end(text, ctx)
@@ -93,6 +97,8 @@ def _brace_end(text: str, ctx: CursorContext) -> int | None:
             return comment
         if depth < 0:
             if bracket == "}" and depth == -1 and not _suffix_closes(ctx):
+                if _continues(text, index):
+                    continue  # `} else {`: the block's statement goes on
                 return _after_closer(text, index)
             return _line_start_before(text, index)
         if depth == 0 and bracket == "}" and _opened_block_here(ctx):

@@ -1,0 +1,79 @@
+"""Completions that go on past the editor's closers: a signature into its body, a call with text between closers.
+
+Typing `def area(` in an editor that closes pairs leaves `def area(¦)`; the model writes `r) -> float:` and then
+the body. When the rest of the cursor's line is only the editor's closers (brackets and quotes, no `;` or `:` the
+user typed) and the model's first line passes each of them in order, the first line is the completion's and replaces
+the closers when it opens a block (ends with `:`, `{`, `=>` ...: `r) -> float:`, `) {` at `if (a > b¦)`); the body
+follows as a block completion at a line end would: the same filters judge it in the context after that first
+line, with the usual scope end. A line that opens no block ends the completion, and keeps what the model wrote
+between the closers (`", total);` at `log("total: ¦")`) but after the last one only a separator: `x = (1 + 2)`
+is a safer offer than `x = (1 + 2) * 3`, and a one-line pair (`print("¦")`) still ends its line.
+
+Clients that cannot replace get the insertion that fits before the closers (the text before the first one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..context import BLOCK, BLOCK_OPENERS, PAIR_CLOSERS, CursorContext
+from ..languages import Scoping, language
+from .lexer import scan
+
+SEPARATORS = " \t;,"
+
+
+@dataclass(frozen=True)
+class PastClosers:
+    """The model's first line split where it passes the closers, and what follows it."""
+
+    inside: str  # the text before the first closer (what an insertion before the closers can show)
+    head: str  # the whole first line: the inside, the closers with the model's text between and after them
+    rest: str  # what the model wrote after the first line ("\n" and the body), unfiltered
+    block: CursorContext | None  # the context at the end of the first line when that line opens a block
+
+
+def split(text: str, ctx: CursorContext) -> PastClosers | None:
+    """The first line when it passes all the editor's closers with text of its own; None otherwise (the closers
+    are not only the editor's, the model stops before them, writes others, or only repeats them)."""
+    closers = ctx.auto_closed
+    if not closers or not set(closers) <= PAIR_CLOSERS | set(" \t"):
+        return None
+    end = text.find("\n")
+    end = len(text) if end < 0 else end
+    result = scan(text[:end], ctx.language, ctx.line_prefix)
+    start = result.first_outer_close
+    if start is None or result.in_literal:
+        return None
+    low, marks = 0, []
+    for offset, _, depth in result.closes:
+        if depth < low:
+            low = depth
+            marks.append(offset)
+    if result.outer_quote_close is not None:
+        marks.append(result.outer_quote_close)
+    wanted = [ch for ch in closers if ch in PAIR_CLOSERS]
+    if [text[offset] for offset in sorted(marks)] != wanted:
+        return None
+    head, block = text[:end].rstrip(), None
+    if opens_block(ctx.line_prefix + head, text[end:], ctx):
+        after = ctx.suffix[len(ctx.line_suffix) :]
+        block = CursorContext(ctx.prefix + head, after, ctx.language, ctx.path, BLOCK)
+    else:  # a line that ends here: after the last closer only a separator is taken (`(1 + 2) * 3` is not)
+        last = max(marks) + 1
+        head = head if not head[last:].strip(SEPARATORS) else head[:last]
+    added = "".join(ch for offset, ch in enumerate(head[start:], start) if offset not in marks)
+    if not added.strip(SEPARATORS):
+        return None  # only the closers (and a separator): the pair filter already shows that
+    return PastClosers(text[:start], head, text[end:], block)
+
+
+def opens_block(line: str, rest: str, ctx: CursorContext) -> bool:
+    """Does this line, completed, open a block? It ends with an opener (`:` `{` `=>`); in languages whose blocks
+    end with a keyword (`function f(a)` ... `end`) the model's next line is indented deeper."""
+    if line.rstrip().endswith(BLOCK_OPENERS):
+        return True
+    if language(ctx.language).scoping is not Scoping.KEYWORDS:
+        return False
+    following = next((candidate for candidate in rest.split("\n") if candidate.strip()), "")
+    return len(following.expandtabs(4)) - len(following.expandtabs(4).lstrip()) > len(ctx.indent.expandtabs(4))
