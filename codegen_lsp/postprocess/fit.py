@@ -18,7 +18,9 @@ def fit_before_code(text: str, ctx: CursorContext) -> str:
     text = text.split("\n", 1)[0]
     overlap = _suffix_overlap(text, ctx.line_suffix)
     if overlap is not None:
-        text = text[:overlap]
+        # the model's space before the code that is there (`<Item key={id} />`) stays when that code has none
+        space = text[overlap:][: len(text[overlap:]) - len(text[overlap:].lstrip(" "))]
+        text = text[:overlap] + (space[:1] if text[:overlap].strip() and not ctx.line_suffix[:1].isspace() else "")
     unmatched = scan(text, ctx.language, ctx.line_prefix).first_unmatched_close
     if unmatched is not None:
         text = text[:unmatched]

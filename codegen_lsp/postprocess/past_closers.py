@@ -1,9 +1,9 @@
 """Completions that go on past the editor's closers: a signature into its body, a call with text between closers.
 
 Typing `def area(` in an editor that closes pairs leaves `def area(¦)`; the model writes `r) -> float:` and then
-the body. When the rest of the cursor's line is only the editor's closers (brackets and quotes, no `;` or `:` the
-user typed) and the model's first line passes each of them in order, the first line is the completion's and replaces
-the closers when it opens a block (ends with `:`, `{`, `=>` ...: `r) -> float:`, `) {` at `if (a > b¦)`); the body
+the body. When the rest of the cursor's line is only closers (brackets and quotes, then perhaps a `;` the user typed)
+and the model's first line passes each bracket and quote in order, the first line is the completion's and replaces
+the closers when it opens a block (and the user typed nothing after the pair) (ends with `:`, `{`, `=>` ...: `r) -> float:`, `) {` at `if (a > b¦)`); the body
 follows as a block completion at a line end would: the same filters judge it in the context after that first
 line, with the usual scope end. A line that opens no block ends the completion, and keeps what the model wrote
 between the closers (`", total);` at `log("total: ¦")`) but after the last one only a separator: `x = (1 + 2)`
@@ -37,7 +37,9 @@ def split(text: str, ctx: CursorContext) -> PastClosers | None:
     """The first line when it passes all the editor's closers with text of its own; None otherwise (the closers
     are not only the editor's, the model stops before them, writes others, or only repeats them)."""
     closers = ctx.auto_closed
-    if not closers or not set(closers) <= PAIR_CLOSERS | set(" \t"):
+    pair_closers = closers.rstrip(SEPARATORS + ":")
+    typed = closers[len(pair_closers) :].strip()  # what the user typed after the pair (`");`): no block follows
+    if not pair_closers or not set(pair_closers) <= PAIR_CLOSERS | set(" \t"):
         return None
     end = text.find("\n")
     end = len(text) if end < 0 else end
@@ -56,12 +58,12 @@ def split(text: str, ctx: CursorContext) -> PastClosers | None:
     if [text[offset] for offset in sorted(marks)] != wanted:
         return None
     head, block = text[:end].rstrip(), None
-    if opens_block(ctx.line_prefix + head, text[end:], ctx):
+    if not typed and opens_block(ctx.line_prefix + head, text[end:], ctx):
         after = ctx.suffix[len(ctx.line_suffix) :]
         block = CursorContext(ctx.prefix + head, after, ctx.language, ctx.path, BLOCK)
-    else:  # a line that ends here: after the last closer only a separator is taken (`(1 + 2) * 3` is not)
-        last = max(marks) + 1
-        head = head if not head[last:].strip(SEPARATORS) else head[:last]
+    else:  # a line that ends here: after the last closer only a separator is taken (`(1 + 2) * 3` is not),
+        last = max(marks) + 1  # and the one the user typed wins
+        head = head[:last] + typed if typed or head[last:].strip(SEPARATORS) else head
     added = "".join(ch for offset, ch in enumerate(head[start:], start) if offset not in marks)
     if not added.strip(SEPARATORS):
         return None  # only the closers (and a separator): the pair filter already shows that
