@@ -133,8 +133,22 @@ SUFFIX_WINDOW = 20_000  # characters of the suffix read for its closing brace (a
 
 
 def _suffix_closes(ctx: CursorContext) -> bool:
-    """Does the text after the cursor close a brace that was opened before it?"""
-    return scan(ctx.suffix[:SUFFIX_WINDOW], ctx.language).first_unmatched_close is not None
+    """Does the text after the cursor close the block the cursor is in? Its first closer of a brace opened before
+    the cursor does, unless that closer starts a line indented less than the line that opened the block: then it
+    closes an outer one (the function's `}` below an `if` whose `}` is not written yet)."""
+    suffix = ctx.suffix[:SUFFIX_WINDOW]
+    close = scan(suffix, ctx.language).first_unmatched_close
+    if close is None:
+        return False
+    line_start = suffix.rfind("\n", 0, close) + 1
+    if line_start == 0 or suffix[line_start:close].strip():
+        return True  # on the cursor's line, or after code: no indentation to judge by
+    window = ctx.prefix[-SUFFIX_WINDOW:]
+    opened = scan(window, ctx.language).unclosed
+    if not opened:
+        return True
+    opener_line = window[window.rfind("\n", 0, opened[-1]) + 1 :]
+    return len(suffix[line_start:close].expandtabs(4)) >= len(leading_whitespace(opener_line).expandtabs(4))
 
 
 def _dedented_comment(text: str, ctx: CursorContext) -> int | None:
