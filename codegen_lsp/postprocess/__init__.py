@@ -9,10 +9,12 @@ cut everything after the text so far, so that no token is decoded that the user 
 from __future__ import annotations
 
 from ..context import CursorContext
-from . import balance, fit, indentation, pairs, past_closers, repetition, scope, suffix, syntax, whitespace
+from . import balance, fit, indentation, pairs, past_closers, repetition, scope, suffix, syntax, whitespace, wrappers
 from .pairs import Completion
 
 CUTS = (
+    wrappers.strip_wrappers,
+    whitespace.no_double_space,
     repetition.cut_repetition,
     scope.cut_to_scope,
     fit.fit_before_code,
@@ -76,4 +78,6 @@ def ends_here(raw: str, ctx: CursorContext) -> bool:
     """True when the completion is already complete: more tokens would be cut anyway."""
     if ctx.code_after and "\n" in raw:
         return True  # only the first line can fit before the code after the cursor
-    return scope.scope_end(raw, ctx) is not None
+    if wrappers.closed(raw, ctx):
+        return True
+    return scope.scope_end(wrappers.strip_wrappers(raw, ctx), ctx) is not None

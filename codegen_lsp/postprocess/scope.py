@@ -10,7 +10,7 @@ after a blank line.
 from __future__ import annotations
 
 from ..context import LINE, CursorContext, leading_whitespace
-from ..languages import Scoping, language
+from ..languages import Scoping, known, language
 from . import pairs, past_closers
 from .lexer import scan
 
@@ -29,6 +29,8 @@ def scope_end(text: str, ctx: CursorContext) -> int | None:
             return None if end is None else len(text) - len(past.rest) + end
         return pairs.scope_end(text, ctx)
     if ctx.mode == LINE:
+        if not ctx.line_suffix.strip() and not known(ctx.language):
+            return _paragraph_end(text, ctx)
         return _line_end(text, ctx)
     if language(ctx.language).scoping is not Scoping.BRACES:  # `end` keywords dedent as indentation does
         return _dedent_end(text, ctx)
@@ -36,6 +38,17 @@ def scope_end(text: str, ctx: CursorContext) -> int | None:
 
 
 MAX_CONTINUATION_LINES = 8
+
+
+def _paragraph_end(text: str, ctx: CursorContext) -> int | None:
+    """At a line end in a language we know nothing of (plain text, Markdown, a language missing from the table)
+    nothing says that the next line is a new statement: the completion may go on over lines, to the end of the block it is in (as
+    in block mode) or to a blank line after its text, whichever comes first."""
+    start = len(text) - len(text.lstrip("\n"))
+    blank = text.find("\n\n", start)
+    block = _dedent_end(text, ctx) if language(ctx.language).scoping is not Scoping.BRACES else _brace_end(text, ctx)
+    ends = [end for end in (blank if blank >= 0 else None, block) if end is not None]
+    return min(ends) if ends else None
 
 
 def _line_end(text: str, ctx: CursorContext) -> int | None:

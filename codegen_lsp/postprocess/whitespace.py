@@ -12,3 +12,11 @@ def trim(text: str, ctx: CursorContext) -> str:
     if not text.strip():
         return ""
     return text + " " if separated else text
+
+
+def no_double_space(text: str, ctx: CursorContext) -> str:
+    """`return ¦` with the model's ` this;` is `return this;`: after a space, the completion's own leading
+    spaces on the cursor's line would make two."""
+    if ctx.line_prefix.strip() and ctx.line_prefix[-1:] in (" ", "\t") and text[:1] in (" ", "\t"):
+        return text.lstrip(" \t")
+    return text
