@@ -26,6 +26,8 @@ def match_indentation(text: str, ctx: CursorContext) -> str:
         return "\n".join(lines)
     tab_width = 4 if unit == "\t" else len(unit)
     base = ctx.indent
+    if not ctx.line_prefix.strip():  # at a line start the first line brings its own depth: the rest follow it
+        base = leading_whitespace(ctx.line_prefix + lines[0])
     base_columns = _columns(base, tab_width)
     columns_of_lines = [_columns(leading_whitespace(line), tab_width) for line in lines[1:] if line.strip()]
     step = _model_step(columns_of_lines, base_columns)
