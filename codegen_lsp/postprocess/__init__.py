@@ -44,7 +44,7 @@ def completion_for(raw: str, ctx: CursorContext) -> Completion | None:
     inside = _apply(SHAPES, closing.inside, ctx)
     within = pairs.assemble(inside, closing, closing.inside, ctx) if inside else None
     past = past_closers.split(text, ctx)
-    return _past_closers(past, within, ctx) if past is not None else within
+    return _past_closers(past, within, ctx) if past is not None and past.shown else within
 
 
 def _past_closers(past: past_closers.PastClosers, within: Completion | None, ctx: CursorContext) -> Completion | None:

@@ -31,11 +31,16 @@ class PastClosers:
     head: str  # the whole first line: the inside, the closers with the model's text between and after them
     rest: str  # what the model wrote after the first line ("\n" and the body), unfiltered
     block: CursorContext | None  # the context at the end of the first line when that line opens a block
+    adds: bool  # the first line writes more than the closers (and a separator): else the pair filter shows it
+
+    @property
+    def shown(self) -> bool:
+        return self.block is not None or self.adds
 
 
 def split(text: str, ctx: CursorContext) -> PastClosers | None:
-    """The first line when it passes all the editor's closers with text of its own; None otherwise (the closers
-    are not only the editor's, the model stops before them, writes others, or only repeats them)."""
+    """The first line when it passes all the editor's closers; None otherwise (the closers are not only brackets
+    and quotes, the model stops before them or writes others)."""
     closers = ctx.auto_closed
     pair_closers = closers.rstrip(SEPARATORS + ":")
     typed = closers[len(pair_closers) :].strip()  # what the user typed after the pair (`");`): no block follows
@@ -65,9 +70,7 @@ def split(text: str, ctx: CursorContext) -> PastClosers | None:
         last = max(marks) + 1  # and the one the user typed wins
         head = head[:last] + typed if typed or head[last:].strip(SEPARATORS) else head
     added = "".join(ch for offset, ch in enumerate(head[start:], start) if offset not in marks)
-    if not added.strip(SEPARATORS):
-        return None  # only the closers (and a separator): the pair filter already shows that
-    return PastClosers(text[:start], head, text[end:], block)
+    return PastClosers(text[:start], head, text[end:], block, bool(added.strip(SEPARATORS)))
 
 
 def opens_block(line: str, rest: str, ctx: CursorContext) -> bool:

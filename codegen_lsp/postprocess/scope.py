@@ -27,10 +27,12 @@ def scope_end(text: str, ctx: CursorContext) -> int | None:
         if past is not None and past.block is not None and past.rest:
             end = scope_end(past.rest, past.block)
             return None if end is None else len(text) - len(past.rest) + end
+        if past is not None and not past.rest.strip() and language(ctx.language).scoping is Scoping.KEYWORDS:
+            return None  # `function f(a)`: whether a block follows shows on the next line
         return pairs.scope_end(text, ctx)
+    if not known(ctx.language) and not ctx.line_suffix.strip():
+        return _paragraph_end(text, ctx)
     if ctx.mode == LINE:
-        if not ctx.line_suffix.strip() and not known(ctx.language):
-            return _paragraph_end(text, ctx)
         return _line_end(text, ctx)
     if language(ctx.language).scoping is not Scoping.BRACES:  # `end` keywords dedent as indentation does
         return _dedent_end(text, ctx)
@@ -42,8 +44,8 @@ MAX_CONTINUATION_LINES = 8
 
 def _paragraph_end(text: str, ctx: CursorContext) -> int | None:
     """At a line end in a language we know nothing of (plain text, Markdown, a language missing from the table)
-    nothing says that the next line is a new statement: the completion may go on over lines, to the end of the block it is in (as
-    in block mode) or to a blank line after its text, whichever comes first."""
+    nothing says that the next line is a new statement, nor where a block ends: the completion may go on over
+    lines, to the brace that closes its block or to a blank line after its text, whichever comes first."""
     start = len(text) - len(text.lstrip("\n"))
     blank = text.find("\n\n", start)
     block = _dedent_end(text, ctx) if language(ctx.language).scoping is not Scoping.BRACES else _brace_end(text, ctx)
