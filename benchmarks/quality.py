@@ -9,7 +9,12 @@ pycodegen-tiny model was trained on. In each file the benchmark picks cursors of
 - mid-line: inside such a statement after a `.`, `(`, `=` or space (the rest of the line removed);
 - after opener: at the end of a `def`/`if`/`for`/... line whose body (at most 8 lines) is removed;
 - inside an auto-closed pair: right after a `(`, `[`, `{` or quote in such a statement, with its closer already
-  typed (as VS Code and autopairs plugins leave it) and the rest of the line removed.
+  typed (as VS Code and autopairs plugins leave it) and the rest of the line removed;
+- signature with auto-closed closer: right after the `(` of a `def` line, with its `)` typed and the rest of the
+  signature and the body (at most 12 lines) removed, as `def area(¦)` is when one starts writing a function.
+  Two more scores for this kind: the share of completions that write a body (a line indented below the `def`)
+  and the share of documents that parse after accepting; with `--before PATH` (an export of another commit's
+  `codegen_lsp`) the same raw texts also go through that code's filters, so before and after are one run.
 
 Each cursor is asked through the real `Completer` (prompt, token healing, the engine, post-processing);
 the engine is wrapped only to record the raw text and to let it run to max_new_tokens (no early stop), so
@@ -23,6 +28,8 @@ The code under test is whatever `codegen_lsp` is on the path: run it against an 
 
     python benchmarks/quality.py --model ../shared/models/pycodegen-tiny --per-kind 4 --show 6
     python benchmarks/quality.py --quantize none,int8,int4   # the fast engine's weights side by side
+    git archive main codegen_lsp | tar -x -C /tmp/before
+    python benchmarks/quality.py --kinds "signature with auto-closed closer" --before /tmp/before
 
 With --quantize, every variant runs through the fast engine over the same cursors; the table gains a
 column pair per variant, and a greedy-token agreement line compares each with the unquantized model,
@@ -63,7 +70,9 @@ FILES = (
     "transformers/utils/versions.py",
 )
 PAIR = "inside an auto-closed pair"
-KINDS = ("line start", "mid-line", "after opener", PAIR)
+SIGNATURE = "signature with auto-closed closer"
+KINDS = ("line start", "mid-line", "after opener", PAIR, SIGNATURE)
+MAX_SIGNATURE_BODY_LINES = 12
 CLOSING = {"(": ")", "[": "]", "{": "}", '"': '"', "'": "'"}
 MAX_BODY_LINES = 8
 
@@ -87,8 +96,13 @@ def cases_of(path: Path, per_kind: int, rng: random.Random) -> list[Case]:
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line) + 1)
-    one_line, openers = [], []
+    one_line, openers, signatures = [], [], []
     for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        header = lines[function.lineno - 1]
+        body_lines = function.end_lineno - function.body[0].lineno
+        if header.lstrip().startswith("def ") and header.rstrip().endswith(":") and "(" in header \
+                and function.body[0].lineno > function.lineno and body_lines < MAX_SIGNATURE_BODY_LINES:
+            signatures.append(function)
         for node in ast.walk(function):
             if not isinstance(node, ast.stmt) or node is function:
                 continue
@@ -123,6 +137,13 @@ def cases_of(path: Path, per_kind: int, rng: random.Random) -> list[Case]:
         indent = len(line) - len(line.lstrip())
         found.append(Case(name, PAIR, source[: starts[i] + opener + 1], source[starts[i + 1] - 1 :], line[opener + 1 :],
                           indent, closers=CLOSING[line[opener]]))
+    for node in _sample(signatures, per_kind, rng):
+        i, last = node.lineno - 1, node.end_lineno - 1
+        paren = lines[i].index("(")
+        indent = len(lines[i]) - len(lines[i].lstrip())
+        target = lines[i][paren + 1 :] + "\n" + "\n".join(lines[i + 1 : last + 1])
+        found.append(Case(name, SIGNATURE, source[: starts[i] + paren + 1], source[starts[last + 1] - 1 :], target,
+                          indent + 1, closers=")"))
     for node in _sample(openers, per_kind, rng):
         i = node.lineno - 1
         first, last = node.body[0].lineno - 1, node.body[-1].end_lineno - 1
@@ -216,6 +237,19 @@ def stray_space(case: Case, completion: str) -> bool:
     return case.kind == "line start" and completion[:1] in (" ", "\t")
 
 
+def writes_body(case: Case, completion: str) -> bool:
+    """A line below the cursor's, indented into the block the signature opens."""
+    return any(line.strip() and len(line) - len(line.lstrip()) >= case.block_indent
+               for line in completion.split("\n")[1:])
+
+
+def parses(case: Case, completion: str) -> bool:
+    return not unparsable(case, completion)
+
+
+SIGNATURE_METRICS = (("writes a body", writes_body), ("document parses after accepting", parses))
+
+
 METRICS = (
     ("next-line exact match", next_line_exact, "higher"),
     ("edit similarity", edit_similarity, "higher"),
@@ -295,6 +329,52 @@ async def run(args, quantize: str | None = None, prompts: list[str] | None = Non
     return results
 
 
+BEFORE_SCRIPT = """
+import json, sys
+from codegen_lsp.context import cursor_context
+from codegen_lsp.postprocess import completion_for
+out = []
+for case in json.load(sys.stdin):
+    document = case["prefix"] + case["closers"] + case["suffix"]
+    shown = completion_for(case["raw"], cursor_context(document, len(case["prefix"]), "python", case["uri"]))
+    out.append(None if shown is None else [shown.text, shown.replace])
+json.dump(out, sys.stdout)
+"""
+
+
+def shown_before(results: list[tuple[Case, str, str]], raws: list[str], code: str) -> list[str]:
+    """The same raw texts through the filters of the `codegen_lsp` exported at `code` (another commit), in a
+    subprocess: what the user would have accepted before."""
+    import json
+    import subprocess
+
+    cases = [{"prefix": case.prefix, "suffix": case.suffix, "closers": case.closers, "raw": raw,
+              "uri": f"file:///bench/{case.file}"} for (case, _, _), raw in zip(results, raws)]
+    env = {**os.environ, "PYTHONPATH": code}
+    answer = subprocess.run([sys.executable, "-c", BEFORE_SCRIPT], input=json.dumps(cases), env=env,
+                            capture_output=True, text=True, check=True, cwd="/")
+    shown = json.loads(answer.stdout)
+    return [case.closers if item is None else item[0] + case.closers[item[1]:]
+            for (case, _, _), item in zip(results, shown)]
+
+
+def signature_table(results: list[tuple[Case, str, str]], before: list[str] | None) -> str:
+    """The signature kind's own scores: raw, (before,) shown."""
+    rows = [(case, raw, shown, before[i] if before else None) for i, (case, raw, shown) in enumerate(results)
+            if case.kind == SIGNATURE]
+    if not rows:
+        return ""
+    columns = ["raw model output"] + (["shown before (--before)"] if before else []) + ["shown (this code)"]
+    lines = [f"| {SIGNATURE} | n | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for label, score in SIGNATURE_METRICS:
+        cells = [statistics.mean(float(score(case, raw)) for case, raw, _, _ in rows)]
+        if before:
+            cells.append(statistics.mean(float(score(case, old)) for case, _, _, old in rows))
+        cells.append(statistics.mean(float(score(case, shown)) for case, _, shown, _ in rows))
+        lines.append(f"| {label} | {len(rows)} | " + " | ".join(f"{100 * cell:.0f}%" for cell in cells) + " |")
+    return "\n".join(lines)
+
+
 def open_siblings(path: Path, count: int) -> list[Neighbour]:
     """Other files of the same package, as if open in the editor (snippets for the prompt)."""
     siblings = sorted(p for p in path.parent.glob("*.py") if p != path and p.stat().st_size < 200_000)[:count]
@@ -371,6 +451,7 @@ def main() -> None:
     parser.add_argument("--show", type=int, default=0, help="print this many examples (raw vs shown)")
     parser.add_argument("--open-siblings", type=int, default=0, help="open this many other files of the same package (snippets)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (two threads on two busy shared cores ran ~15x slower)")
+    parser.add_argument("--before", help="an export of another commit's codegen_lsp: its filters on the same raw texts")
     parser.add_argument("--quantize", help="comma list of none, int8, int4: the fast engine with each, side by side")
     args = parser.parse_args()
     import torch
@@ -380,14 +461,18 @@ def main() -> None:
     if args.quantize:
         sys.exit(main_quantized(args, started))
     results = asyncio.run(run(args))
-    for case, raw, shown in results[: args.show]:
-        print(f"--- {case.file} ({case.kind})\n  target: {case.target!r}\n  raw:    {raw!r}\n  shown:  {shown!r}")
+    before = shown_before(results, [raw[: len(raw) - len(case.closers)] for case, raw, _ in results], args.before) \
+        if args.before else None
+    for number, (case, raw, shown) in enumerate(results[: args.show]):
+        old = f"\n  before: {before[number]!r}" if before else ""
+        print(f"--- {case.file} ({case.kind})\n  target: {case.target!r}\n  raw:    {raw!r}{old}\n  shown:  {shown!r}")
     print(f"files: {', '.join(FILES)} (from {SITE})")
     import codegen_lsp
 
     print(f"code: {Path(codegen_lsp.__file__).parent}")
     print(f"model: {args.model}; max_new_tokens={args.max_new_tokens}, prompt budget {args.context_tokens} tokens, greedy, {args.threads} torch thread(s), {args.open_siblings} sibling file(s) open")
     print(table(results))
+    print(signature_table(results, before))
     print(f"({len(results)} cursors in {time.perf_counter() - started:.0f} s)")
 
 

@@ -153,3 +153,16 @@ def test_neovim_gets_a_multi_line_replacement_as_an_insertion(tmp_path):
         assert item["range"]["start"] == item["range"]["end"] == {"line": 0, "character": 25}
     finally:
         server.close()
+
+
+def test_neovim_gets_a_signature_and_body_as_a_replacement(tmp_path):
+    """Past the closer: Neovim draws the first line (`r) -> float:`) over the `)` it replaces and the body
+    below, so the multi-line item keeps its range; its insertion form would leave `)` after the colon."""
+    server = start_scripted(tmp_path, "Neovim", "r) -> float:\n    return 3.14 * r * r\n")
+    try:
+        server.open("file:///p/a.py", "def area()\n", language="python")
+        item = server.inline("file:///p/a.py", 0, 9)["result"]["items"][0]
+        assert item["insertText"] == "r) -> float:\n    return 3.14 * r * r"
+        assert item["range"] == {"start": {"line": 0, "character": 9}, "end": {"line": 0, "character": 10}}
+    finally:
+        server.close()
