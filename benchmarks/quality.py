@@ -399,10 +399,13 @@ def table(results: list[tuple[Case, str, str]], variants: dict[str, list[tuple[C
                 subset = [r for r in variant if (kind == "all" or r[0].kind == kind)
                           and (score is not stray_space or r[0].kind == "line start")]
                 n = len(subset)
+                if not n:
+                    break
                 raw = statistics.mean(float(score(case, text)) for case, text, _ in subset)
                 shown = statistics.mean(float(score(case, text)) for case, _, text in subset)
                 cells += f" {_percent(raw, score)} | {_percent(shown, score)} |"
-            rows.append(f"| {kind} | {n} | {label} |{cells}")
+            if n:
+                rows.append(f"| {kind} | {n} | {label} |{cells}")
     return "\n".join(rows)
 
 

@@ -206,13 +206,15 @@ def test_health_sums_up_the_servers_counters(nvim, tmp_path):
 SCRIPTED_SERVER = [sys.executable, str(REPO / "tests" / "scripted_server.py"), "--stdio"]
 
 
-def run_at_pair(nvim, tmp_path, file_name, text, row, col, raw, typed=""):
-    """Neovim with the scripted engine answering `raw`, the cursor put at (row, col) and insert mode entered."""
+def run_at_pair(nvim, tmp_path, file_name, text, row, col, raw, typed="", keys=""):
+    """Neovim with the scripted engine answering `raw`, the cursor put at (row, col) and insert mode entered
+    (and `keys` typed there with an autopairs mapping)."""
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"raw": raw}))
     settings = {"model": str(script), "cacheEntries": 0}
     return run_nvim(nvim, tmp_path, settings, text, typed, driver=PAIRS_DRIVER, command=SCRIPTED_SERVER,
-                    file_name=file_name, CODEGEN_TEST_ROW=str(row), CODEGEN_TEST_COL=str(col))
+                    file_name=file_name, CODEGEN_TEST_ROW=str(row), CODEGEN_TEST_COL=str(col),
+                    CODEGEN_TEST_KEYS=keys)
 
 
 def test_auto_closed_quote_is_replaced_as_shown(nvim, tmp_path):
@@ -242,3 +244,16 @@ def test_block_inside_braces_is_inserted_before_the_closer(nvim, tmp_path):
     result = run_at_pair(nvim, tmp_path, "example.js", "function f() {}\n", 1, 14, "\n  return 1;\n}\n")
     assert result["ghost"]["pos"] == "inline" and result["ghost"]["lines"] == ["  return 1;", ""], result["ghost"]
     assert result["after"] == "function f() {\n  return 1;\n}"
+
+
+def test_signature_typed_with_autopairs_shows_its_rest_and_body(nvim, tmp_path):
+    """Typing `def area(` with an autopairs mapping leaves `def area(¦)`: the ghost text draws `r) -> float:` over
+    the `)` and the body below it, and Tab leaves a document that parses, with one `)`."""
+    raw = "r) -> float:\n    return math.pi * r * r\n\n\ndef perimeter(r):\n    return 2 * r\n"
+    result = run_at_pair(nvim, tmp_path, "example.py", "import math\n\n\n", 3, 0, raw, keys="def area(")
+    ghost = result["ghost"]
+    assert ghost["pos"] == "overlay", ghost
+    shown = result["line_with_ghost"][: ghost["col"]] + ghost["text"]
+    assert shown == "def area(r) -> float:" and ghost["lines"] == ["    return math.pi * r * r"], ghost
+    assert result["after"] == "import math\n\ndef area(r) -> float:\n    return math.pi * r * r"
+    compile(result["after"], "example.py", "exec")
