@@ -54,8 +54,8 @@ def _past_closers(past: past_closers.PastClosers, within: Completion | None, ctx
     head = past.head
     if past.block is not None:
         body = completion_for(past.rest, past.block)
-        if body is None:
-            return within  # a block opener with no body: the part inside the closers is the safer offer
+        if body is None or syntax.parses_with(body.text, past.block) is False:
+            return within  # a block opener with no body (or a broken one): the part inside the closers is safer
         head += body.text
     return Completion(head, replace=len(ctx.line_suffix.rstrip("\r")), insert_text=insertion)
 
