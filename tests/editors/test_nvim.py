@@ -257,3 +257,18 @@ def test_signature_typed_with_autopairs_shows_its_rest_and_body(nvim, tmp_path):
     assert shown == "def area(r) -> float:" and ghost["lines"] == ["    return math.pi * r * r"], ghost
     assert result["after"] == "import math\n\ndef area(r) -> float:\n    return math.pi * r * r"
     compile(result["after"], "example.py", "exec")
+
+
+def test_a_part_taken_from_a_replacing_item_replaces_the_closers_it_writes(nvim, tmp_path):
+    """Alt-Right / Alt-Ctrl-Right on an item over `)`: the part `r) -> float:` takes the `)` with it (else the
+    document would read `r) -> float:)`), `r` takes none, and `f()` writes no closer of the range (its own)."""
+    script = tmp_path / "closers.lua"
+    script.write_text(
+        f"vim.opt.runtimepath:prepend({lua_string(REPO / 'editors' / 'nvim')})\n"
+        "local passed = require('codegen_lsp').closers_passed\n"
+        "for _, case in ipairs({ { 'r) -> float:', ')' }, { 'r', ')' }, { 'f()', ')' }, { 'f())', ')' },"
+        " { 'x\", y)', '\")' }, { '\"a)\"', ')' } }) do io.write(passed(case[1], case[2]), '\\n') end\n"
+    )
+    done = subprocess.run([str(nvim), "--headless", "--clean", "-l", str(script)], capture_output=True, text=True,
+                          timeout=60, env=isolated_env(tmp_path / "home"))
+    assert done.stdout.splitlines() == ["1", "0", "0", "1", "2", "0"], done.stdout + done.stderr
