@@ -236,5 +236,5 @@ def test_signature_typed_with_auto_closing_shows_its_rest_and_body(code_server, 
     result, saved = run_at_pair(code_server, vsix, tmp_path, "const k = 1;\n\n", 3, 1, "function area(", raw)
     assert result["ghost_parts"][:2] == ["r", " {"], result
     assert result["ghost_lines"] == ["  return Math.PI * r * r;", "}"], result
-    assert saved == "const k = 1;\n\nfunction area(r) {\n  return Math.PI * r * r;\n}\n", result
+    assert saved == "const k = 1;\n\nfunction area(r) {\n  return Math.PI * r * r;\n}", result
     assert parses(saved, "javascript") is not False
