@@ -1,13 +1,14 @@
 """Completions that go on past the editor's closers: a signature into its body, a call with text between closers.
 
 Typing `def area(` in an editor that closes pairs leaves `def area(¦)`; the model writes `r) -> float:` and then
-the body. When the rest of the cursor's line is only closers (brackets and quotes, then perhaps a `;` the user typed)
-and the model's first line passes each bracket and quote in order, the first line is the completion's and replaces
-the closers when it opens a block (and the user typed nothing after the pair) (ends with `:`, `{`, `=>` ...: `r) -> float:`, `) {` at `if (a > b¦)`); the body
-follows as a block completion at a line end would: the same filters judge it in the context after that first
-line, with the usual scope end. A line that opens no block ends the completion, and keeps what the model wrote
-between the closers (`", total);` at `log("total: ¦")`) but after the last one only a separator: `x = (1 + 2)`
-is a safer offer than `x = (1 + 2) * 3`, and a one-line pair (`print("¦")`) still ends its line.
+the body. When the rest of the cursor's line is only closers (brackets and quotes, perhaps then a `;` the user
+typed) and the model's first line passes each bracket and quote in order, that line may replace them:
+- when it opens a block (`r) -> float:`, `) {` at `if (a > b¦)`) and the user typed nothing after the pair, the
+  whole line is taken and the body follows as a block completion at a line end would: the same filters judge it
+  in the context after that first line, with the usual scope end;
+- otherwise the completion ends with that line, keeping what the model wrote between the closers (`", total);`
+  at `log("total: ¦")`) but after the last one only a separator: `x = (1 + 2)` is a safer offer than
+  `x = (1 + 2) * 3`, and a one-line pair (`print("¦")`) still ends its line.
 
 Clients that cannot replace get the insertion that fits before the closers (the text before the first one).
 """

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from ..context import CursorContext
+from .fit import spaced_from
 
 
 def trim(text: str, ctx: CursorContext) -> str:
-    # `sum(bar, ¦baz)`, `<Item key={id} ¦/>`: the space before the code after the cursor
-    separated = ctx.code_after and text.endswith(" ") and not ctx.line_suffix[:1].isspace()
+    # `sum(bar, ¦baz)`, `await ¦compute()`, `<Item key={id} ¦/>`: the space before the code after the cursor
+    separated = ctx.code_after and (text.endswith(", ") or text.endswith(" ") and spaced_from(ctx.line_suffix))
     text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
     if not text.strip():
         return ""
