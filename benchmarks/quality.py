@@ -10,6 +10,9 @@ pycodegen-tiny model was trained on. In each file the benchmark picks cursors of
 - after opener: at the end of a `def`/`if`/`for`/... line whose body (at most 8 lines) is removed;
 - inside an auto-closed pair: right after a `(`, `[`, `{` or quote in such a statement, with its closer already
   typed (as VS Code and autopairs plugins leave it) and the rest of the line removed;
+- before a word on the line: a qualifier (`self.`, `os.`) removed from before an attribute of a one-line
+  statement, past its first word; the code after the cursor stays. A left-to-right model is not asked there;
+  `--ask-before-code` asks it anyway (as with a fill-in-the-middle model) to measure whether that pays;
 - signature with auto-closed closer: right after the `(` of a `def` line, with its `)` typed and the rest of the
   signature and the body (at most 12 lines) removed, as `def area(¦)` is when one starts writing a function.
   Two more scores for this kind: the share of completions that write a body (a line indented below the `def`)
@@ -46,6 +49,7 @@ import asyncio
 import difflib
 import os
 import random
+import re
 import statistics
 import sys
 import sysconfig
@@ -71,7 +75,9 @@ FILES = (
 )
 PAIR = "inside an auto-closed pair"
 SIGNATURE = "signature with auto-closed closer"
-KINDS = ("line start", "mid-line", "after opener", PAIR, SIGNATURE)
+BEFORE_WORD = "before a word on the line"
+KINDS = ("line start", "mid-line", "after opener", PAIR, SIGNATURE, BEFORE_WORD)
+QUALIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*\.(?=[A-Za-z_])")  # `self.` in `self.x`: removed, then asked back
 MAX_SIGNATURE_BODY_LINES = 12
 CLOSING = {"(": ")", "[": "]", "{": "}", '"': '"', "'": "'"}
 MAX_BODY_LINES = 8
@@ -137,6 +143,13 @@ def cases_of(path: Path, per_kind: int, rng: random.Random) -> list[Case]:
         indent = len(line) - len(line.lstrip())
         found.append(Case(name, PAIR, source[: starts[i] + opener + 1], source[starts[i + 1] - 1 :], line[opener + 1 :],
                           indent, closers=CLOSING[line[opener]]))
+    qualified = [n for n in one_line if _qualifiers(lines[n.lineno - 1])]
+    for node in _sample(qualified, per_kind, rng):
+        i = node.lineno - 1
+        found_at = rng.choice(_qualifiers(lines[i]))
+        indent = len(lines[i]) - len(lines[i].lstrip())
+        found.append(Case(name, BEFORE_WORD, source[: starts[i] + found_at.start()], source[starts[i] + found_at.end() :],
+                          found_at.group(0), indent))
     for node in _sample(signatures, per_kind, rng):
         i, last = node.lineno - 1, node.end_lineno - 1
         paren = lines[i].index("(")
@@ -173,6 +186,14 @@ def _cut_points(line: str) -> list[int]:
         elif ch in ".(= " and indent + 4 <= i < len(line) - 4:
             points.append(i + 1)
     return points
+
+
+def _qualifiers(line: str) -> list:
+    """`name.` before an attribute, past the indentation, outside strings and comments."""
+    if "#" in line or "'" in line or '"' in line:
+        return []
+    indent = len(line) - len(line.lstrip())
+    return [m for m in QUALIFIER.finditer(line) if m.start() > indent]
 
 
 def _pair_points(line: str) -> list[int]:
@@ -261,10 +282,13 @@ METRICS = (
 
 # -- the pipeline ------------------------------------------------------------------------------------------
 class RecordingEngine:
-    """The loaded engine, asked to run to max_new_tokens, with the raw text (and prompt) of each generation kept."""
+    """The loaded engine, asked to run to max_new_tokens, with the raw text (and prompt) of each generation kept.
+    `fills_in_the_middle`: declare that the model sees the code after the cursor, so that cursors before code on
+    their line are asked (the prompt stays the model's own: left to right for CodeGen)."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, fills_in_the_middle: bool = False) -> None:
         self.inner = engine
+        self.fills_in_the_middle = fills_in_the_middle or engine.fills_in_the_middle
         self.raw: list[str] = []
         self.prompts: list[str] = []
 
@@ -303,7 +327,7 @@ async def run(args, quantize: str | None = None, prompts: list[str] | None = Non
     completer = Completer(settings)
     if not await completer.load(lambda message, pct: None):
         sys.exit(f"could not load {args.model}: {completer.error}")
-    recorder = RecordingEngine(completer.engine)
+    recorder = RecordingEngine(completer.engine, args.ask_before_code)
     completer.engine = recorder
     rng = random.Random(args.seed)
     kinds = set(args.kinds.split(","))
@@ -454,6 +478,8 @@ def main() -> None:
     parser.add_argument("--show", type=int, default=0, help="print this many examples (raw vs shown)")
     parser.add_argument("--open-siblings", type=int, default=0, help="open this many other files of the same package (snippets)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (two threads on two busy shared cores ran ~15x slower)")
+    parser.add_argument("--ask-before-code", action="store_true",
+                        help="ask the model at cursors before code on their line, as with a FIM model")
     parser.add_argument("--before", help="an export of another commit's codegen_lsp: its filters on the same raw texts")
     parser.add_argument("--quantize", help="comma list of none, int8, int4: the fast engine with each, side by side")
     args = parser.parse_args()
