@@ -71,7 +71,7 @@ def split(text: str, ctx: CursorContext) -> PastClosers | None:
         last = max(marks) + 1  # and the one the user typed wins
         head = head[:last] + typed if typed or head[last:].strip(SEPARATORS) else head
     added = "".join(ch for offset, ch in enumerate(head[start:], start) if offset not in marks)
-    return PastClosers(text[:start], head, text[end:], block, bool(added.strip(SEPARATORS)))
+    return PastClosers(text[:start], head, text[end:], block, bool(added.strip(SEPARATORS + typed)))
 
 
 def opens_block(line: str, rest: str, ctx: CursorContext) -> bool:
