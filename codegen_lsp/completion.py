@@ -138,8 +138,12 @@ class Completer:
 
     def describe(self, uri: str, text: str, offset: int, language_id: str | None) -> tuple[str, str, str]:
         """What a completion at `offset` is, for the acceptance counters: (mode, language, engine)."""
-        ctx = cursor_context(text, offset, language_id, uri, self.settings.mode)
+        ctx = cursor_context(text, offset, language_id, uri, self.settings.mode, self._fills_in_the_middle())
         return ctx.mode, ctx.language, self.engine.name if self.engine is not None else "none"
+
+    def _fills_in_the_middle(self) -> bool:
+        """The loaded model sees the code after the cursor (a FIM template, or a server that fills in itself)."""
+        return self.fim is not None or (self.engine is not None and self.engine.fills_in_the_middle)
 
     def close(self) -> None:
         self.scheduler.cancel_all()
@@ -171,7 +175,7 @@ class Completer:
         settings = self.settings
         if not settings.enabled:
             return []
-        ctx = cursor_context(text, offset, language_id, uri, settings.mode)
+        ctx = cursor_context(text, offset, language_id, uri, settings.mode, self._fills_in_the_middle())
         if ctx.mode == SKIP:
             return self._empty()
         rest = self.typed_through.lookup(uri, ctx.prefix, ctx.suffix) if settings.typed_through else None

@@ -23,9 +23,11 @@ log = logging.getLogger(__name__)
 
 # How clients apply an item whose range runs past the cursor over the closers there (seen in tests/editors):
 # VS Code (code-server) shows the whole replacement as ghost text around the closers and Tab applies the range.
-# Neovim 0.12 draws a replacing inline item's first line over the range ('overlay'): right for one line, but
-# a body of lines (`{¦}`) would leave the closer drawn on the cursor's line: those get the insertion instead.
-# Neovim's classic completion (0.11) is not proven with replacing edits: insertion only.
+# Neovim 0.12 draws a replacing inline item's first line over the range ('overlay') and its other lines below,
+# and Tab sets the range's text: right when the first line covers the closers (`r) -> float:` over `)`), but a
+# body of lines whose first line is shorter (`{¦}`: "" over `}`) would leave the closer drawn on the cursor's
+# line: those get the insertion instead. Neovim's classic completion (0.11) is not proven with replacing edits:
+# insertion only.
 OVERLAY_CLIENTS = {"Neovim"}
 INSERT_ONLY_CLASSIC_CLIENTS = {"Neovim"}
 
@@ -118,7 +120,8 @@ class CompletionFeature(LanguageFeature):
 
 
 def takes_inline_replace(client_name: str, completion: Completion) -> bool:
-    return not (client_name in OVERLAY_CLIENTS and "\n" in completion.text)
+    first_line = completion.text.split("\n", 1)[0]
+    return client_name not in OVERLAY_CLIENTS or "\n" not in completion.text or len(first_line) >= completion.replace
 
 
 def item_range(document: Document | None, position: types.Position, completion: Completion) -> types.Range:

@@ -210,13 +210,15 @@ def test_health_sums_up_the_servers_counters(nvim, tmp_path):
 SCRIPTED_SERVER = [sys.executable, str(REPO / "tests" / "scripted_server.py"), "--stdio"]
 
 
-def run_at_pair(nvim, tmp_path, file_name, text, row, col, raw, typed=""):
-    """Neovim with the scripted engine answering `raw`, the cursor put at (row, col) and insert mode entered."""
+def run_at_pair(nvim, tmp_path, file_name, text, row, col, raw, typed="", keys=""):
+    """Neovim with the scripted engine answering `raw`, the cursor put at (row, col) and insert mode entered
+    (and `keys` typed there with an autopairs mapping)."""
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"raw": raw}))
     settings = {"model": str(script), "cacheEntries": 0}
     return run_nvim(nvim, tmp_path, settings, text, typed, driver=PAIRS_DRIVER, command=SCRIPTED_SERVER,
-                    file_name=file_name, CODEGEN_TEST_ROW=str(row), CODEGEN_TEST_COL=str(col))
+                    file_name=file_name, CODEGEN_TEST_ROW=str(row), CODEGEN_TEST_COL=str(col),
+                    CODEGEN_TEST_KEYS=keys)
 
 
 def test_auto_closed_quote_is_replaced_as_shown(nvim, tmp_path):
@@ -266,3 +268,31 @@ def test_keys_chain_to_the_users_own_mappings(nvim, tmp_path):
     assert result["line_after_tab"] == "y = 1" and result["user_tabs_after_accept"] == 0
     assert result["user_tabs"] == 1 and result["fallback_line"].strip() == "USER"
     assert result["tab_desc_elsewhere"] == "user tab" and result["dismiss_rhs_elsewhere"] == "USER"
+
+
+def test_signature_typed_with_autopairs_shows_its_rest_and_body(nvim, tmp_path):
+    """Typing `def area(` with an autopairs mapping leaves `def area(¦)`: the ghost text draws `r) -> float:` over
+    the `)` and the body below it, and Tab leaves a document that parses, with one `)`."""
+    raw = "r) -> float:\n    return math.pi * r * r\n\n\ndef perimeter(r):\n    return 2 * r\n"
+    result = run_at_pair(nvim, tmp_path, "example.py", "import math\n\n\n", 3, 0, raw, keys="def area(")
+    ghost = result["ghost"]
+    assert ghost["pos"] == "overlay", ghost
+    shown = result["line_with_ghost"][: ghost["col"]] + ghost["text"]
+    assert shown == "def area(r) -> float:" and ghost["lines"] == ["    return math.pi * r * r"], ghost
+    assert result["after"] == "import math\n\ndef area(r) -> float:\n    return math.pi * r * r"
+    compile(result["after"], "example.py", "exec")
+
+
+def test_a_part_taken_from_a_replacing_item_replaces_the_closers_it_writes(nvim, tmp_path):
+    """Alt-Right / Alt-Ctrl-Right on an item over `)`: the part `r) -> float:` takes the `)` with it (else the
+    document would read `r) -> float:)`), `r` takes none, and `f()` writes no closer of the range (its own)."""
+    script = tmp_path / "closers.lua"
+    script.write_text(
+        f"vim.opt.runtimepath:prepend({lua_string(REPO / 'editors' / 'nvim')})\n"
+        "local passed = require('codegen_lsp').closers_passed\n"
+        "for _, case in ipairs({ { 'r) -> float:', ')' }, { 'r', ')' }, { 'f()', ')' }, { 'f())', ')' },"
+        " { 'x\", y)', '\")' }, { '\"a)\"', ')' } }) do io.write(passed(case[1], case[2]), '\\n') end\n"
+    )
+    done = subprocess.run([str(nvim), "--headless", "--clean", "-l", str(script)], capture_output=True, text=True,
+                          timeout=60, env=isolated_env(tmp_path / "home"))
+    assert done.stdout.splitlines() == ["1", "0", "0", "1", "2", "0"], done.stdout + done.stderr

@@ -72,9 +72,34 @@ function M.next_part(text, kind)
   return text:match('^%s*[%w_]+') or text:match('^%s*[^%s%w_]+') or text
 end
 
+local CLOSING = { [')'] = true, [']'] = true, ['}'] = true }
+local OPENING = { ['('] = true, ['['] = true, ['{'] = true }
+
+--- How many of `closers` (the text a replacing item's range covers, after the cursor) a part of its text writes,
+--- in order: the closing brackets it has not opened itself, the quotes that close no string of its own.
+function M.closers_passed(part, closers)
+  local passed, depth, quote = 0, 0, nil
+  for ch in part:gmatch('.') do
+    local wanted = closers:sub(passed + 1, passed + 1)
+    if quote then
+      if ch == quote then quote = nil end
+    elseif ch == wanted and depth == 0 and (CLOSING[ch] or ch == '"' or ch == "'" or ch == '`') then
+      passed = passed + 1
+    elseif ch == '"' or ch == "'" or ch == '`' then
+      quote = ch
+    elseif OPENING[ch] then
+      depth = depth + 1
+    elseif CLOSING[ch] then
+      depth = depth - 1
+    end
+  end
+  return passed
+end
+
 --- Takes the next word or line of the suggestion through the built-in client's accept hook (on_accept): the part
---- goes in at the item's start, without the item's command (that one means "accepted whole"), and the server is
---- told how much was taken. Taking all that is left is a plain accept. False when no suggestion shows.
+--- goes in at the item's start (over the closers of a replacing item that it writes), without the item's command
+--- (that one means "accepted whole"), and the server is told how much was taken. Taking all that is left is a
+--- plain accept. False when no suggestion shows.
 function M.accept_part(kind)
   return vim.lsp.inline_completion.get({
     on_accept = function(item)
@@ -96,10 +121,14 @@ function M.accept_part(kind)
         end
       end)
       local r = item.range
+      local closers = r.start_row == r.end_row
+          and table.concat(vim.api.nvim_buf_get_text(r.buf, r.start_row, r.start_col, r.end_row, r.end_col, {}))
+        or ''
+      local passed = M.closers_passed(part, closers) -- `r) -> float:` of an item over `)` takes that `)` with it
       return {
         client_id = item.client_id,
         insert_text = part,
-        range = vim.range(r.buf, r.start_row, r.start_col, r.start_row, r.start_col), -- insert, replace nothing
+        range = vim.range(r.buf, r.start_row, r.start_col, r.start_row, r.start_col + #closers:sub(1, passed)),
       }
     end,
   })
