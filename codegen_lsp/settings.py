@@ -22,6 +22,7 @@ DEFAULT_MODEL = "Salesforce/codegen-350M-multi"
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 CHOICES: dict[str, tuple[str, ...]] = {
+    "decode_plan": ("auto", "static", "dynamic"),
     "dtype": ("auto", "float32", "float16", "bfloat16"),
     "engine": ("auto", "fast", "transformers", "openai"),
     "log_level": ("debug", "info", "warning", "error"),
@@ -55,6 +56,9 @@ class Settings:
     revision: str | None = None
     # Weight-only quantization of the fast CodeGen engine's products (see docs/quantization.md).
     quantize: str = "none"
+    # How the transformers engine decodes: "static" (StaticCache, forward under torch.compile, CUDA graphs on
+    # a GPU), "dynamic" (eager, dynamic cache), "auto" (static on CUDA, dynamic on a CPU; docs/engine.md).
+    decode_plan: str = "auto"
     # Generation.
     max_new_tokens: int = 64
     temperature: float = 0.0  # 0 means greedy

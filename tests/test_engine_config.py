@@ -34,6 +34,7 @@ LOCAL_CHANGES = {
     "draft_model": "/models/350M",
     "kv_cache_slots": 1,
     "quantize": "int8",
+    "decode_plan": "static",
 }
 REMOTE_CHANGES = {
     "api_base": "http://127.0.0.1:2/v1",

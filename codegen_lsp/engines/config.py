@@ -36,6 +36,8 @@ class LocalConfig:
     kv_cache_slots: int = 4
     # Weight-only quantization (none/int8/int4): the fast engine quantizes; the transformers engine refuses it.
     quantize: str = "none"
+    # The transformers engine's static or dynamic decoding (static_plan.choose_plan); the fast engine has its own.
+    decode_plan: str = "auto"
     # Tokens drafted per pass. Not a reload: the fast engine captures its verification for this width at
     # load, and a request that drafts more widens it on the way (see StaticCodeGen.verify).
     draft_tokens: int = field(default=4, compare=False)
@@ -48,7 +50,7 @@ class LocalConfig:
             model=settings.model, device=settings.device, dtype=settings.dtype,
             trust_remote_code=settings.trust_remote_code, revision=settings.revision,
             draft_model=settings.draft_model, kv_cache_slots=settings.kv_cache_slots,
-            quantize=settings.quantize, draft_tokens=settings.draft_tokens,
+            quantize=settings.quantize, draft_tokens=settings.draft_tokens, decode_plan=settings.decode_plan,
         )
 
 
