@@ -28,17 +28,18 @@ from .static_plan import StaticPlan
 
 log = logging.getLogger(__name__)
 
-# Each bucket is another graph of the same forward; torch._dynamo's default limit of 8 graphs per function
-# would silently run the later buckets (and a draft model's) uncompiled.
-RECOMPILE_LIMIT = 32
-
 
 def compile_forward(forward: Callable, plan: StaticPlan) -> Callable:
     """torch.compile with static shapes (one graph per bucket) in the plan's mode."""
-    dynamo_config = torch._dynamo.config
-    limit = "recompile_limit" if hasattr(dynamo_config, "recompile_limit") else "cache_size_limit"
-    setattr(dynamo_config, limit, max(getattr(dynamo_config, limit), RECOMPILE_LIMIT))
     return torch.compile(forward, mode=plan.compile_mode, dynamic=False)
+
+
+def make_room_for_graphs(count: int) -> None:
+    """Every bucket of every loaded model (a draft model, a reload) is another graph of the same forward
+    function; past torch._dynamo's limit per function (8 by default) it would silently run uncompiled."""
+    dynamo_config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(dynamo_config, "recompile_limit") else "cache_size_limit"
+    setattr(dynamo_config, name, getattr(dynamo_config, name) + count)
 
 
 class StaticCacheUnsupported(RuntimeError):
@@ -69,14 +70,17 @@ class StaticTokenModel:
         self.plan = plan
         self.window = plan.window
         self.max_slots = slots
-        self.buckets = plan.buckets()
         params = inspect.signature(model.forward).parameters
         self.cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.24
-        self.cache = StaticCache(config=model.config, max_cache_len=self.window + max(self.buckets))
+        self.cache = StaticCache(config=model.config, max_cache_len=self.window + max(plan.buckets()))
         if any(getattr(layer, "is_sliding", False) or not hasattr(layer, "cumulative_length") for layer in self.cache.layers):
             raise StaticCacheUnsupported("the model's cache has sliding-window layers")
         self.ids: list[int] = []  # the tokens whose keys/values the static cache holds, in order
         self.saved: list[SavedSequence] = []  # the other slots, most recently used last
+        # What is compiled, as (token count, rows of logits kept): the step, the verification, the prefills.
+        width = plan.verify_width
+        self.programs = [(1, 1)] + [(width, width)] * (width > 1) + [(bucket, 1) for bucket in plan.prefill_buckets]
+        make_room_for_graphs(len(self.programs))
         self.compiled = compiler(self._forward, plan)
         self.compile_seconds = 0.0
         with torch.inference_mode():  # the cache's tensors are allocated (and marked static) outside compile
@@ -203,8 +207,7 @@ class StaticTokenModel:
         """Compile (and on CUDA capture) every bucket now, so that no request pays for it; the seconds it
         took. Three runs per bucket: CUDA graph trees record on the third call of a shape."""
         start = time.perf_counter()
-        programs = [(1, 1)] + [(self.plan.verify_width, self.plan.verify_width)] * (self.plan.verify_width > 1)
-        for count, rows in programs + [(bucket, 1) for bucket in self.plan.prefill_buckets]:
+        for count, rows in self.programs:
             report(f"compiling the forward for {count} token{'s' if count > 1 else ''}")
             for _ in range(3):
                 self._run([0] * count, rows)
