@@ -23,6 +23,7 @@ SETTING_FLAGS = {
     "dtype": "dtype",
     "engine": "engine",
     "quantize": "quantize",
+    "decode_plan": "decode_plan",
     "max_new_tokens": "max_new_tokens",
     "temperature": "temperature",
     "mode": "mode",
@@ -52,6 +53,8 @@ def add_model_flags(parser: argparse.ArgumentParser, default=None) -> None:
     group.add_argument("--backend", dest="engine", choices=CHOICES["engine"], help="alias of --engine")
     group.add_argument("--quantize", choices=CHOICES["quantize"],
                        help="weight-only int8/int4 in the fast CodeGen engine (default none)")
+    group.add_argument("--decode-plan", choices=CHOICES["decode_plan"],
+                       help="transformers engine: static cache + compiled forward, or dynamic (default auto: static on CUDA)")
     group.add_argument("--max-new-tokens", type=int)
     group.add_argument("--temperature", type=float, help="0 (default) decodes greedily")
     group.add_argument("--mode", choices=CHOICES["mode"], help="how much to complete (default auto)")

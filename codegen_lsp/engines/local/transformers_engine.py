@@ -189,8 +189,9 @@ class TransformersEngine(LocalEngine):
             static = StaticTokenModel(model, device, self.config.kv_cache_slots, plan, self.compiler)
             seconds = static.compile_all(lambda message: report(f"{message} ({model_id})", 85))
         except Exception as err:  # noqa: BLE001 - no compiler, an unsupported model, a failed graph: all fall back
+            reason = (str(err).strip().splitlines() or [""])[0][:300]
             log.warning("%s: %s unavailable (%s: %s); decoding eagerly with a dynamic cache",
-                        model_id, plan.name, type(err).__name__, str(err).strip().splitlines()[0][:300] if str(err).strip() else "")
+                        model_id, plan.name, type(err).__name__, reason)
             self.runtime["plan_fallback"] = type(err).__name__
             return None
         log.info("%s: %s, %d buckets compiled in %.1f s", model_id, plan.name, len(plan.buckets()), seconds)
