@@ -135,6 +135,7 @@ class StaticTokenModel:
         self._set_filled(0)
         return 0
 
+    @torch.inference_mode()  # the cache's tensors were made in inference mode
     def _save_current(self) -> None:
         if not self.ids:
             return
@@ -147,6 +148,7 @@ class StaticTokenModel:
         while len(self.saved) > self.max_slots - 1:
             self.saved.pop(0)  # the least recently used
 
+    @torch.inference_mode()  # the cache's tensors were made in inference mode
     def _restore(self, saved: SavedSequence) -> None:
         n = len(saved.ids)
         for layer, keys, values in zip(self.cache.layers, saved.keys, saved.values):
@@ -155,6 +157,7 @@ class StaticTokenModel:
         self.ids = saved.ids
         self._set_filled(n)
 
+    @torch.inference_mode()  # the cache's tensors were made in inference mode
     def _set_filled(self, length: int) -> None:
         """Set the static cache's filled length: the next token is written at `length`, and attention sees
         nothing after it. (The library's StaticLayer.crop, where it exists, only shrinks it, by the same
