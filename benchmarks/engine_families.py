@@ -19,6 +19,7 @@ import gc
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.engine import copy_bandwidth, greedy_loop, log, median_ms, sync  # noqa: E402
 from codegen_lsp.engines.local.static_model import StaticTokenModel  # noqa: E402
-from codegen_lsp.engines.local.static_plan import choose_plan  # noqa: E402
+from codegen_lsp.engines.local.static_plan import STATIC_WINDOW, choose_plan  # noqa: E402
 from codegen_lsp.engines.local.transformers_engine import HFTokenModel  # noqa: E402
 
 # family, then the config's own fields. Real shapes: Qwen2.5-Coder-1.5B/7B, StarCoder2-3B/7B, DeepSeek-Coder-1.3B
@@ -103,7 +104,7 @@ def run_shape(shape: str, args, device: str, dtype: torch.dtype, bandwidth: floa
     prompt = torch.randint(1, vocab, (args.prompt,), generator=generator).tolist()
     extension = torch.randint(1, vocab, (args.extend,), generator=generator).tolist()
     variants = {"dynamic (eager)": HFTokenModel(model, device, slots=1, window=args.prompt + args.extend + args.new + 8)}
-    plan = choose_plan("static", device, prefill_buckets=tuple(args.buckets))
+    plan = replace(choose_plan("static", device, prefill_buckets=tuple(args.buckets)), window=args.window)
     start = time.perf_counter()
     static = StaticTokenModel(model, device, 1, plan)
     compile_s = static.compile_all(lambda message: log(f"{shape}: {message}"))
@@ -139,7 +140,7 @@ def fmt(value, digits=2) -> str:
 
 def markdown(rows: list[dict], args, device: str) -> str:
     lines = [
-        f"device {device}, {args.dtype or 'default dtype'}, prompt {args.prompt} tokens cached, keystroke = +{args.extend} "
+        f"device {device}, {args.dtype or 'default dtype'}, static window {args.window}, prompt {args.prompt} tokens cached, keystroke = +{args.extend} "
         f"tokens reused-prefix prefill and {args.new} new tokens; medians of {args.rounds} interleaved rounds x {args.reps} reps",
         "",
         "| shape | params (M) | variant | decode ms/token | keystroke ms | decode speedup | keystroke speedup "
@@ -170,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of all variants")
     parser.add_argument("--buckets", type=lambda s: [int(x) for x in s.split(",")], default=[16],
                         help="prefill buckets compiled (the keystroke's +16 runs in the 16 bucket)")
+    parser.add_argument("--window", type=int, default=STATIC_WINDOW,
+                        help="static cache positions (the engine's: min(model window, %(default)s)); every step attends over all")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     device = args.device

@@ -77,6 +77,7 @@ def complete(engine, prompt: str, max_new_tokens: int = 16, draft_tokens: int = 
 def test_greedy_text_is_generates_with_prefix_reuse_and_speculation(models, family):
     engine, model = models[family]
     assert isinstance(engine.model, StaticTokenModel) and engine.runtime["plan"] == "static+compile(default)"
+    assert engine.runtime["compile_seconds"] > 0  # what codegen/stats and the check command show
     reused = accepted = 0
     for prompt in PROMPTS:
         expected = generate_reference(engine, model, prompt, 16)
