@@ -49,8 +49,10 @@ def models(tmp_path_factory):
     Every checkpoint is built before any engine compiles: the compiled forward guards on transformers' registry
     of model classes seen so far, which a server (one model family) fills before it compiles, and a new class
     after the compile would recompile every graph."""
-    directories = {family: build_tiny_family_model(tmp_path_factory.mktemp(family), family) for family in FAMILIES}
-    draft = build_tiny_family_model(tmp_path_factory.mktemp("draft"), "starcoder2", seed=1)
+    # StarCoder2 with a sliding window, as its checkpoints have (4,096 there; longer than any prompt here).
+    window = {"starcoder2": {"sliding_window": 512}}
+    directories = {f: build_tiny_family_model(tmp_path_factory.mktemp(f), f, **window.get(f, {})) for f in FAMILIES}
+    draft = build_tiny_family_model(tmp_path_factory.mktemp("draft"), "starcoder2", seed=1, **window["starcoder2"])
     built = {}
     for family, directory in directories.items():
         engine = load(directory, **({"draft_model": str(draft)} if family == "starcoder2" else {}))

@@ -92,8 +92,11 @@ FAMILY_CONFIGS = {
 }
 
 
-def build_tiny_family_model(directory: str | os.PathLike, family: str, *, seed: int = 0, max_positions: int = 1024) -> Path:
-    """A tiny random Llama, Qwen2 or StarCoder2 model with the shared tiny tokenizer, saved for from_pretrained."""
+def build_tiny_family_model(
+    directory: str | os.PathLike, family: str, *, seed: int = 0, max_positions: int = 1024, **fields
+) -> Path:
+    """A tiny random Llama, Qwen2 or StarCoder2 model with the shared tiny tokenizer, saved for from_pretrained;
+    `fields`: more of the config's own fields (a sliding window)."""
     import torch
     import transformers
 
@@ -104,7 +107,7 @@ def build_tiny_family_model(directory: str | os.PathLike, family: str, *, seed: 
     config = getattr(transformers, config_name)(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, max_position_embeddings=max_positions, bos_token_id=0, eos_token_id=0,
-        pad_token_id=0, initializer_range=0.2, tie_word_embeddings=False, **extra,
+        pad_token_id=0, initializer_range=0.2, tie_word_embeddings=False, **{**extra, **fields},
     )
     model = getattr(transformers, model_name)(config).eval()
     model.save_pretrained(directory)

@@ -15,6 +15,7 @@ for a few fixed token counts (static_plan.py decides when).
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import time
@@ -40,6 +41,20 @@ def make_room_for_graphs(count: int) -> None:
     dynamo_config = torch._dynamo.config
     name = "recompile_limit" if hasattr(dynamo_config, "recompile_limit") else "cache_size_limit"
     setattr(dynamo_config, name, getattr(dynamo_config, name) + count)
+
+
+def full_attention_config(config, length: int):
+    """The config the static cache is built from: StarCoder2 and Mistral-style checkpoints name a sliding window
+    (4,096 for StarCoder2) that a cache of at most `length` <= that window never reaches, so their layers are
+    plain static layers (whose filled length can be set; a sliding layer keeps its own count)."""
+    window = getattr(config, "sliding_window", None)
+    if window is None or window < length:
+        return config
+    config = copy.deepcopy(config)
+    config.sliding_window = None
+    if getattr(config, "layer_types", None):
+        config.layer_types = ["full_attention" if kind == "sliding_attention" else kind for kind in config.layer_types]
+    return config
 
 
 class StaticCacheUnsupported(RuntimeError):
@@ -68,11 +83,15 @@ class StaticTokenModel:
         self.model = model
         self.device = device
         self.plan = plan
-        self.window = plan.window
+        padding = max(plan.buckets())
+        sliding = getattr(model.config, "sliding_window", None)
+        # A sliding window at least as long as the cache changes nothing: the window is kept within it.
+        self.window = min(plan.window, sliding - padding) if sliding and sliding - padding > 0 else plan.window
         self.max_slots = slots
         params = inspect.signature(model.forward).parameters
         self.cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.24
-        self.cache = StaticCache(config=model.config, max_cache_len=self.window + max(plan.buckets()))
+        self.cache = StaticCache(config=full_attention_config(model.config, self.window + padding),
+                                 max_cache_len=self.window + padding)
         if any(getattr(layer, "is_sliding", False) or not hasattr(layer, "cumulative_length") for layer in self.cache.layers):
             raise StaticCacheUnsupported("the model's cache has sliding-window layers")
         self.ids: list[int] = []  # the tokens whose keys/values the static cache holds, in order
