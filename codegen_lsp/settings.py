@@ -43,6 +43,7 @@ Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 EngineChoice = Literal["auto", "fast", "transformers", "openai"]
 Quantize = Literal["none", "int8", "int4"]
 ModeChoice = Literal["auto", "line", "block"]
+DecodePlan = Literal["auto", "static", "dynamic"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
@@ -117,6 +118,10 @@ class Settings:
     quantize: Quantize = setting(
         "none", "weight-only quantized products in the `fast` CodeGen engine: int8 halves the weights' memory, "
         "int4 quarters it (`auto` picks `fast` then, on a CPU too); see docs/quantization.md", reloads=True)
+    decode_plan: DecodePlan = setting(
+        "auto", "how the `transformers` engine decodes: `static` (transformers' StaticCache, the forward under "
+        "torch.compile, CUDA graphs on a GPU), `dynamic` (eager, dynamic cache), `auto` (static on CUDA, dynamic "
+        "on a CPU, where it measured slower; docs/engine.md)", reloads=True)
     threads: int = setting(
         0, "torch's CPU threads for an in-process engine, set once at load; 0 = the free physical cores minus one "
         "(see docs/cpu.md)", reloads=True, within=(0, 1024))

@@ -35,6 +35,7 @@ LOCAL_CHANGES = {
     "kv_cache_slots": 1,
     "quantize": "int8",
     "threads": 2,  # torch's thread count is set once, at load
+    "decode_plan": "static",
 }
 REMOTE_CHANGES = {
     "api_base": "http://127.0.0.1:2/v1",

@@ -42,6 +42,8 @@ class LocalConfig:
     quantize: str = DEFAULTS.quantize
     # torch's intra-op threads (0: auto, see local/cpu.py). Set once at load: a change reloads.
     threads: int = DEFAULTS.threads
+    # The transformers engine's static or dynamic decoding (static_plan.choose_plan); the fast engine has its own.
+    decode_plan: str = DEFAULTS.decode_plan
     # Tokens drafted per pass. Not a reload: the fast engine captures its verification for this width at
     # load, and a request that drafts more widens it on the way (see StaticCodeGen.verify).
     draft_tokens: int = field(default=DEFAULTS.draft_tokens, compare=False)

@@ -8,6 +8,7 @@ export const SERVER_SETTINGS: ReadonlyArray<{ key: string; fallback: boolean | n
   { key: 'engine', fallback: "auto" },
   { key: 'revision', fallback: "" },
   { key: 'quantize', fallback: "none" },
+  { key: 'decodePlan', fallback: "auto" },
   { key: 'threads', fallback: 0 },
   { key: 'maxNewTokens', fallback: 64 },
   { key: 'temperature', fallback: 0.0 },
