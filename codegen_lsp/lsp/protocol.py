@@ -53,6 +53,7 @@ from pygls.protocol.json_rpc import (
 
 from .documents import DocumentWorkspace
 from .framing import serve_bodies, stdin_chunks
+from .tcp import OneClient
 
 log = logging.getLogger(__name__)
 
@@ -461,19 +462,24 @@ class OwnTransport:
             self.shutdown()
 
     def start_tcp(self, host: str, port: int) -> None:
+        """One client at a time (see tcp.py): the first connection that speaks owns the session."""
         self._stop_event = stop = threading.Event()
 
-        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def session(first: bytes, next_chunk, writer) -> None:
             self.protocol.set_writer(writer)
+            chunks = [first]
+
+            async def chunk() -> bytes:
+                return chunks.pop() if chunks else await next_chunk()
+
             try:
-                await serve_bodies(lambda: reader.read(1 << 16), self.protocol.handle_body, stop)
+                await serve_bodies(chunk, self.protocol.handle_body, stop)
             except SystemExit:  # `exit` (the protocol keeps its code); asyncio would log it as unhandled
                 pass
-            finally:
-                self.shutdown()
 
         async def main() -> None:
-            self._server = await asyncio.start_server(connection, host, port)
+            clients = OneClient(session, self.shutdown)
+            self._server = await asyncio.start_server(clients.connection, host, port)
             log.info("serving on %s", ", ".join(str(s.getsockname()) for s in self._server.sockets))
             async with self._server:
                 await self._server.serve_forever()
