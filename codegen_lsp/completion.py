@@ -57,6 +57,7 @@ class Completer:
         self.fim = None  # the model's fill-in-the-middle template, when it has one
         self._retry_load_at = 0.0
         self._engine_config = None  # what the loaded engine was built from (part of every cache key)
+        self._loading: Engine | None = None  # the engine being loaded on the model thread
 
     # -- the model -----------------------------------------------------------------------------------
     async def load(self, report: ProgressFn) -> bool:
@@ -69,8 +70,11 @@ class Completer:
         def work() -> Engine:
             if old is not None:
                 old.close()
-            engine = build_engine(config)
-            engine.load(report)
+            self._loading = engine = build_engine(config)  # close() ends a load that waits (a silent server)
+            try:
+                engine.load(report)
+            finally:
+                self._loading = None
             return engine
 
         try:
@@ -130,11 +134,12 @@ class Completer:
     def close(self) -> None:
         self.scheduler.cancel_all()
         engine, self.engine = self.engine, None
-        if engine is not None:
-            try:
-                engine.close()
-            except Exception:
-                log.exception("closing the engine failed")
+        for each in (engine, self._loading):  # (a loading engine's close ends the requests it waits on)
+            if each is not None:
+                try:
+                    each.close()
+                except Exception:
+                    log.exception("closing the engine failed")
         self.scheduler.shutdown()
 
     # -- completions ---------------------------------------------------------------------------------
