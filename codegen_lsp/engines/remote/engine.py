@@ -267,12 +267,15 @@ class OpenAIEngine:
                     raise self._status_error(read_answer(response))
                 events = sse_events(lines_of(response.iter_bytes()))
                 max_chars = request.max_new_tokens * self.longest_token()
-                return read_stream(events, request, cancel, should_stop, result, self.check, max_chars)
+                read_stream(events, request, cancel, should_stop, result, self.check, max_chars)
         except httpx.HTTPError as err:
             if cancel.cancelled:  # the abort ended the read
                 result.finish_reason = FinishReason.CANCELLED
                 return result
             raise EngineError(transport_error_message(err, self.api_base, self.config.request_timeout_seconds)) from err
+        if cancel.cancelled:  # the abort may read as the end of the body, not as an error
+            result.finish_reason = FinishReason.CANCELLED
+        return result
 
     def _endpoint(self, request: GenerationRequest, n: int = 1) -> tuple[str, dict]:
         """Where a request goes and what it says: /infill (llama.cpp, with a suffix) or /completions."""
@@ -349,7 +352,7 @@ class OpenAIEngine:
             self._closed = True
             client, connections, self._client = self._client, self._connections, None
         if connections is not None:
-            connections.abort()
+            connections.close()
         if client is not None:
             with suppress(Exception):
                 client.close()

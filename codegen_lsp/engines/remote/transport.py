@@ -57,6 +57,7 @@ class OpenConnections:
         self._backend = httpcore.SyncBackend()
         self._streams: weakref.WeakSet = weakref.WeakSet()
         self._lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def install(cls, client) -> "OpenConnections":
@@ -111,17 +112,30 @@ class OpenConnections:
         tracked = Tracked()
         with self._lock:
             self._streams.add(tracked)
+            closed = self._closed
+        if closed:  # opened while close() ran: end it too
+            shut_down(tracked)
         return tracked
 
     def abort(self) -> None:
+        """End every connection open now."""
         with self._lock:
             streams = list(self._streams)
         for stream in streams:
-            sock = stream.get_extra_info("socket")
-            if sock is None:
-                continue
-            with suppress(OSError, ValueError):  # already closed
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: an SSLSocket's would unwrap
+            shut_down(stream)
+
+    def close(self) -> None:
+        """End every connection, and every one opened from now on."""
+        with self._lock:
+            self._closed = True
+        self.abort()
+
+
+def shut_down(stream) -> None:
+    sock = stream.get_extra_info("socket")
+    if sock is not None:
+        with suppress(OSError, ValueError):  # already closed
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: an SSLSocket's would unwrap
 
 
 def tls_context(ca_bundle: str | None = None):
