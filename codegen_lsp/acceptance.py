@@ -26,6 +26,7 @@ import difflib
 import json
 import logging
 import os
+import re
 import time
 import weakref
 from collections import Counter, OrderedDict
@@ -230,12 +231,14 @@ class CounterFile:
         self.days: dict[str, dict[Key, Counter]] = {}
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            for day, rows in data.get("days", {}).items():
-                self.days[day] = {tuple(row["key"]): Counter(row["counts"]) for row in rows}
         except FileNotFoundError:
-            pass
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+            data = {}
+        except (OSError, ValueError, RecursionError) as err:
             log.warning("acceptance counters in %s could not be read (%s); starting afresh", path, type(err).__name__)
+            data = {}
+        self.days, dropped = read_counters(data)
+        if dropped:
+            log.warning("acceptance counters in %s: %d damaged entries were left out (%s)", path, len(dropped), dropped[0])
         self.dirty = False
 
     def add(self, day: str, key: Key, name: str, amount: int) -> None:
@@ -260,6 +263,53 @@ class CounterFile:
             self.dirty = False
         except OSError as err:
             log.warning("could not save acceptance counters to %s: %s", self.path, err)
+
+
+COUNTER_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def read_counters(data: Any) -> tuple[dict[str, dict[Key, Counter]], list[str]]:
+    """The counters of a counter file's JSON, and what was left out: a count must be a non-negative integer (not a
+    string, an object, a fraction, a negative number or true), a key three strings, a day an ISO date. Each bad
+    entry is dropped alone; the rest of the file is kept."""
+    days: dict[str, dict[Key, Counter]] = {}
+    dropped: list[str] = []
+    stored = data.get("days") if isinstance(data, dict) else None
+    if not isinstance(stored, dict):
+        if data:
+            dropped.append("no table of days")
+        return days, dropped
+    for day, rows in stored.items():
+        if not (is_iso_day(day) and isinstance(rows, list)):
+            dropped.append("a day that is not a date with a list of rows")
+            continue
+        for row in rows:
+            key = row.get("key") if isinstance(row, dict) else None
+            counts = row.get("counts") if isinstance(row, dict) else None
+            if not (isinstance(key, list) and len(key) == 3 and all(isinstance(k, str) for k in key)):
+                dropped.append("a row whose key is not three strings")
+                continue
+            if not isinstance(counts, dict):
+                dropped.append("a row whose counts are not an object")
+                continue
+            kept = days.setdefault(day, {}).setdefault(tuple(key), Counter())
+            for name, value in counts.items():
+                if not (isinstance(name, str) and COUNTER_NAME.fullmatch(name)):
+                    dropped.append("a counter with a bad name")
+                elif not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                    dropped.append(f"{name} is not a non-negative integer")
+                else:
+                    kept[name] += value
+    return days, dropped
+
+
+def is_iso_day(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
 
 
 def default_counter_path() -> Path:
@@ -340,7 +390,14 @@ class AcceptanceTracker:
                 move(point, start, end, change.text, self.encoding, new_end)
 
     def closed(self, uri: str) -> None:
+        """didClose: the document's accepted pieces can no longer be checked (what it holds now cannot be known,
+        and a document reopened under the same URI is another text): their checks still to come are left out."""
         self._last_offer.pop(uri, None)
+        self._tracked.pop(uri, None)
+        left_out = [piece for piece in self._pieces if piece.uri == uri]
+        if left_out:
+            log.debug("%d retention checks left out: the document was closed", len(left_out))
+            self._pieces = [piece for piece in self._pieces if piece.uri != uri]
 
     # -- answers ------------------------------------------------------------------------------------------------------
     def offer(
