@@ -313,6 +313,10 @@ class CodegenProtocol(LanguageServerProtocol):
             else:
                 log.warning("dropped %s: the server is not initialized yet", method)
             return
+        if method == types.INITIALIZE and self.initialized:  # LSP: sent once; pygls began a new session, docs lost
+            if is_request:
+                self.reject(Unreadable(message.id, method, INVALID_REQUEST, "initialize may be sent only once"))
+            return
         if is_request and self._shutdown and method != types.EXIT:
             self.reject(Unreadable(message.id, method, INVALID_REQUEST, "the server is shutting down"))
             return
