@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 
-from codegen_lsp.acceptance import AcceptanceTracker, CounterFile, read_counters
+from codegen_lsp.acceptance import AcceptanceTracker, CounterFile
+from codegen_lsp.counter_check import read_counters
 
 KEY = ["line", "python", "codegen"]
 GOOD = {"version": 1, "days": {"2026-12-01": [{"key": KEY, "counts": {"shown": 4, "accepted": 2}}]}}

@@ -469,15 +469,10 @@ class OwnTransport:
         """One client at a time (see tcp.py): the first connection that speaks owns the session."""
         self._stop_event = stop = threading.Event()
 
-        async def session(first: bytes, next_chunk, writer) -> None:
+        async def session(next_chunk, writer) -> None:
             self.protocol.set_writer(writer)
-            chunks = [first]
-
-            async def chunk() -> bytes:
-                return chunks.pop() if chunks else await next_chunk()
-
             try:
-                await serve_bodies(chunk, self.protocol.handle_body, stop)
+                await serve_bodies(next_chunk, self.protocol.handle_body, stop)
             except SystemExit:  # `exit` (the protocol keeps its code); asyncio would log it as unhandled
                 pass
 

@@ -59,12 +59,12 @@ async def close_quietly(writer: asyncio.StreamWriter) -> None:
 class OneClient:
     """Hands the session to the first connection that speaks; refuses the others with a message.
 
-    `serve(first_chunk, next_chunk, writer)` runs the session on the owning connection and returns when it
-    ends; `ended()` is called after it (the server shuts down)."""
+    `serve(next_chunk, writer)` runs the session on the owning connection (its first chunk included) and returns
+    when it ends; `ended()` is called after it (the server shuts down)."""
 
     def __init__(
         self,
-        serve: Callable[[bytes, Callable[[], Awaitable[bytes]], asyncio.StreamWriter], Awaitable[None]],
+        serve: Callable[[Callable[[], Awaitable[bytes]], asyncio.StreamWriter], Awaitable[None]],
         ended: Callable[[], None],
     ) -> None:
         self._serve = serve
@@ -86,8 +86,13 @@ class OneClient:
                 return
             self.owner = writer
             log.info("a client connected over TCP: serving it")
+            unread = [first]
+
+            async def next_chunk() -> bytes:
+                return unread.pop() if unread else await read_chunk(reader)
+
             try:
-                await self._serve(first, lambda: read_chunk(reader), writer)
+                await self._serve(next_chunk, writer)
             finally:
                 log.info("the TCP client's connection ended")
                 self._ended()
