@@ -9,8 +9,8 @@
    version of the neighbour is a new entry), `per-document` as now (snippets.WindowCache: one version per
    document). Each runs in a fresh process (RSS is per process); the table shows both.
 
-    python benchmarks/reliability.py                 # both parts (about a minute on 2 busy cores)
-    python benchmarks/reliability.py --edits 50      # fewer timed edits per size
+    python benchmarks/reliability.py --edits 30      # both parts: 16 min on 2 busy cores (the `before` rows)
+    python benchmarks/reliability.py --edits 5 --neighbour-edits 100   # a quick look
 """
 
 from __future__ import annotations
