@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable
 from lsprotocol import types
 
 from .acceptance_positions import Tracked, advance, kept_characters, move, utf16_prefix
+from .counter_check import read_counters
 from .lsp.documents import offset_at
 
 log = logging.getLogger(__name__)
@@ -135,12 +136,14 @@ class CounterFile:
         self.days: dict[str, dict[Key, Counter]] = {}
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            for day, rows in data.get("days", {}).items():
-                self.days[day] = {tuple(row["key"]): Counter(row["counts"]) for row in rows}
         except FileNotFoundError:
-            pass
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+            data = {}
+        except (OSError, ValueError, RecursionError) as err:
             log.warning("acceptance counters in %s could not be read (%s); starting afresh", path, type(err).__name__)
+            data = {}
+        self.days, dropped = read_counters(data)
+        if dropped:
+            log.warning("acceptance counters in %s: %d damaged entries were left out (%s)", path, len(dropped), dropped[0])
         self.dirty = False
 
     def add(self, day: str, key: Key, name: str, amount: int) -> None:
@@ -245,7 +248,14 @@ class AcceptanceTracker:
                 move(point, start, end, change.text, self.encoding, new_end)
 
     def closed(self, uri: str) -> None:
+        """didClose: the document's accepted pieces can no longer be checked (what it holds now cannot be known,
+        and a document reopened under the same URI is another text): their checks still to come are left out."""
         self._last_offer.pop(uri, None)
+        self._tracked.pop(uri, None)
+        left_out = [piece for piece in self._pieces if piece.uri == uri]
+        if left_out:
+            log.debug("%d retention checks left out: the document was closed", len(left_out))
+            self._pieces = [piece for piece in self._pieces if piece.uri != uri]
 
     # -- answers ------------------------------------------------------------------------------------------------------
     def offer(

@@ -67,6 +67,7 @@ class Completer:
         self.fim = None  # the model's fill-in-the-middle template, when it has one
         self._retry_load_at = 0.0
         self._engine_config = None  # what the loaded engine was built from (part of every cache key)
+        self._loading: Engine | None = None  # the engine being loaded on the model thread
 
     # -- the model -----------------------------------------------------------------------------------
     async def load(self, report: ProgressFn) -> bool:
@@ -79,8 +80,11 @@ class Completer:
         def work() -> Engine:
             if old is not None:
                 old.close()
-            engine = (self._build or build_engine)(config)
-            engine.load(report)
+            self._loading = engine = (self._build or build_engine)(config)  # close() ends a load that waits
+            try:
+                engine.load(report)
+            finally:
+                self._loading = None
             return engine
 
         try:
@@ -148,8 +152,9 @@ class Completer:
     def close(self) -> None:
         self.scheduler.cancel_all()
         engine, self.engine = self.engine, None
-        if engine is not None:
-            close_quietly(engine)
+        for each in (engine, self._loading):  # (a loading engine's close ends the requests it waits on)
+            if each is not None:
+                close_quietly(each)
         self.scheduler.shutdown()
 
     # -- completions ---------------------------------------------------------------------------------

@@ -40,6 +40,17 @@ def exit_code(raw: RawServer) -> int:
     return raw.proc.wait(timeout=EXITS_WITHIN)
 
 
+def test_a_second_initialize_is_refused_and_the_session_keeps_its_documents(started):
+    raw = started(loaded=False)
+    raw.open("file:///work/kept.py", "x = 1\n")
+    again = raw.call("initialize", {"processId": None, "rootUri": None, "capabilities": {}})
+    assert again["error"]["code"] == -32600 and "only once" in again["error"]["message"]
+    assert raw.call("codegen/documentText", {"uri": "file:///work/kept.py"})["result"]["text"] == "x = 1\n"
+    assert "result" in raw.call("codegen/stats")  # still serving, still initialized
+    raw.close()
+    assert exit_code(raw) == 0
+
+
 def test_exit_without_shutdown_ends_with_code_1(started):
     raw = started(loaded=False)
     raw.notify("exit")

@@ -131,7 +131,9 @@ def test_transformers_serve_streams_the_same_text_as_a_plain_request(transformer
         assert engine.tokenizer is not None  # the model's own tokenizer, from the local directory
         assert engine.context_window == 2048  # from the local config (n_positions)
         result = generate(engine, "def load(path):\n    ", 12)
-        assert result.finish_reason == "length" and result.generated_tokens == 12
+        # Streamed pieces, counted as they come: transformers serve sends tokens decoded together in one chunk
+        # when its queue holds several, so the count is at most the 12 tokens (it sends no usage).
+        assert result.finish_reason == "length" and 0 < result.generated_tokens <= 12
         assert result.text == plain_completion(transformers_server, str(wordy_model_dir), "def load(path):\n    ", 12)
     finally:
         engine.close()

@@ -50,6 +50,7 @@ from .documents import DocumentWorkspace
 from .framing import serve_bodies, stdin_chunks
 from .messages import MESSAGE_TYPES
 from .strict import strict_types, what_was_wrong
+from .tcp import OneClient
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,10 @@ class CodegenProtocol(LanguageServerProtocol):
                 self.reject(Unreadable(message.id, method, SERVER_NOT_INITIALIZED, "initialize comes first"))
             else:
                 log.warning("dropped %s: the server is not initialized yet", method)
+            return
+        if method == types.INITIALIZE and self.initialized:  # LSP: sent once; pygls began a new session, docs lost
+            if is_request:
+                self.reject(Unreadable(message.id, method, INVALID_REQUEST, "initialize may be sent only once"))
             return
         if is_request and self._shutdown and method != types.EXIT:
             self.reject(Unreadable(message.id, method, INVALID_REQUEST, "the server is shutting down"))
@@ -347,19 +352,19 @@ class OwnTransport:
             self.shutdown()
 
     def start_tcp(self, host: str, port: int) -> None:
+        """One client at a time (see tcp.py): the first connection that speaks owns the session."""
         self._stop_event = stop = threading.Event()
 
-        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def session(next_chunk, writer) -> None:
             self.protocol.set_writer(writer)
             try:
-                await serve_bodies(lambda: reader.read(1 << 16), self.protocol.handle_body, stop)
+                await serve_bodies(next_chunk, self.protocol.handle_body, stop)
             except SystemExit:  # `exit` (the protocol keeps its code); asyncio would log it as unhandled
                 pass
-            finally:
-                self.shutdown()
 
         async def main() -> None:
-            self._server = await asyncio.start_server(connection, host, port)
+            clients = OneClient(session, self.shutdown)
+            self._server = await asyncio.start_server(clients.connection, host, port)
             log.info("serving on %s", ", ".join(str(s.getsockname()) for s in self._server.sockets))
             async with self._server:
                 await self._server.serve_forever()
