@@ -74,7 +74,7 @@ def test_good_counters_read_back_unchanged(tmp_path):
 # -- retention when the document goes away ----------------------------------------------------------------------------
 def accepted_piece(tracker: AcceptanceTracker, uri: str, text: str) -> None:
     [item] = tracker.offer(uri, text, len(text), types.Position(0, len(text)), ["return 1"], tuple(KEY))
-    tracker.accepted([item])
+    tracker.accepted(item)
 
 
 def checked(tracker: AcceptanceTracker) -> int:
