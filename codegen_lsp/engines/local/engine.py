@@ -20,7 +20,7 @@ from ..decoding.loop import DecodeLoop
 from ..decoding.speculation import Drafter, ModelDrafter, PromptLookup
 from ..decoding.stopping import FinishReason, StoppingCriteria
 from ..decoding.token_model import TokenModel
-from .loading import fast_backend, load_tokenizer
+from .loading import fast_backend, load_tokenizer, route_library_output
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class LocalEngine:
 
     # -- loading -------------------------------------------------------------------------------------
     def load(self, report: ProgressFn) -> None:
+        route_library_output(verbose=log.isEnabledFor(logging.DEBUG))
         report("loading tokenizer", 5)
         self.tokenizer = self.tokenizer_loader(self.config)
         self._backend = fast_backend(self.tokenizer)
@@ -70,6 +71,14 @@ class LocalEngine:
 
     def _load_model(self, report: ProgressFn) -> None:
         """Load the model into `self.model` (the base engine loads none)."""
+
+    def _record_load(self, device: object, dtype: object, weight_bytes: int) -> None:
+        """What every in-process engine puts in `runtime` at load (`codegen-lsp check` prints it); a fact an
+        engine already put there stays."""
+        facts = {"device": str(device), "dtype": str(dtype).removeprefix("torch."),
+                 "weights_mib": round(weight_bytes / 2**20, 1)}
+        for key, value in facts.items():
+            self.runtime.setdefault(key, value)
 
     def _token_model(self, model_id: str, report: ProgressFn) -> TokenModel:
         """Load a checkpoint as this engine's TokenModel (used for the draft model)."""

@@ -36,6 +36,7 @@ class FastCodeGenEngine(LocalEngine):
         self.device = resolve_device(self.config.device)
         self.model = self._token_model(self.config.model, report)
         self.context_window = self.model.window
+        self._record_load(self.model.device, self.model.dtype, self.model.w.nbytes())
         report("warming up", 80)
         self._warm_up(self.model)
 
