@@ -129,14 +129,14 @@ def settings_from_args(args: argparse.Namespace) -> tuple[Settings, list[str]]:
     return parse_settings(settings_given(args))
 
 
-def setup_logging(level: str, log_file: str | None, command: str | None = None) -> None:
-    """Logs to stderr or `log_file`. A one-shot command on stderr prints plain `codegen-lsp: message` lines
-    (what the user reads); the server's logs carry time, level and module. `check` logs only when asked
-    (--log-level, --log-file): its report says what went wrong."""
-    if command == "check" and not log_file and level == "info":
+def setup_logging(level: str | None, log_file: str | None, command: str | None = None) -> None:
+    """Logs to stderr or `log_file` (`level` None: the flag was not given, info). A one-shot command on stderr
+    prints plain `codegen-lsp: message` lines (what the user reads); the server's logs carry time, level and
+    module. `check` logs only when asked (--log-level, --log-file): its report says what went wrong."""
+    if command == "check" and level is None and not log_file:
         logging.getLogger().addHandler(logging.NullHandler())
-        logging.getLogger().setLevel(logging.CRITICAL)
         return
+    level = level or "info"
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     plain = command is not None and not log_file
     handler.setFormatter(logging.Formatter("codegen-lsp: %(message)s" if plain else "%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -149,7 +149,7 @@ def setup_logging(level: str, log_file: str | None, command: str | None = None) 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     settings, errors = settings_from_args(args)
-    setup_logging(settings.log_level, getattr(args, "log_file", None), args.command)
+    setup_logging(getattr(args, "log_level", None), args.log_file, args.command)
     if errors:
         for error in errors:
             print(f"codegen-lsp: {error}", file=sys.stderr)
@@ -224,7 +224,9 @@ def run_complete(args: argparse.Namespace, settings: Settings) -> int:
         print(f"codegen-lsp: line {line + 1} (0-based {line}) is past the end of {path}", file=sys.stderr)
         return 2
     uri = path.resolve().as_uri()
-    completer = Completer(settings)  # its errors are logged, one line each
+    # Its errors are logged, one line each; printed as well where the logs go to a file.
+    completer = Completer(settings, on_error=(lambda message: print(f"codegen-lsp: {message}", file=sys.stderr))
+                          if args.log_file else None)
 
     async def run() -> list[str] | None:
         if not await completer.load(lambda message, pct: log.info("loading: %s", message)):

@@ -20,7 +20,7 @@ from ..decoding.loop import DecodeLoop
 from ..decoding.speculation import Drafter, ModelDrafter, PromptLookup
 from ..decoding.stopping import FinishReason, StoppingCriteria
 from ..decoding.token_model import TokenModel
-from .loading import fast_backend, load_tokenizer, route_library_output
+from .loading import fast_backend, load_tokenizer, route_library_output, with_model_sources
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class LocalEngine:
         drafter) and `.run(ids, request, cancel, result)`; `tokenizer_loader`: `(config, model_id=None)` ->
         the tokenizer, load_tokenizer. Seams for tests (tests/fault_server.py injects faults through them)."""
         self.config = config
+        self.named_model = config.model
         self.decode_loop = decode_loop
         self.tokenizer_loader = tokenizer_loader
         self.tokenizer = None
@@ -54,11 +55,12 @@ class LocalEngine:
 
     @property
     def model_name(self) -> str:
-        return self.config.model
+        return self.named_model
 
     # -- loading -------------------------------------------------------------------------------------
     def load(self, report: ProgressFn) -> None:
         route_library_output(verbose=log.isEnabledFor(logging.DEBUG))
+        self.config = with_model_sources(self.config)  # what the user named stays in model_name
         report("loading tokenizer", 5)
         self.tokenizer = self.tokenizer_loader(self.config)
         self._backend = fast_backend(self.tokenizer)

@@ -4,6 +4,7 @@ and one mapping from a load failure to the message the user sees."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 # same thing at once. A name that does not resolve fails in milliseconds; this bounds a silently dropped one.
 HUB_CHECK_SECONDS = 5.0
 
-LOCAL_DIRECTORY_HINT = "or download it where there is network and set model (--model) to its local directory"
+MODEL_SETTING = "model (--model)"
+DRAFT_MODEL_SETTING = "draftModel (--draft-model)"
 
 
 @dataclass(frozen=True)
@@ -92,37 +94,58 @@ def hub_reachability(model_id: str, revision: str | None) -> str | None:
     return None
 
 
-def check_model_source(
+def model_source(
     model_id: str,
     revision: str | None = None,
+    setting: str = MODEL_SETTING,
     reach: Callable[[str, str | None], str | None] = hub_reachability,
     offline: bool | None = None,
-) -> None:
-    """Fail at once, with one message that says what to change, when `model_id` cannot load: a directory
-    that does not exist, or a hub model that is neither in the local cache nor reachable. `reach`: the hub
-    check; `offline`: HF_HUB_OFFLINE as huggingface_hub read it when None (seams for tests)."""
-    from huggingface_hub import constants, try_to_load_from_cache
+) -> str:
+    """Where to load `model_id` from: itself (a directory, or a hub id to download or bring up to date), or its
+    cached snapshot directory when the hub cannot be reached (huggingface_hub would retry each file it asks
+    for five times: 2 min 49 s for a cached pycodegen-tiny behind a closed port, measured). Raises EngineError
+    with one message that says what to change when it cannot load: a directory that does not exist, or a hub
+    model neither cached nor reachable. `setting`: the setting that named it; `reach`: the hub check;
+    `offline`: HF_HUB_OFFLINE as huggingface_hub read it when None (seams for tests)."""
+    from huggingface_hub import constants, snapshot_download, try_to_load_from_cache
 
     if Path(model_id).expanduser().is_dir():
-        return
+        return model_id
     if looks_like_path(model_id):
-        raise EngineError(f"no such directory: {Path(model_id).expanduser().resolve()} (set model (--model) to a "
-                          "local model directory or a hub id such as Salesforce/codegen-350M-multi)")
-    if isinstance(try_to_load_from_cache(model_id, "config.json", revision=revision), str):
-        return  # cached: transformers falls back to the cache without retrying when the hub is away
+        raise EngineError(f"no such directory: {Path(model_id).expanduser().resolve()}; set {setting} to a local "
+                          "model directory or a hub id such as Salesforce/codegen-350M-multi")
+    local_directory = f"or download it where there is network and set {setting} to its local directory"
+    cached = isinstance(try_to_load_from_cache(model_id, "config.json", revision=revision), str)
     cache = constants.HF_HUB_CACHE
     if constants.HF_HUB_OFFLINE if offline is None else offline:
+        if cached:
+            return model_id
         raise EngineError(
             f"'{model_id}' is not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE=1 keeps the hub off: "
-            f"unset HF_HUB_OFFLINE to download it once, {LOCAL_DIRECTORY_HINT}"
+            f"unset HF_HUB_OFFLINE to download it once, {local_directory}"
         )
     why = reach(model_id, revision)
-    if why is not None:
-        raise EngineError(
-            f"cannot reach the Hugging Face hub to download '{model_id}' ({why}) and it is not in the cache "
-            f"({cache}): connect to the network once (HF_ENDPOINT names a mirror), {LOCAL_DIRECTORY_HINT}; "
-            "with HF_HUB_OFFLINE=1 only cached models load, without asking the hub"
-        )
+    if why is None:
+        return model_id
+    if cached:
+        directory = snapshot_download(model_id, revision=revision, local_files_only=True)
+        log.warning("the Hugging Face hub cannot be reached (%s): loading the cached copy of '%s' (%s); "
+                    "HF_HUB_OFFLINE=1 skips this check", why, model_id, directory)
+        return directory
+    raise EngineError(
+        f"cannot reach the Hugging Face hub to download '{model_id}' ({why}) and it is not in the cache "
+        f"({cache}): connect to the network once (HF_ENDPOINT names a mirror), {local_directory}; "
+        "with HF_HUB_OFFLINE=1 only cached models load, without asking the hub"
+    )
+
+
+def with_model_sources(config: LocalConfig) -> LocalConfig:
+    """`config` with its model and draft model replaced by where to load them from (`model_source`), checked
+    before anything is read: the first file a model's load asks for is where a wrong name or an unreachable
+    hub would otherwise show up, slowly."""
+    model = model_source(config.model, config.revision)
+    draft = config.draft_model and model_source(config.draft_model, None, DRAFT_MODEL_SETTING)
+    return dataclasses.replace(config, model=model, draft_model=draft)
 
 
 def route_library_output(verbose: bool) -> None:
@@ -147,7 +170,6 @@ def route_library_output(verbose: bool) -> None:
 def load_tokenizer(config: LocalConfig, model_id: str | None = None):
     from transformers import AutoTokenizer
 
-    check_model_source(model_id or config.model, revision_of(config, model_id))  # the first file read of a model
     with load_errors(config, "tokenizer", model_id):
         return AutoTokenizer.from_pretrained(
             model_id or config.model, revision=revision_of(config, model_id),
@@ -183,9 +205,14 @@ def out_of_memory(config: LocalConfig, err: Exception) -> EngineError:
     return EngineError(f"not enough memory to load '{config.model}' ({err}); try a smaller model or --device cpu")
 
 
+def setting_of(config: LocalConfig, model_id: str | None) -> str:
+    """The setting (and flag) that named `model_id`, for a message that says what to change."""
+    return DRAFT_MODEL_SETTING if model_id and model_id == config.draft_model else MODEL_SETTING
+
+
 def load_failure_message(config: LocalConfig, what: str, err: Exception, model_id: str | None = None) -> str:
     model_id = model_id or config.model
-    setting = "draftModel (--draft-model)" if model_id == config.draft_model else "model (--model)"
+    setting = setting_of(config, model_id)
     hint = f"set {setting} to a hub id or a local model directory"
     if "Unrecognized configuration class" in str(err):
         hint = f"'{model_id}' is not a causal language model; set {setting} to one, such as Salesforce/codegen-350M-multi"
