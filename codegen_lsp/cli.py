@@ -17,63 +17,38 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .settings import CHOICES, DEFAULT_MODEL, Settings, parse_settings
+from .settings import CHOICES, SETTINGS_FIELDS, Settings, flags_of, meta, parse_settings
 
 log = logging.getLogger("codegen_lsp")
 
-# flag name → Settings field, for the flags that are settings
-SETTING_FLAGS = {
-    "model": "model",
-    "device": "device",
-    "dtype": "dtype",
-    "engine": "engine",
-    "quantize": "quantize",
-    "max_new_tokens": "max_new_tokens",
-    "temperature": "temperature",
-    "mode": "mode",
-    "context_tokens": "context_tokens",
-    "kv_cache_slots": "kv_cache_slots",
-    "draft_tokens": "draft_tokens",
-    "draft_model": "draft_model",
-    "cache_entries": "cache_entries",
-    "trust_remote_code": "trust_remote_code",
-    "revision": "revision",
-    "api_base": "api_base",
-    "api_model": "api_model",
-    "api_key_env": "api_key_env",
-    "ca_bundle": "ca_bundle",
-    "log_level": "log_level",
-}
+def add_setting_flags(parser: argparse.ArgumentParser, default=None) -> None:
+    """One flag per setting, from the settings schema; `default=argparse.SUPPRESS` on a subcommand, so that it
+    does not overwrite the same flags given before the subcommand's name with None."""
+    group = parser.add_argument_group("settings (each is also an editor setting: docs/settings.md)")
+    for field in SETTINGS_FIELDS:
+        group.add_argument(*flags_of(field), dest=field.name, default=default, help=_flag_help(field),
+                           **_flag_kind(field))
+    group.add_argument("--log-file", default=default, help="write logs here instead of stderr")
 
 
-def add_model_flags(parser: argparse.ArgumentParser, default=None) -> None:
-    """The model flags; `default=argparse.SUPPRESS` on a subcommand, so that it does not overwrite the same
-    flags given before the subcommand's name with None."""
-    group = parser.add_argument_group("model")
-    group.add_argument("--model", help=f"hub id or local directory (default {DEFAULT_MODEL})")
-    group.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
-    group.add_argument("--dtype", choices=CHOICES["dtype"], help="default auto: half precision on GPU, float32 on CPU")
-    group.add_argument("--engine", choices=CHOICES["engine"], help="default auto: fast for CodeGen on CUDA")
-    group.add_argument("--backend", dest="engine", choices=CHOICES["engine"], help="alias of --engine")
-    group.add_argument("--quantize", choices=CHOICES["quantize"],
-                       help="weight-only int8/int4 in the fast CodeGen engine (default none)")
-    group.add_argument("--max-new-tokens", type=int)
-    group.add_argument("--temperature", type=float, help="0 (default) decodes greedily")
-    group.add_argument("--mode", choices=CHOICES["mode"], help="how much to complete (default auto)")
-    group.add_argument("--context-tokens", type=int, help="prompt budget in tokens (default: the model's window)")
-    group.add_argument("--kv-cache-slots", type=int, help="KV caches kept for prefix reuse (0 turns reuse off)")
-    group.add_argument("--draft-tokens", type=int,
-                       help="speculative decoding: tokens drafted per model pass (default 4; 0 turns it off)")
-    group.add_argument("--draft-model", help="a small model of the same family that drafts (default: prompt lookup)")
-    group.add_argument("--cache-entries", type=int, help="finished completions kept (0 turns the cache off)")
-    group.add_argument("--trust-remote-code", action="store_true", default=default, help="run a checkpoint's own code")
-    group.add_argument("--revision", help="model revision (branch, tag or commit) on the hub")
-    group.add_argument("--api-base", help="an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    group.add_argument("--api-model", help="model name to ask the remote server for")
-    group.add_argument("--api-key-env", help="environment variable that holds the API key")
-    group.add_argument("--ca-bundle", help="PEM file of extra CA certificates for an https api-base")
-    group.add_argument("--log-level", choices=CHOICES["log_level"])
-    group.add_argument("--log-file", help="write logs here instead of stderr")
+def _flag_kind(field) -> dict:
+    if field.type is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if field.name in CHOICES:
+        return {"choices": CHOICES[field.name]}
+    if field.type in (int, float):
+        return {"type": field.type, "metavar": "N"}
+    return {}
+
+
+def _flag_help(field) -> str:
+    text = meta(field).help
+    default = field.default
+    if default is not None and field.type is not bool:
+        text += f" (default {default})"
+    elif field.type is bool:
+        text += f" (default {'on' if default else 'off'})"
+    return text.replace("%", "%%")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tcp", action="store_true", help="serve over TCP")
     parser.add_argument("--host", default="127.0.0.1", help="TCP address (default 127.0.0.1; there is no auth)")
     parser.add_argument("--port", type=int, default=2087)
-    add_model_flags(parser)
+    add_setting_flags(parser)
     commands = parser.add_subparsers(dest="command")
     check = commands.add_parser(
         "check",
@@ -93,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit 0: it works; 1: it does not work here; 2: bad flags.",
         argument_default=argparse.SUPPRESS,
     )
-    add_model_flags(check, default=argparse.SUPPRESS)
+    add_setting_flags(check, default=argparse.SUPPRESS)
     complete = commands.add_parser(
         "complete",
         help="complete FILE:LINE:COL (1-based, as compilers print) or FILE --line L --character C (0-based)",
@@ -106,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--line", type=int, default=None, help="0-based line (LSP positions)")
     complete.add_argument("--character", type=int, default=None, help="0-based column, in characters")
     complete.add_argument("--language", default=None, help="language id (default: from the file's extension)")
-    add_model_flags(complete, default=argparse.SUPPRESS)
+    add_setting_flags(complete, default=argparse.SUPPRESS)
     convert = commands.add_parser(
         "convert",
         help="write a CodeGen checkpoint as GPT-J (what vLLM and TGI serve natively)",
@@ -122,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_given(args: argparse.Namespace) -> dict:
-    return {field: getattr(args, flag) for flag, field in SETTING_FLAGS.items() if getattr(args, flag, None) is not None}
+    return {f.name: getattr(args, f.name) for f in SETTINGS_FIELDS if getattr(args, f.name, None) is not None}
 
 
 def settings_from_args(args: argparse.Namespace) -> tuple[Settings, list[str]]:

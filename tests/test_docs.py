@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from codegen_lsp.settings import DEFAULT_MODEL, Settings
+from codegen_lsp.settings import DEFAULT_MODEL, SETTINGS_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", ROOT / "editors" / "vscode" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
-FIELDS = {f.name for f in fields(Settings)}
+FIELDS = {f.name for f in SETTINGS_FIELDS}
 
 
 def snake(name: str) -> str:

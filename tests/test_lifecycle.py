@@ -56,7 +56,10 @@ def test_shutdown_then_exit_ends_with_code_0_even_during_a_long_generation(start
     raw = started(maxNewTokens=2000, mode="block")
     raw.open("file:///work/long.py", "def long():\n    ")
     pending = raw.request("textDocument/inlineCompletion", inline_params("file:///work/long.py", 1, 4))
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60
+    while raw.call("codegen/stats")["result"]["max_running"] == 0:  # until the generation is running
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     assert raw.call("shutdown")["result"] is None
     answer = raw.response(pending)  # exactly one answer: cancelled by shutdown, or done just before it
     assert "error" in answer or "result" in answer

@@ -23,7 +23,6 @@ import logging
 import re
 from typing import Any
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument, Workspace
 
 from .uris import uri_key
@@ -250,14 +249,3 @@ class DocumentWorkspace(Workspace):
         for text in cells.text_content or []:
             for change in text.changes:
                 self.update_text_document(text.document, change)
-
-
-def document_text(workspace: DocumentWorkspace, params: Any) -> dict:
-    """The `codegen/documentText` answer: the server's copy of an open document (null text when not open)."""
-    uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
-    if not isinstance(uri, str):
-        raise JsonRpcInvalidParams("codegen/documentText takes {\"uri\": string}")
-    document = workspace.open_document(uri)
-    if document is None:
-        return {"uri": uri, "text": None, "version": None}
-    return {"uri": uri, "text": document.source, "version": document.version}

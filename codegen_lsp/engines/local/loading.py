@@ -71,6 +71,11 @@ def resolve_dtype(setting: str, device: str, config_dtype: object) -> torch.dtyp
     return torch.float16
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """"float32", not "torch.float32": the setting's spelling, for the engine's runtime facts."""
+    return str(dtype).removeprefix("torch.")
+
+
 def revision_of(config: LocalConfig, model_id: str | None) -> str | None:
     """The revision setting names a revision of the model, not of the draft model."""
     return config.revision if model_id in (None, config.model) else None

@@ -17,7 +17,7 @@ from ..base import EngineError, ProgressFn
 from ..context_window import DEFAULT_CONTEXT_WINDOW, context_window_of
 from ..decoding.token_model import common_prefix_length
 from .engine import LocalEngine
-from .loading import load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
+from .loading import dtype_name, load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,7 @@ class TransformersEngine(LocalEngine):
             )
         self.model = self._token_model(self.config.model, report)
         self.context_window = self.model.window
+        self.runtime["dtype"] = dtype_name(self.model.model.dtype)
         self._record_load(self.model.device, self.model.model.dtype, self.model.model.get_memory_footprint())
         report("warming up", 90)
         self._warm_up(self.model)

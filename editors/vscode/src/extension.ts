@@ -14,7 +14,7 @@ import {
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
 import { DID_PARTIALLY_ACCEPT, DID_SHOW, ReportedItem, acceptedLength, reportedItem } from './acceptance';
-import { RESTART_KEYS, serverCommand, serverSettings } from './config';
+import { LEGACY_ENABLE, RESTART_KEYS, serverCommand, serverSettings } from './config';
 import { ServerStats, ServerStatus, View, statusBarLook, usageSummary } from './status';
 
 const SECTION = 'codegenLsp';
@@ -182,8 +182,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     output,
     statusBar,
     vscode.commands.registerCommand('codegenLsp.toggle', async () => {
-      const enabled = config().get<boolean>('enable', true);
-      await config().update('enable', !enabled, vscode.ConfigurationTarget.Global);
+      const enabled = serverSettings(config()).enabled === true;
+      await config().update(LEGACY_ENABLE, undefined, vscode.ConfigurationTarget.Global);
+      await config().update('enabled', !enabled, vscode.ConfigurationTarget.Global);
       vscode.window.setStatusBarMessage(`codegen-lsp completions ${enabled ? 'off' : 'on'}`, 3000);
     }),
     vscode.commands.registerCommand('codegenLsp.restart', restart),

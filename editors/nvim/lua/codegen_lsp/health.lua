@@ -37,6 +37,9 @@ function M.check()
       health.error(('server %d did not answer codegen/stats: %s'):format(client.id, why))
     elseif stats.state == 'ready' then
       health.ok(('model loaded: %s (engine %s)'):format(stats.model, tostring(stats.engine)))
+      if type(stats.runtime) == 'table' and next(stats.runtime) then
+        health.info('runs on: ' .. M.runtime(stats.runtime))
+      end
       health.info(M.usage(stats))
     elseif stats.state == 'loading' then
       health.warn(('model still loading: %s'):format(stats.model))
@@ -63,6 +66,17 @@ function M.usage(stats)
     line = line .. '; ' .. M.acceptance(stats.acceptance)
   end
   return line
+end
+
+--- What the engine runs on (codegen/stats "runtime": device, dtype, threads ...), by name: 'device cpu, threads 1'.
+function M.runtime(runtime)
+  local names = vim.tbl_keys(runtime)
+  table.sort(names)
+  local parts = {}
+  for _, name in ipairs(names) do
+    parts[#parts + 1] = ('%s %s'):format(name, tostring(runtime[name]))
+  end
+  return table.concat(parts, ', ')
 end
 
 local function percent(rate)

@@ -1,0 +1,32 @@
+// Generated from codegen_lsp/settings.py by `python scripts/settings_docs.py --write`: do not edit.
+// The server's settings that the extension exposes, each with the default that package.json declares
+// (an empty string means "the server's default" and is not sent).
+export const SERVER_SETTINGS: ReadonlyArray<{ key: string; fallback: boolean | number | string }> = [
+  { key: 'model', fallback: "" },
+  { key: 'device', fallback: "auto" },
+  { key: 'dtype', fallback: "auto" },
+  { key: 'engine', fallback: "auto" },
+  { key: 'revision', fallback: "" },
+  { key: 'quantize', fallback: "none" },
+  { key: 'threads', fallback: 0 },
+  { key: 'maxNewTokens', fallback: 64 },
+  { key: 'temperature', fallback: 0.0 },
+  { key: 'topP', fallback: 1.0 },
+  { key: 'mode', fallback: "auto" },
+  { key: 'candidates', fallback: 3 },
+  { key: 'contextTokens', fallback: 0 },
+  { key: 'cacheEntries', fallback: 256 },
+  { key: 'cacheTtlSeconds', fallback: 600.0 },
+  { key: 'kvCacheSlots', fallback: 4 },
+  { key: 'typedThrough', fallback: true },
+  { key: 'draftTokens', fallback: 4 },
+  { key: 'draftModel', fallback: "" },
+  { key: 'apiBase', fallback: "" },
+  { key: 'apiModel', fallback: "" },
+  { key: 'apiKeyEnv', fallback: "" },
+  { key: 'requestTimeoutSeconds', fallback: 30.0 },
+  { key: 'caBundle', fallback: "" },
+  { key: 'enabled', fallback: true },
+  { key: 'persistStats', fallback: false },
+  { key: 'logLevel', fallback: "info" },
+];
