@@ -1,6 +1,11 @@
-"""Command line: `codegen-lsp [--stdio | --tcp]` serves; `codegen-lsp complete FILE --line L --character C`
-runs one completion through the same pipeline and prints it; `codegen-lsp convert SRC DST --to gptj` rewrites a
-CodeGen checkpoint as GPT-J for servers that have no CodeGen (vLLM, TGI)."""
+"""Command line: `codegen-lsp [--stdio | --tcp]` serves; `codegen-lsp check` loads the model and says whether
+it works here and how fast; `codegen-lsp complete FILE:LINE:COL` runs one completion through the same pipeline
+and prints it; `codegen-lsp convert SRC DST --to gptj` rewrites a CodeGen checkpoint as GPT-J for servers that
+have no CodeGen (vLLM, TGI).
+
+`complete` exits 0 when it printed a suggestion, 3 when there is none (why on stderr), 1 when the model does
+not load or the completion failed, 2 on bad input (flags, an unreadable file, a position past the end).
+`check` exits 0 when the model loads and completes, 1 when it does not work here, 2 on bad flags."""
 
 from __future__ import annotations
 
@@ -55,14 +60,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=2087)
     add_setting_flags(parser)
     commands = parser.add_subparsers(dest="command")
-    complete = commands.add_parser(
-        "complete",
-        help="complete FILE at --line/--character and print the result",
+    check = commands.add_parser(
+        "check",
+        help="load the model, complete a built-in snippet, and say whether it works here and how fast",
+        description="Load the configured model, run a completion and a keystroke completion on a built-in "
+        "snippet, print device, dtype, engine, memory and latencies, and one line per problem found. "
+        "Exit 0: it works; 1: it does not work here; 2: bad flags.",
         argument_default=argparse.SUPPRESS,
     )
-    complete.add_argument("file", type=Path)
-    complete.add_argument("--line", type=int, required=True, help="0-based line")
-    complete.add_argument("--character", type=int, required=True, help="0-based column, in characters")
+    add_setting_flags(check, default=argparse.SUPPRESS)
+    complete = commands.add_parser(
+        "complete",
+        help="complete FILE:LINE:COL (1-based, as compilers print) or FILE --line L --character C (0-based)",
+        description="Run one completion through the server's pipeline and print it. Exit 0: a suggestion was "
+        "printed; 3: no suggestion (why on stderr); 1: the model did not load or the completion failed; "
+        "2: bad input.",
+        argument_default=argparse.SUPPRESS,
+    )
+    complete.add_argument("file", help="FILE, or FILE:LINE:COL with 1-based line and column")
+    complete.add_argument("--line", type=int, default=None, help="0-based line (LSP positions)")
+    complete.add_argument("--character", type=int, default=None, help="0-based column, in characters")
     complete.add_argument("--language", default=None, help="language id (default: from the file's extension)")
     add_setting_flags(complete, default=argparse.SUPPRESS)
     convert = commands.add_parser(
@@ -79,14 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_given(args: argparse.Namespace) -> dict:
+    return {f.name: getattr(args, f.name) for f in SETTINGS_FIELDS if getattr(args, f.name, None) is not None}
+
+
 def settings_from_args(args: argparse.Namespace) -> tuple[Settings, list[str]]:
-    given = {f.name: getattr(args, f.name) for f in SETTINGS_FIELDS if getattr(args, f.name, None) is not None}
-    return parse_settings(given)
+    return parse_settings(settings_given(args))
 
 
-def setup_logging(level: str, log_file: str | None) -> None:
+def setup_logging(level: str | None, log_file: str | None, command: str | None = None) -> None:
+    """Logs to stderr or `log_file` (`level` None: the flag was not given, info). A one-shot command on stderr
+    prints plain `codegen-lsp: message` lines (what the user reads); the server's logs carry time, level and
+    module. `check` logs only when asked (--log-level, --log-file): its report says what went wrong."""
+    if command == "check" and level is None and not log_file:
+        logging.getLogger().addHandler(logging.NullHandler())
+        return
+    level = level or "info"
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    plain = command is not None and not log_file
+    handler.setFormatter(logging.Formatter("codegen-lsp: %(message)s" if plain else "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
@@ -96,11 +124,15 @@ def setup_logging(level: str, log_file: str | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     settings, errors = settings_from_args(args)
-    setup_logging(settings.log_level, args.log_file)
+    setup_logging(getattr(args, "log_level", None), args.log_file, args.command)
     if errors:
         for error in errors:
             print(f"codegen-lsp: {error}", file=sys.stderr)
         sys.exit(2)
+    if args.command == "check":
+        from .check import run_check
+
+        sys.exit(run_check(parse_settings({**settings_given(args), "typed_through": False})[0]))
     if args.command == "complete":
         sys.exit(run_complete(args, settings))
     if args.command == "convert":
@@ -125,8 +157,18 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
             )
         server.start_tcp(args.host, args.port)
     else:
+        if sys.stdin.isatty():
+            print(WAITING_ON_TERMINAL, file=sys.stderr)
         server.start_io()
+        if not server.protocol.initialized:
+            sys.exit(0)  # the input ended before any client connected: nothing went wrong
     sys.exit(server.protocol.final_exit_code())  # pygls swallows the code `exit` asks for
+
+
+WAITING_ON_TERMINAL = (
+    "codegen-lsp: waiting for an LSP client on stdin (editors start this command themselves); to try the model "
+    "by hand: `codegen-lsp check`, or `codegen-lsp complete FILE:LINE:COL`. Ctrl-D quits."
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -140,34 +182,63 @@ def is_loopback(host: str) -> bool:
 
 def run_complete(args: argparse.Namespace, settings: Settings) -> int:
     from .completion import Completer
+    from .context import SKIP, cursor_context
 
+    position = complete_position(args.file, args.line, args.character)
+    if isinstance(position, str):
+        print(f"codegen-lsp: {position}", file=sys.stderr)
+        return 2
+    path, line, character = position
     try:
-        text = args.file.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        print(f"codegen-lsp: cannot read {args.file}: {err}", file=sys.stderr)
+        print(f"codegen-lsp: cannot read {path}: {err}", file=sys.stderr)
         return 2
-    offset = offset_of(text, args.line, args.character)
+    offset = offset_of(text, line, character)
     if offset is None:
-        print(f"codegen-lsp: line {args.line} is past the end of {args.file}", file=sys.stderr)
+        print(f"codegen-lsp: line {line + 1} (0-based {line}) is past the end of {path}", file=sys.stderr)
         return 2
-    completer = Completer(settings, on_error=lambda message: print(f"codegen-lsp: {message}", file=sys.stderr))
+    uri = path.resolve().as_uri()
+    # Its errors are logged, one line each; printed as well where the logs go to a file.
+    completer = Completer(settings, on_error=(lambda message: print(f"codegen-lsp: {message}", file=sys.stderr))
+                          if args.log_file else None)
 
     async def run() -> list[str] | None:
         if not await completer.load(lambda message, pct: log.info("loading: %s", message)):
             return None
-        shown = await completer.complete(args.file.resolve().as_uri(), text, offset, args.language)
+        shown = await completer.complete(uri, text, offset, args.language)
         return [c.insert_text for c in shown]  # what to insert at the position (the closers there stay)
 
     try:
         completions = asyncio.run(run())
     finally:
         completer.close()
-    if completions is None:
+    if completions is None or completer.stats.snapshot()["errors"]:
         return 1
-    sys.stdout.write("\n----\n".join(completions))
-    if completions:
-        sys.stdout.write("\n")
+    if not completions:
+        ctx = cursor_context(text, offset, args.language, uri, settings.mode)
+        why = ("the cursor is inside a word or before code on its line, where nothing is completed"
+               if ctx.mode == SKIP else "the filters cut the model's text to nothing: it repeated the code around "
+               "it or did not fit the block")
+        print(f"codegen-lsp: no suggestion ({why})", file=sys.stderr)
+        return 3
+    sys.stdout.write("\n----\n".join(completions) + "\n")
     return 0
+
+
+def complete_position(file: str, line: int | None, character: int | None) -> tuple[Path, int, int] | str:
+    """(path, 0-based line, 0-based character) from `FILE --line L --character C` (0-based, as LSP counts)
+    or `FILE:LINE:COL` (1-based, as compilers and editors print); a message when neither is given."""
+    if line is not None or character is not None:
+        if line is None or character is None:
+            return "give both --line and --character (0-based), or FILE:LINE:COL (1-based)"
+        return Path(file), line, character
+    parts = file.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit() and not Path(file).exists():
+        if int(parts[1]) < 1 or int(parts[2]) < 1:
+            return f"{file}: LINE and COL count from 1"
+        return Path(parts[0]), int(parts[1]) - 1, int(parts[2]) - 1
+    return f"where in {file}? give FILE:LINE:COL (1-based) or --line and --character (0-based)"
 
 
 def offset_of(text: str, line: int, character: int) -> int | None:

@@ -21,7 +21,7 @@ from ..decoding.speculation import Drafter, ModelDrafter, PromptLookup
 from ..decoding.stopping import FinishReason, StoppingCriteria
 from ..decoding.token_model import TokenModel
 from .cpu import CpuCores, choose_threads, native_bf16
-from .loading import fast_backend, load_tokenizer, resolve_device
+from .loading import fast_backend, load_tokenizer, resolve_device, route_library_output, with_model_sources
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class LocalEngine:
         the tokenizer, load_tokenizer; `cpu_cores`: () -> the CpuCores the thread count is chosen from. Seams
         for tests (tests/fault_server.py injects faults through them)."""
         self.config = config
+        self.named_model = config.model
         self.decode_loop = decode_loop
         self.tokenizer_loader = tokenizer_loader
         self.cpu_cores = cpu_cores
@@ -58,10 +59,12 @@ class LocalEngine:
 
     @property
     def model_name(self) -> str:
-        return self.config.model
+        return self.named_model
 
     # -- loading -------------------------------------------------------------------------------------
     def load(self, report: ProgressFn) -> None:
+        route_library_output(verbose=log.isEnabledFor(logging.DEBUG))
+        self.config = with_model_sources(self.config)  # what the user named stays in model_name
         report("loading tokenizer", 5)
         self.tokenizer = self.tokenizer_loader(self.config)
         self._backend = fast_backend(self.tokenizer)
@@ -86,6 +89,14 @@ class LocalEngine:
 
     def _load_model(self, report: ProgressFn) -> None:
         """Load the model into `self.model` (the base engine loads none)."""
+
+    def _record_load(self, device: object, dtype: object, weight_bytes: int) -> None:
+        """What every in-process engine puts in `runtime` at load (`codegen-lsp check` prints it); a fact an
+        engine already put there stays."""
+        facts = {"device": str(device), "dtype": str(dtype).removeprefix("torch."),
+                 "weights_mib": round(weight_bytes / 2**20, 1)}
+        for key, value in facts.items():
+            self.runtime.setdefault(key, value)
 
     def _token_model(self, model_id: str, report: ProgressFn) -> TokenModel:
         """Load a checkpoint as this engine's TokenModel (used for the draft model)."""

@@ -147,6 +147,7 @@ class TransformersEngine(LocalEngine):
         self.model = self._token_model(self.config.model, report)
         self.context_window = self.model.window
         self.runtime["dtype"] = dtype_name(self.model.model.dtype)
+        self._record_load(self.model.device, self.model.model.dtype, self.model.model.get_memory_footprint())
         report("warming up", 90)
         self._warm_up(self.model)
 

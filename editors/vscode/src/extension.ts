@@ -141,12 +141,19 @@ async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): P
   }
 }
 
+// Outside the editor, `codegen-lsp check` loads the model and prints one line per problem it finds.
+const CHECK_HINT = 'in a terminal, `codegen-lsp check --model <model>` says whether the model works here, and how fast';
+
 async function showStats(): Promise<void> {
   if (client?.state !== State.Running) {
-    void vscode.window.showWarningMessage('codegen-lsp: the server is not running');
+    void vscode.window.showWarningMessage(`codegen-lsp: the server is not running; ${CHECK_HINT}`);
     return;
   }
-  const stats = await client.sendRequest<ServerStats>('codegen/stats');
+  const stats = await client.sendRequest<ServerStats & { state?: string; error?: string | null }>('codegen/stats');
+  if (stats.state === 'failed') {
+    void vscode.window.showErrorMessage(`codegen-lsp: the model did not load (${stats.error ?? 'see the server output'}); ${CHECK_HINT}`);
+    return;
+  }
   void vscode.window.showInformationMessage(`codegen-lsp: ${usageSummary(stats)}`);
 }
 

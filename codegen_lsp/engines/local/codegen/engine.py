@@ -38,6 +38,7 @@ class FastCodeGenEngine(LocalEngine):
         self.model = self._token_model(self.config.model, report)
         self.context_window = self.model.window
         self.runtime.update(dtype=dtype_name(self.model.dtype), quantize=self.config.quantize)
+        self._record_load(self.model.device, self.model.dtype, self.model.w.nbytes())
         report("warming up", 80)
         self._warm_up(self.model)
 

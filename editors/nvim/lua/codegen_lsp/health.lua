@@ -18,9 +18,10 @@ function M.check()
   local exe = type(cmd) == 'table' and cmd[1] or nil
   if exe and vim.fn.executable(exe) == 1 then
     health.ok(('server command found: %s'):format(vim.fn.exepath(exe)))
+    health.info(('outside Neovim, `%s check --model <model>` loads the model and says whether it works here, and how fast'):format(exe))
   else
     health.error(('server command not found: %s'):format(tostring(exe)),
-      { 'pip install codegen-lsp, or pass cmd = { "/path/to/codegen-lsp", "--stdio" } to setup()' })
+      { 'install it (the README\'s Install section), or pass cmd = { "/path/to/.venv/bin/codegen-lsp", "--stdio" } to setup()' })
   end
 
   local clients = plugin.clients()
@@ -45,7 +46,8 @@ function M.check()
     elseif stats.state == 'disabled' then
       health.warn(('completions are turned off (:CodegenLspToggle); model %s'):format(stats.model))
     else
-      health.error(('model failed to load: %s'):format(tostring(stats.error or stats.model)))
+      health.error(('model failed to load: %s'):format(tostring(stats.error or stats.model)),
+        { ('`%s check --model %s` in a terminal prints one line per problem'):format(tostring(exe), tostring(stats.model)) })
     end
   end
 end
