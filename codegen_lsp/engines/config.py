@@ -124,7 +124,7 @@ def needs_reload(old: Settings, new: Settings) -> bool:
 
 def _fast_runs_on(device: str) -> bool:
     """Where the fast CodeGen engine beats the transformers engine: on CUDA, and on a CPU at every shape and
-    thread count measured (docs/cpu.md: 1.2-1.8x less time per keystroke at the same threads). `auto` resolves
+    thread count measured (docs/cpu.md: 1.2-2.2x less time per keystroke at the same threads). `auto` resolves
     to one of the two. Apple's mps has not been measured: transformers there."""
     return device in ("auto", "cpu") or device.startswith("cuda")
 

@@ -6,7 +6,7 @@ loads. torch's own default is one thread per logical CPU of the machine, which i
 hyperthread siblings share one core's vector units (a decode step gains nothing from the second), and the
 editor and the server's event loop need a core too. A torch thread that loses its core to them stalls every
 other thread at the next barrier: on the shared 2-core machine, two torch threads on two busy cores ran a
-CodeGen-350M decode step 1.9-7x slower than one thread, and a small model's keystroke up to 17x (docs/cpu.md).
+CodeGen-350M decode step 1.9-10x slower than one thread, and a small model's keystroke up to 17x (docs/cpu.md).
 
 So `auto` (threads: 0) is one per physical core in the process's affinity set, minus one for the editor and
 the event loop, and at least one. OMP_NUM_THREADS, when set, is the user's (or the CI's) explicit choice and
