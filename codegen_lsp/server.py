@@ -19,13 +19,15 @@ from pygls.lsp.server import LanguageServer
 from . import __version__
 from .acceptance import ACCEPT_COMMAND, DID_PARTIALLY_ACCEPT, DID_SHOW, AcceptanceTracker, default_counter_path, plain
 from .completion import Completer
-from .context import leading_whitespace
+from .context import leading_whitespace, uri_path
 from .lsp.documents import UNITS_PER_CHAR, Document, document_text
 from .lifecycle import exit_now, watch_parent
 from .postprocess import Completion
 from .lsp.protocol import CodegenProtocol, OwnTransport
 from .settings import Settings, parse_settings
 from .snippets import neighbours_from
+from .workspace_index.lsp_hooks import edit_of, index_workspace, register_file_watcher, watched_changes
+from .workspace_index.service import ProjectContext
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,8 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
     ) -> None:
         super().__init__("codegen-lsp", __version__, protocol_cls=CodegenProtocol)
         self.flag_settings = settings
-        self.completer = Completer(settings, on_error=self.show_error_once)
+        self.project_context = ProjectContext()
+        self.completer = Completer(settings, on_error=self.show_error_once, project=self.project_context)
         self.acceptance = AcceptanceTracker(clock, wall_clock)
         self._retention_timer: asyncio.TimerHandle | None = None
         self._shown_errors: set[str] = set()
@@ -178,7 +181,14 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
     def close(self) -> None:
         """At shutdown, or when the editor went away without one: keep the counters, stop the model."""
         self.acceptance.save()
+        self.project_context.close()
         self.completer.close()
+
+    def start_project_index(self) -> None:
+        """Index the workspace in the background (setting projectContext), with $/progress."""
+        if self.completer.settings.project_context and self.project_context.index is None:
+            asyncio.ensure_future(index_workspace(self, self.project_context, self._start_progress))
+            register_file_watcher(self)
 
     def text_of(self, uri: str) -> str | None:
         document = self.workspace.open_document(uri)
@@ -214,20 +224,36 @@ def create_server(
         ls.show_warnings(ls._pending_messages)
         ls._pending_messages = []
         ls.request_load()
+        ls.start_project_index()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: CodegenLanguageServer, params: types.DidChangeConfigurationParams) -> None:
         ls.show_warnings(ls.apply_settings(params.settings, ls.completer.settings))
         ls.send_status()
+        ls.start_project_index()
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CodegenLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.completer.typed_through.forget(params.text_document.uri)
         ls.acceptance.closed(params.text_document.uri)
+        ls.project_context.closed(uri_path(params.text_document.uri))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: CodegenLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.project_context.opened(uri_path(params.text_document.uri), params.text_document.text)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: CodegenLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+        ls.project_context.saved(uri_path(params.text_document.uri), ls.text_of(params.text_document.uri))
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(ls: CodegenLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
+        ls.project_context.files_changed(watched_changes(params))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CodegenLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
         ls.acceptance.changed(params.text_document.uri, params.content_changes)
+        ls.project_context.changed(*edit_of(ls, params))
 
     @server.command(ACCEPT_COMMAND)
     def accepted(ls: CodegenLanguageServer, *arguments) -> None:
@@ -270,7 +296,8 @@ def create_server(
         running = {"max_running": ls.completer.scheduler.max_running, "in_flight": ls.protocol.in_flight()}
         ls.check_retention()
         acceptance = {"acceptance": ls.acceptance.snapshot()}
-        return {**ls.completer.stats.snapshot(), **ls.completer.status(), **running, **acceptance}
+        context = {"project_context": ls.project_context.stats()}
+        return {**ls.completer.stats.snapshot(), **ls.completer.status(), **running, **acceptance, **context}
 
     @server.feature(DOCUMENT_TEXT_REQUEST)
     def text_of_document(ls: CodegenLanguageServer, params) -> dict:

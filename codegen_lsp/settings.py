@@ -41,6 +41,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "draft_tokens": (0, 16),
     "candidates": (1, 10),
     "request_timeout_seconds": (0.1, 3600),
+    "project_context_share": (0.0, 0.75),
 }
 
 
@@ -67,6 +68,10 @@ class Settings:
     cache_ttl_seconds: float = 600.0
     kv_cache_slots: int = 4
     typed_through: bool = True  # answer from the last completion while the user types its start
+    # Project context (docs/context.md): definitions the code before the cursor refers to, found in an index of
+    # the workspace's files, go into the prompt ahead of the open documents' snippets, within this share of it.
+    project_context: bool = True
+    project_context_share: float = 0.25
     # Speculative decoding (greedy, in-process engines; the text is the same): tokens drafted per model
     # pass, by prompt lookup or by a small draft model of the same family.
     draft_tokens: int = 4
