@@ -117,7 +117,7 @@ class Bounds:
                         continue
                     if os.path.islink(path) and self.root_of(path) is None:
                         continue  # a link out of the workspace
-                    if self._ignored(root, (*parts, name)):
+                    if self._ignored(root, (*parts, name)) or _size(path) > self.limits.max_file_bytes:
                         continue
                     count += 1
                     if count > self.limits.max_files:
@@ -149,3 +149,10 @@ class Bounds:
     def forget_ignores(self) -> None:
         """A .gitignore changed: read them again."""
         self._ignores.clear()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0

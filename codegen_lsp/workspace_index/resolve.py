@@ -20,7 +20,8 @@ IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*")
 CHAIN = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*)(\s*\.)?")
 SCOPE_MAX_LINES = 64  # a scope longer than this starts on a 32-line grid (stable while typing inside it)
 SCOPE_GRID = 32
-IMPORT_HEAD_CHARS = 30_000  # imports are read from the file's start (and from the scope)
+IMPORT_HEAD_CHARS = 30_000
+CLASS_LOOKBACK_LINES = 3000  # imports are read from the file's start (and from the scope)
 
 
 class TargetKind(StrEnum):
@@ -77,6 +78,7 @@ def targets_for(index: WorkspaceIndex, prefix: str, line_suffix: str, path: str,
         resolver = GoResolver(index, path, prefix[:IMPORT_HEAD_CHARS])
     else:
         return []
+    resolver.lines = lines
     found: dict[str, Target] = {}
     for target in resolver.targets(scope, lines[-1] + line_suffix, len(lines) - 1):
         first = found[target.key].first if target.key in found else target.position
@@ -88,11 +90,13 @@ class Resolver:
     """Shared steps: a chain of names (`frame.symbols`) from a first thing to what each `.name` leads to."""
 
     self_names: tuple[str, ...] = ()
+    class_header = re.compile(r"^([ \t]*)(?:export\s+)?(?:default\s+)?(?:abstract\s+)?class\s+([\w$]+)")
 
     def __init__(self, index: WorkspaceIndex, path: str) -> None:
         self.index = index
         self.path = os.path.realpath(path)
         self.entry = index.entry(path)
+        self.lines: list[str] = []  # the document up to the cursor's line
 
     def targets(self, scope: str, line: str, cursor_line: int) -> list[Target]:
         raise NotImplementedError
@@ -120,7 +124,7 @@ class Resolver:
             return None
         shown = ".".join(names)
         if isinstance(thing, tuple):  # files: a module or package
-            return Target(TargetKind.MODULE, "module:" + thing[0].path, f"{shown}. is {_name_of(thing)}", position, thing)
+            return Target(TargetKind.MODULE, "module:" + thing[0].path, f"{shown}. is {_name_of(thing)}", position, files=thing)
         if thing.kind in (Kind.CLASS, Kind.INTERFACE):
             return Target(TargetKind.CLASS, f"{thing.path}:{thing.start_line}", f"{shown}. is {thing.kind} {thing.name}",
                           position, definition=thing, members=tuple(self.class_members(thing)))
@@ -161,10 +165,14 @@ class Resolver:
         return min(classes, key=lambda d: (d.path != near, _distance(d.path, near), d.path))
 
     def enclosing_class(self, cursor_line: int) -> Definition | None:
-        if self.entry is None:
-            return None
-        around = [d for d in self.entry.definitions if d.kind == Kind.CLASS and d.start_line <= cursor_line <= d.end_line]
-        return max(around, key=lambda d: d.start_line) if around else None
+        """The class whose body the cursor is in: the nearest class header above it that is indented less than
+        the cursor's line (the index may not have the newest lines of the document yet)."""
+        indent = len(self.lines[-1]) - len(self.lines[-1].lstrip()) if self.lines else 0
+        for line in reversed(self.lines[-CLASS_LOOKBACK_LINES:-1]):
+            found = self.class_header.match(line)
+            if found and len(found.group(1)) < indent:
+                return self.class_named(found.group(2), near=self.path)
+        return None
 
     def named_definition(self, files: tuple[FileEntry, ...], name: str, position: int, why: str) -> Target | None:
         found = self.module_member(files, name)
@@ -173,7 +181,7 @@ class Resolver:
         return Target(TargetKind.DEFINITION, f"{found.path}:{found.start_line}", f"{why} {name}", position, definition=found)
 
     def module_target(self, files: tuple[FileEntry, ...], position: int, why: str) -> Target:
-        return Target(TargetKind.MODULE, "module:" + files[0].path, f"{why} {_name_of(files)}", position, files)
+        return Target(TargetKind.MODULE, "module:" + files[0].path, f"{why} {_name_of(files)}", position, files=files)
 
 
 def _name_of(files: tuple[FileEntry, ...]) -> str:
