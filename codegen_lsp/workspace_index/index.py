@@ -102,8 +102,9 @@ class WorkspaceIndex:
             return False
         definitions = definitions_of(text, path, language)
         real = os.path.realpath(path)
-        if definitions is None:
-            return real in self._files
+        if definitions is None and real in self._files:
+            return True
+        definitions = definitions or []  # not readable and never seen: known, with nothing in it yet
         definitions = [d if d.path == real else _moved(d, real) for d in definitions]
         module = python_module(real) if language == "python" else None
         entry = FileEntry(real, language, tuple(definitions), module)
