@@ -102,6 +102,8 @@ def test_javascript_and_typescript_imports(tmp_path):
     assert "return []" in found  # the imported function's body
     found = text_of(blocks_at(index, tmp_path, "src/parser.ts", "import { ", "typescript", suffix=" } from './util';"))
     assert "function clamp(x, lo, hi)" in found
+    found = text_of(blocks_at(index, tmp_path, "src/main.js", "const { ", "javascript", suffix=" } = require('./lexer');"))
+    assert "function tokenize(s: string): Token[]" in found
 
 
 def test_go_package_imports_and_the_same_packages_other_files(tmp_path):

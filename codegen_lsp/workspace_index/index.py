@@ -52,7 +52,8 @@ class WorkspaceIndex:
             return {"files": len(self._files), "definitions": sum(len(e.definitions) for e in self._files.values())}
 
     def entry(self, path: str) -> FileEntry | None:
-        return self._files.get(os.path.realpath(path))
+        found = self._files.get(path)  # the paths of definitions are real already
+        return found if found is not None else self._files.get(os.path.realpath(path))
 
     def named(self, name: str) -> list[Definition]:
         """The definitions of `name` across the workspace (top-level ones first)."""

@@ -8,6 +8,7 @@ imports, so the targets change only when a new reference is typed, not on every 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, replace
@@ -44,9 +45,11 @@ class Target:
 
 # -- the scope ----------------------------------------------------------------------------------------------
 SCOPE_HEADERS = {
-    "python": re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)\b"),
-    "go": re.compile(r"^(?:func|type)\b"),
-    "javascript": re.compile(r"^[ \t]*(?:export[ \t]+)?(?:default[ \t]+)?(?:async[ \t]+)?(?:function|class)\b|^\S.*=>\s*\{\s*$"),
+    "python": re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)\b", re.MULTILINE),
+    "go": re.compile(r"^(?:func|type)\b", re.MULTILINE),
+    "javascript": re.compile(
+        r"^[ \t]*(?:export[ \t]+)?(?:default[ \t]+)?(?:async[ \t]+)?(?:function|class)\b|^\S.*=>\s*\{\s*$", re.MULTILINE
+    ),
 }
 
 
@@ -62,6 +65,14 @@ def scope_start(lines: list[str], language: str) -> int:
     return max(0, (cursor - SCOPE_MAX_LINES) // SCOPE_GRID * SCOPE_GRID + SCOPE_GRID) if cursor >= SCOPE_MAX_LINES else 0
 
 
+def import_head(prefix: str, language: str) -> str:
+    """The file's start up to its first definition: where its imports are (and, while the user types below it,
+    the same text on every keystroke, so its imports are read once)."""
+    header = SCOPE_HEADERS.get("javascript" if language in JS_LANGUAGES else language)
+    first = header.search(prefix, 0, IMPORT_HEAD_CHARS) if header is not None else None
+    return prefix[: first.start() if first else IMPORT_HEAD_CHARS]
+
+
 # -- the resolvers ------------------------------------------------------------------------------------------
 JS_LANGUAGES = {"javascript", "javascriptreact", "typescript", "typescriptreact"}
 
@@ -70,12 +81,13 @@ def targets_for(index: WorkspaceIndex, prefix: str, line_suffix: str, path: str,
     """The definitions the code before the cursor refers to, each once (the last reference's position kept)."""
     lines = prefix.split("\n")
     scope = "\n".join(lines[scope_start(lines, language) :])
+    head = import_head(prefix, language)
     if language == "python":
-        resolver = PythonResolver(index, path, prefix[:IMPORT_HEAD_CHARS] + "\n" + scope)
+        resolver = PythonResolver(index, path, head, scope)
     elif language in JS_LANGUAGES:
-        resolver = JavaScriptResolver(index, path, prefix[:IMPORT_HEAD_CHARS] + "\n" + scope)
+        resolver = JavaScriptResolver(index, path, head, scope)
     elif language == "go":
-        resolver = GoResolver(index, path, prefix[:IMPORT_HEAD_CHARS])
+        resolver = GoResolver(index, path, head)
     else:
         return []
     resolver.lines = lines
@@ -97,6 +109,8 @@ class Resolver:
         self.path = os.path.realpath(path)
         self.entry = index.entry(path)
         self.lines: list[str] = []  # the document up to the cursor's line
+        self._enclosing: tuple[Definition | None] | None = None
+        self._chains: dict[tuple[str, ...], Target | None] = {}
 
     def targets(self, scope: str, line: str, cursor_line: int) -> list[Target]:
         raise NotImplementedError
@@ -109,9 +123,12 @@ class Resolver:
             receiver = names if match.group(2) else names[:-1]
             if not receiver:
                 continue
-            target = self.resolve_chain(receiver, match.start(), cursor_line)
+            key = tuple(receiver)
+            if key not in self._chains:  # `self.writeline(` forty times: resolved once
+                self._chains[key] = self.resolve_chain(receiver, 0, cursor_line)
+            target = self._chains[key]
             if target is not None:
-                found.append(target)
+                found.append(replace(target, position=match.start()))
         return found
 
     def resolve_chain(self, names: list[str], position: int, cursor_line: int) -> Target | None:
@@ -166,9 +183,16 @@ class Resolver:
 
     def enclosing_class(self, cursor_line: int) -> Definition | None:
         """The class whose body the cursor is in: the nearest class header above it that is indented less than
-        the cursor's line (the index may not have the newest lines of the document yet)."""
+        the cursor's line (the index may not have the newest lines of the document yet). Found once per cursor."""
+        if self._enclosing is None:
+            self._enclosing = (self._find_enclosing_class(),)
+        return self._enclosing[0]
+
+    def _find_enclosing_class(self) -> Definition | None:
         indent = len(self.lines[-1]) - len(self.lines[-1].lstrip()) if self.lines else 0
         for line in reversed(self.lines[-CLASS_LOOKBACK_LINES:-1]):
+            if "class" not in line:
+                continue
             found = self.class_header.match(line)
             if found and len(found.group(1)) < indent:
                 return self.class_named(found.group(2), near=self.path)
@@ -210,30 +234,34 @@ PY_ANNOTATED = re.compile(r"\b(\w+)[ \t]*:[ \t]*(?:[\w.]+\[)?[\"']?([A-Za-z_][\w
 PY_ASSIGNED = re.compile(r"^[ \t]*(\w+)[ \t]*=[ \t]*([A-Z][\w.]*)\(", re.MULTILINE)
 
 
+@functools.lru_cache(maxsize=32)
+def python_imports(text: str) -> tuple[tuple[str, str, str | None], ...]:
+    """(name bound, module as written, the name imported from it or None for the module itself)."""
+    found = []
+    for match in PY_IMPORT.finditer(text):
+        for part in match.group(1).split("#")[0].split(","):
+            words = part.split()
+            if len(words) == 3 and words[1] == "as":
+                found.append((words[2], words[0], None))
+            elif words:
+                found.append((words[0].split(".")[0], words[0].split(".")[0], None))
+    for match in PY_FROM.finditer(text):
+        for part in match.group(2).strip("()\n ").split("#")[0].replace("\n", ",").split(","):
+            words = part.split()
+            if words and words[0] != "*":
+                found.append((words[2] if len(words) == 3 and words[1] == "as" else words[0], match.group(1), words[0]))
+    return tuple(found)
+
+
 class PythonResolver(Resolver):
     self_names = ("self", "cls")
 
-    def __init__(self, index: WorkspaceIndex, path: str, imports_text: str) -> None:
+    def __init__(self, index: WorkspaceIndex, path: str, head: str, scope: str) -> None:
         super().__init__(index, path)
         self.package = self._package()
         self.bindings: dict[str, tuple[str, str | None]] = {}  # name -> (module, name in it or None)
-        for match in PY_IMPORT.finditer(imports_text):
-            for part in match.group(1).split("#")[0].split(","):
-                words = part.split()
-                if not words:
-                    continue
-                if len(words) == 3 and words[1] == "as":
-                    self.bindings[words[2]] = (words[0], None)
-                else:
-                    self.bindings[words[0].split(".")[0]] = (words[0].split(".")[0], None)
-        for match in PY_FROM.finditer(imports_text):
-            module = self.absolute(match.group(1))
-            for part in match.group(2).strip("()\n ").split("#")[0].replace("\n", ",").split(","):
-                words = part.split()
-                if not words or words[0] == "*":
-                    continue
-                alias = words[2] if len(words) == 3 and words[1] == "as" else words[0]
-                self.bindings[alias] = (module, words[0])
+        for alias, module, member in python_imports(head) + python_imports(scope):
+            self.bindings[alias] = (self.absolute(module) if member is not None else module, member)
         self.locals: dict[str, str] = {}
 
     def _package(self) -> str:
@@ -304,27 +332,36 @@ class PythonResolver(Resolver):
 # -- JavaScript / TypeScript ------------------------------------------------------------------------------------
 JS_IMPORT = re.compile(r"\bimport\s+(?:type\s+)?([^'\"]*?)\s*from\s*['\"]([^'\"]+)['\"]")
 JS_REQUIRE = re.compile(r"\b(?:const|let|var)\s+([\w$]+|\{[^}]*\})\s*=\s*require\(\s*['\"]([^'\"]+)['\"]\s*\)")
-JS_FROM_ON_LINE = re.compile(r"^\s*(?:import|export)\b[^'\"]*\bfrom\s*['\"]([^'\"]+)['\"]|^\s*import\s*\{[^}]*$")
+JS_FROM_ON_LINE = re.compile(
+    r"^\s*(?:import|export)\b[^'\"]*\bfrom\s*['\"]([^'\"]+)['\"]|^\s*(?:const|let|var)\s*\{[^}]*\}\s*=\s*require\(\s*['\"]([^'\"]+)"
+)
 JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".d.ts")
+
+
+@functools.lru_cache(maxsize=32)
+def javascript_imports(text: str) -> tuple[tuple[str, str, str | None], ...]:
+    """(name bound, specifier, the name imported from it or None for the module: default and namespace imports)."""
+    found = []
+    for match in (*JS_IMPORT.finditer(text), *JS_REQUIRE.finditer(text)):
+        clause, specifier = match.group(1), match.group(2)
+        named = re.search(r"\{([^}]*)\}", clause)
+        for part in named.group(1).split(",") if named else ():
+            words = part.replace("type ", "").split()
+            if words:
+                alias = words[2] if len(words) == 3 and words[1] in ("as", ":") else words[0]
+                found.append((alias.rstrip(":"), specifier, words[0].rstrip(":")))
+        for alias in re.sub(r"\{[^}]*\}", "", clause).replace("* as", "").replace(",", " ").split():
+            found.append((alias, specifier, None))
+    return tuple(found)
 
 
 class JavaScriptResolver(Resolver):
     self_names = ("this",)
 
-    def __init__(self, index: WorkspaceIndex, path: str, imports_text: str) -> None:
+    def __init__(self, index: WorkspaceIndex, path: str, head: str, scope: str) -> None:
         super().__init__(index, path)
-        self.bindings: dict[str, tuple[str, str | None]] = {}  # name -> (specifier, name in it or None: the module)
-        for match in (*JS_IMPORT.finditer(imports_text), *JS_REQUIRE.finditer(imports_text)):
-            clause, specifier = match.group(1), match.group(2)
-            named = re.search(r"\{([^}]*)\}", clause)
-            for part in named.group(1).split(",") if named else ():
-                words = part.replace("type ", "").split()
-                if words:
-                    alias = words[2] if len(words) == 3 and words[1] in ("as", ":") else words[0]
-                    self.bindings[alias.rstrip(":")] = (specifier, words[0].rstrip(":"))
-            rest = re.sub(r"\{[^}]*\}", "", clause).replace("* as", "").replace(",", " ").split()
-            for alias in rest:
-                self.bindings[alias] = (specifier, None)
+        # name -> (specifier, name in it or None: the module itself)
+        self.bindings = {alias: (specifier, member) for alias, specifier, member in javascript_imports(head + "\n" + scope)}
 
     def module_files(self, specifier: str) -> tuple[FileEntry, ...] | None:
         """A relative specifier as Node and bundlers resolve it: the file, with an extension, or its index."""
@@ -359,8 +396,8 @@ class JavaScriptResolver(Resolver):
                     found.append(target)
         found.extend(self.chain_targets(scope, cursor_line))
         at_cursor = JS_FROM_ON_LINE.match(line)
-        if at_cursor and at_cursor.group(1):
-            files = self.module_files(at_cursor.group(1))
+        if at_cursor:
+            files = self.module_files(at_cursor.group(1) or at_cursor.group(2))
             if files:
                 found.append(self.module_target(files, len(scope), "import from at the cursor:"))
         return found
@@ -371,10 +408,9 @@ GO_IMPORT = re.compile(r"^\s*(?:import\s+)?([\w.]+\s+)?\"([^\"]+)\"", re.MULTILI
 
 
 class GoResolver(Resolver):
-    def __init__(self, index: WorkspaceIndex, path: str, imports_text: str) -> None:
+    def __init__(self, index: WorkspaceIndex, path: str, head: str) -> None:
         super().__init__(index, path)
         self.packages: dict[str, str] = {}  # name -> import path
-        head = imports_text[: imports_text.find("\nfunc ")] if "\nfunc " in imports_text else imports_text
         for match in GO_IMPORT.finditer(head):
             alias = (match.group(1) or "").strip() or match.group(2).rstrip("/").split("/")[-1]
             self.packages[alias] = match.group(2)
