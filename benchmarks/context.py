@@ -258,7 +258,7 @@ class Scorer:
         start = next((i for i, (a, b) in enumerate(zip(whole, head)) if a != b), min(len(head), len(whole)))
         start = max(start, 1)
         ids = self.torch.tensor([whole])
-        with self.torch.no_grad():
+        with self.torch.inference_mode():
             logits = self.model(ids).logits[0, start - 1 : -1].float()
         targets = ids[0, start:]
         logp = self.torch.log_softmax(logits, -1).gather(1, targets[:, None]).sum().item()
@@ -318,12 +318,13 @@ async def main() -> None:
     parser.add_argument("--controls", type=int, default=15, help="same-file cursors per package")
     parser.add_argument("--replay", type=int, default=10, help="cursors per package whose typing is replayed")
     parser.add_argument("--large-tree", type=int, default=5000, help="files in the generated tree to index (0: skip)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for scoring")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
     import torch
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(args.threads)
     packages = fetch_packages(Path(args.cache))
     scorer = Scorer(args.model)
     rng = random.Random(args.seed)

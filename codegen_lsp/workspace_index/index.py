@@ -1,7 +1,8 @@
 """The workspace index: every admitted file's definitions, by file, by name, by Python module and Go package.
 
-Thread-safe: it is built and updated on a worker thread while completions read it on the event loop. Reading
-is lock-free on immutable snapshots of each file's entry; writers take a lock.
+Thread-safe: it is built and updated on a worker thread while completions read it on the event loop. Readers
+take no lock: entries are immutable and the by-name tables are replaced, never changed in place; writers take
+a lock among themselves.
 """
 
 from __future__ import annotations
@@ -114,9 +115,10 @@ class WorkspaceIndex:
                 return False
             self._drop(real)
             self._files[real] = entry
-            for d in definitions:
-                by_path = self._by_name.setdefault(d.name, {})
+            for d in definitions:  # a new inner dict each time: readers iterate the old one without the lock
+                by_path = dict(self._by_name.get(d.name, {}))
                 by_path[real] = by_path.get(real, ()) + (d,)
+                self._by_name[d.name] = by_path
             if module:
                 self._modules[module] = real
             self.generation += 1
@@ -162,11 +164,11 @@ class WorkspaceIndex:
         if entry is None:
             return
         for d in entry.definitions:
-            by_path = self._by_name.get(d.name)
-            if by_path is not None:
-                by_path.pop(real, None)
-                if not by_path:
-                    del self._by_name[d.name]
+            by_path = {p: found for p, found in self._by_name.get(d.name, {}).items() if p != real}
+            if by_path:
+                self._by_name[d.name] = by_path
+            else:
+                self._by_name.pop(d.name, None)
         if entry.module and self._modules.get(entry.module) == real:
             del self._modules[entry.module]
 
