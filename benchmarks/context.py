@@ -23,7 +23,7 @@ the line and the next one at each cursor): the server's time for the request wit
 interleaved, the retrieval's own time, and the KV reuse ratio (tokens of each prompt shared with the previous
 one). Then the time and memory to index a 5,000-file tree.
 
-    python benchmarks/context.py --per-package 50
+    python benchmarks/context.py --per-package 12 --controls 5 --context-tokens 1024
 """
 
 from __future__ import annotations
@@ -215,9 +215,10 @@ class PromptEngine:
         pass
 
 
-async def make_completer(model: str, project: ProjectContext):
+async def make_completer(model: str, project: ProjectContext, context_tokens: int):
     completion.build_engine = PromptEngine
-    settings, messages = parse_settings({"model": model, "cacheEntries": 0, "typedThrough": False, "device": "cpu"})
+    options = {"model": model, "cacheEntries": 0, "typedThrough": False, "device": "cpu", "contextTokens": context_tokens}
+    settings, messages = parse_settings(options)
     assert not messages, messages
     completer = completion.Completer(settings, project=project)
     assert await completer.load(lambda message, pct: None), completer.error
@@ -318,6 +319,8 @@ async def main() -> None:
     parser.add_argument("--controls", type=int, default=15, help="same-file cursors per package")
     parser.add_argument("--replay", type=int, default=10, help="cursors per package whose typing is replayed")
     parser.add_argument("--large-tree", type=int, default=5000, help="files in the generated tree to index (0: skip)")
+    parser.add_argument("--context-tokens", type=int, default=0,
+                        help="the contextTokens setting (0: the model's window less maxNewTokens)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for scoring")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -342,7 +345,7 @@ async def main() -> None:
         cross = [c for c in every if c.kind == "cross-file"]
         same = [c for c in every if c.kind == "same-file"]
         cursors = rng.sample(cross, min(args.per_package, len(cross))) + rng.sample(same, min(args.controls, len(same)))
-        completer = await make_completer(args.model, project)
+        completer = await make_completer(args.model, project, args.context_tokens)
         print(f"{package}: {index.size()['files']} files indexed, {len(cross)} cross-file and {len(same)} same-file "
               f"cursors found, {len(cursors)} used", file=sys.stderr)
         for number, cursor in enumerate(cursors, 1):
@@ -375,8 +378,8 @@ async def main() -> None:
         completer.close()
         project.close()
 
-    print(f"\nmodel: {Path(args.model).name}; prompt budget {PromptEngine.context_window - 64} tokens "
-          f"(window 2048 - maxNewTokens 64), projectContextShare 0.25; packages: "
+    budget = args.context_tokens or PromptEngine.context_window - 64
+    print(f"\nmodel: {Path(args.model).name}; prompt budget {budget} tokens, projectContextShare 0.25; packages: "
           + ", ".join(f"{n} {v}" for n, v in {**PYPI, **NPM}.items()))
     print(f"\n{'package':10} {'cursors':10} {'condition':10} {'n':>4} {'mean LL':>8} {'median LL':>9} {'gain (med)':>10} {'exact':>6}")
     for (package, kind, condition), scores in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][1], CONDITIONS.index(kv[0][2]))):

@@ -26,7 +26,7 @@ from .postprocess import Completion
 from .lsp.protocol import CodegenProtocol, OwnTransport
 from .settings import Settings, parse_settings
 from .snippets import neighbours_from
-from .workspace_index.lsp_hooks import edit_of, index_workspace, register_file_watcher, watched_changes
+from .workspace_index.lsp_hooks import edit_of, start_indexing, watched_changes
 from .workspace_index.service import ProjectContext
 
 log = logging.getLogger(__name__)
@@ -186,9 +186,8 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
 
     def start_project_index(self) -> None:
         """Index the workspace in the background (setting projectContext), with $/progress."""
-        if self.completer.settings.project_context and self.project_context.index is None:
-            asyncio.ensure_future(index_workspace(self, self.project_context, self._start_progress))
-            register_file_watcher(self)
+        if self.completer.settings.project_context:
+            start_indexing(self, self.project_context, self._start_progress)
 
     def text_of(self, uri: str) -> str | None:
         document = self.workspace.open_document(uri)

@@ -141,3 +141,30 @@ def test_caps_hold_on_a_generated_large_tree(tmp_path):
     # The cap holds for files that come later too.
     write(tmp_path / "late.py", "def late():\n    pass\n")
     assert not index.update(str(tmp_path / "late.py")) and index.size()["files"] == 25
+
+
+async def test_the_service_indexes_typing_once_it_pauses_and_remembers_the_edit(tmp_path):
+    import asyncio
+
+    from codegen_lsp.workspace_index.service import ProjectContext
+
+    path = write(tmp_path / "a.py", "def old():\n    pass\n")
+    other = write(tmp_path / "b.py", "def b():\n    pass\n")
+    project = ProjectContext()
+    await asyncio.wrap_future(project.start([str(tmp_path)]))
+    texts = {path: "def old():\n    pass\n"}
+    for typed in "def new():\n    pass\n":  # keystrokes: one index update after the pause, not one each
+        texts[path] += typed
+        project.changed(path, "python", 2, lambda: texts[path])
+    assert project.index.named("old") and not project.index.named("new")
+    project.flush()  # what the debounce timer does
+    await asyncio.wrap_future(project._submit(lambda: None))  # the worker has done what was queued before
+    assert project.index.named("new")
+    assert [e.path for e in project.recent.others(other, "python")] == [path]
+    # The file watcher: a deleted file goes; a change on disk to an open document does not win over the editor.
+    project.opened(other, "def b_edited():\n    pass\n")
+    project.files_changed([(path, True), (other, False)])
+    await asyncio.wrap_future(project._submit(lambda: None))
+    assert not project.index.named("new") and project.index.named("b_edited") and not project.index.named("b")
+    assert project.stats()["files"] == 1
+    project.close()

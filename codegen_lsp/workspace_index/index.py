@@ -145,8 +145,12 @@ class WorkspaceIndex:
         self.build(stopped=stopped)
 
     def opened(self, path: str, text: str) -> None:
-        self._open.add(os.path.realpath(path))
+        self.mark_open(path)
         self.update(path, text)
+
+    def mark_open(self, path: str) -> None:
+        """From now on the editor has the truth about `path`, not the disk."""
+        self._open.add(os.path.realpath(path))
 
     def closed(self, path: str) -> None:
         """The editor closed the document: the disk has the truth again."""

@@ -24,6 +24,15 @@ def workspace_roots(server) -> list[str]:
     return [uri_path(uri) for uri in folders if uri.startswith("file:")]
 
 
+def start_indexing(server, project: ProjectContext, start_progress: Callable[[str, str], Awaitable[bool]]) -> None:
+    """Once per session: the index built in the background, and the file watcher asked for."""
+    if project.requested:
+        return
+    project.requested = True
+    asyncio.ensure_future(index_workspace(server, project, start_progress))
+    register_file_watcher(server)
+
+
 async def index_workspace(server, project: ProjectContext, start_progress: Callable[[str, str], Awaitable[bool]]) -> None:
     """Build the index on its worker thread, reporting $/progress when the client takes it."""
     roots = workspace_roots(server)

@@ -37,6 +37,7 @@ class ProjectContext:
         self.index: WorkspaceIndex | None = None
         self.recent = RecentEdits()
         self.built = threading.Event()  # set once the first build is done (tests and benchmarks wait on it)
+        self.requested = False  # the server asked for the index (once per session)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workspace-index")
         self._pending: dict[str, tuple[str, Callable[[], str | None], int]] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -76,7 +77,8 @@ class ProjectContext:
     # -- the editor's documents and the file watcher -------------------------------------------------------------
     def opened(self, path: str, text: str) -> None:
         if self.index is not None:
-            self._submit(self.index.opened, path, text)
+            self.index.mark_open(path)  # at once: a file event queued after this must not win over the editor
+            self._submit(self.index.update, path, text)
 
     def changed(self, path: str, language_id: str, line: int, text_of: Callable[[], str | None]) -> None:
         """A document changed at `line`: indexed again (and its edit remembered) once typing pauses."""
