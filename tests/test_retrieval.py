@@ -124,7 +124,7 @@ def test_the_block_is_stable_while_typing_in_the_same_scope(python_ws):
     index, root = python_ws
     start = compiler("        x = frame.symbols.find_ref(node)\n        return nodes.")
     first = blocks_at(index, root, "pkg/compiler.py", start, "python")
-    typed = "Const(node.value, lineno=node.lineno)\n        y = 1 + 2\n        z = y"
+    typed = "Const(value, lineno=3)\n        y = 1 + 2\n        z = y"
     for end in range(len(typed) + 1):
         assert blocks_at(index, root, "pkg/compiler.py", start + typed[:end], "python") == first, typed[:end]
     # A new reference adds its block after the others; the others stay as they were.
@@ -151,3 +151,17 @@ def test_recent_edits_of_other_files_come_after_the_definitions(python_ws):
     assert blocks[0].reason == "nodes. is pkg.nodes"
     assert blocks[-1].reason == "recently edited, line 4" and "def concat(parts):" in blocks[-1].text
     assert len(blocks) == 2
+
+
+def test_a_long_outline_is_cut_to_fit_and_lists_public_names_first(tmp_path):
+    many = "".join(f"class Node{i}(Base):\n    pass\n\n\n" for i in range(120)) + "def _private():\n    pass\n"
+    index = workspace(tmp_path, {"pkg/__init__.py": "", "pkg/nodes.py": many, "pkg/use.py": ""})
+    blocks = blocks_at(index, tmp_path, "pkg/use.py", "from .nodes import ", "python", budget=60)
+    assert len(blocks) == 1 and blocks[0].text.startswith("class: Node0, Node1,")
+    assert len(blocks[0].text) // 3 <= 60 and "_private" not in blocks[0].text
+
+
+def test_untyped_receivers_and_attributes_named_like_a_class(python_ws):
+    index, root = python_ws
+    found = text_of(blocks_at(index, root, "pkg/compiler.py", "def f(symbols):\n    symbols.", "python"))
+    assert "def find_ref(self, name):" in found

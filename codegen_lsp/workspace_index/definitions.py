@@ -134,6 +134,8 @@ def _python_attributes(cls: ast.ClassDef) -> tuple[tuple[str, str], ...]:
                 found.setdefault(child.target.id, name)
         if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
+        arguments = child.args.posonlyargs + child.args.args + child.args.kwonlyargs
+        annotated = {a.arg: _type_name(a.annotation) for a in arguments if a.annotation is not None}
         for node in ast.walk(child):
             if isinstance(node, ast.Assign) and len(node.targets) == 1:
                 target, value = node.targets[0], node.value
@@ -142,7 +144,10 @@ def _python_attributes(cls: ast.ClassDef) -> tuple[tuple[str, str], ...]:
             else:
                 continue
             if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
-                name = _type_name(value) if isinstance(value, ast.Call) or node.__class__ is ast.AnnAssign else None
+                if isinstance(value, ast.Name):  # `self.environment = environment`, the parameter annotated
+                    name = annotated.get(value.id)
+                else:
+                    name = _type_name(value) if isinstance(value, ast.Call) or node.__class__ is ast.AnnAssign else None
                 if name and name[:1].isupper():
                     found.setdefault(target.attr, name)
     return tuple(found.items())

@@ -151,7 +151,18 @@ class Resolver:
     def first(self, name: str, cursor_line: int):
         if name in self.self_names:
             return self.enclosing_class(cursor_line)
-        return self.bound(name)
+        return self.bound(name) or self.class_like(name)
+
+    def class_like(self, name: str) -> Definition | None:
+        """The class a variable's name spells when nothing says its type (`frame` a Frame, `symbols` Symbols):
+        only a class of exactly that name, case and underscores aside, one of a kind in the workspace."""
+        wanted = name.replace("_", "").lower()
+        if len(wanted) < 4:
+            return None
+        spelled = name[:1].upper() + name[1:]
+        candidates = [d for d in self.index.named(spelled) + self.index.named(name.title().replace("_", ""))
+                      if d.kind in (Kind.CLASS, Kind.INTERFACE) and d.container is None and d.name.lower() == wanted]
+        return candidates[0] if len({d.path for d in candidates}) == 1 else None
 
     def bound(self, name: str):
         return None
@@ -164,7 +175,8 @@ class Resolver:
             kind = thing.attribute_type(name)
             if kind:
                 return self.class_named(kind, near=thing.path)
-            return next((d for d in self.class_members(thing) if d.name == name), None)
+            member = next((d for d in self.class_members(thing) if d.name == name), None)
+            return member or self.class_like(name)
         return None
 
     def module_member(self, files: tuple[FileEntry, ...], name: str):

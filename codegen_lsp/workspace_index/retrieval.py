@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 from ..languages import language
@@ -19,6 +19,9 @@ from .index import FileEntry, WorkspaceIndex
 from .resolve import Target, TargetKind, targets_for
 
 OUTLINE_CHARS = 1400  # a module outline longer than this lists names only (80 classes: ~200 tokens, not ~700)
+OUTLINE_LINE_CHARS = 100
+OUTLINE_ORDER = (Kind.CLASS, Kind.INTERFACE, Kind.TYPE, Kind.FUNCTION, Kind.VARIABLE)  # the names most asked for first
+MIN_LINES = 1  # a block cut to fewer lines than this is left out
 CLASS_MEMBERS = 40
 RECENT_EDITS = 4  # regions of other files edited last, kept as the second source
 RECENT_EDIT_LINES = 6  # lines around an edit
@@ -84,12 +87,11 @@ def retrieve(
     chosen: list[tuple[int, Retrieved]] = []
     used = 0
     for target in nearest_first:
-        block = render(target, language_id)
-        tokens = measure(block)
-        if used + tokens > budget:
+        block = shorten(render(target, language_id), budget - used, measure)
+        if block is None:
             continue
         chosen.append((target.first, block))
-        used += tokens
+        used += measure(block)
     blocks = [block for _, block in sorted(chosen, key=lambda c: c[0])]
     for edit in recent:
         block = Retrieved(edit.path, edit.text, f"recently edited, line {edit.line + 1}")
@@ -98,6 +100,21 @@ def retrieve(
             blocks.append(block)
             used += tokens
     return blocks
+
+
+def shorten(block: Retrieved, tokens: int, measure: Callable[[Retrieved], int]) -> Retrieved | None:
+    """`block`, or its first lines that fit `tokens` (an outline's head: the later names go), or None."""
+    if measure(block) <= tokens:
+        return block
+    lines = block.text.split("\n")
+    fits, too_many = 0, len(lines)
+    while too_many - fits > 1:
+        middle = (fits + too_many) // 2
+        if measure(replace(block, text="\n".join(lines[:middle]))) <= tokens:
+            fits = middle
+        else:
+            too_many = middle
+    return replace(block, text="\n".join(lines[:fits])) if fits >= MIN_LINES else None
 
 
 def _in_file(target: Target, path: str) -> bool:
@@ -125,17 +142,25 @@ def module_outline(files: tuple[FileEntry, ...], language_id: str) -> str:
     full = "\n".join(d.signature for d in definitions)
     if len(full) <= OUTLINE_CHARS:
         return full
+    public = [d for d in definitions if not d.name.startswith("_")] or definitions
     lines = []
-    for kind in Kind:
-        names = [d.name for d in definitions if d.kind == kind]
+    for kind in OUTLINE_ORDER:
+        names = [d.name for d in public if d.kind == kind]
+        line = f"{kind}:"
+        for name in names:  # lines of about OUTLINE_LINE_CHARS: a short budget keeps whole lines
+            if len(line) > OUTLINE_LINE_CHARS:
+                lines.append(line.rstrip(","))
+                line = f"{kind}:"
+            line += f" {name},"
         if names:
-            lines.append(f"{kind}: {', '.join(names)}")
-    return "\n".join(lines)[: OUTLINE_CHARS * 2]
+            lines.append(line.rstrip(","))
+    return "\n".join(lines)
 
 
 def class_outline(cls: Definition, target: Target) -> str:
     """The class's header, its attributes' types and its methods' signatures."""
     indent = "    "
     attributes = [f"{indent}{name}: {kind}" for name, kind in cls.attributes]
-    methods = [f"{indent}{d.signature}" for d in target.members[:CLASS_MEMBERS]]
+    public = [d for d in target.members if not d.name.startswith("_") or d.name == "__init__"]
+    methods = [f"{indent}{d.signature}" for d in public[:CLASS_MEMBERS]]
     return "\n".join([cls.signature, *attributes, *methods])
