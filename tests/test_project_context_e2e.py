@@ -121,6 +121,7 @@ def test_the_prompt_holds_the_definition_from_a_file_that_is_not_open(session):
 
     # The setting turns it off (with nodes.py closed, nothing else comes into the prompt).
     server.notify("textDocument/didClose", {"textDocument": {"uri": nodes_uri}})
+    stats_when(server, lambda s: s["definitions"] == 3)  # closed: nodes.py read from the disk again
     complete_at_end(server, uri, COMPILER)
     assert "class Const(Node):" in last_prompt(prompts)  # from the disk again
     server.notify("workspace/didChangeConfiguration", {"settings": {"codegenLsp": {"projectContext": False}}})
