@@ -1,8 +1,8 @@
 """The workspace index: every admitted file's definitions, by file, by name, by Python module and Go package.
 
-Thread-safe: it is built and updated on a worker thread while completions read it on the event loop. Readers
-take no lock: entries are immutable and the by-name tables are replaced, never changed in place; writers take
-a lock among themselves.
+Thread-safe: it is built and updated on a worker thread while completions read it on the event loop. Entries
+are immutable; the by-name table is read and changed under one lock, held for one file's swap at a time (a
+copy-on-write table instead took 191 s to index 5,050 files, copying the `__init__` row thousands of times).
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class WorkspaceIndex:
 
     def named(self, name: str) -> list[Definition]:
         """The definitions of `name` across the workspace (top-level ones first)."""
-        found = [d for defs in self._by_name.get(name, {}).values() for d in defs]
+        with self._lock:  # held by the worker only while it swaps one file's entries (microseconds)
+            found = [d for defs in self._by_name.get(name, {}).values() for d in defs]
         return sorted(found, key=lambda d: (d.container is not None, d.path, d.start_line))
 
     def module(self, dotted: str) -> FileEntry | None:
@@ -115,10 +116,9 @@ class WorkspaceIndex:
                 return False
             self._drop(real)
             self._files[real] = entry
-            for d in definitions:  # a new inner dict each time: readers iterate the old one without the lock
-                by_path = dict(self._by_name.get(d.name, {}))
+            for d in definitions:
+                by_path = self._by_name.setdefault(d.name, {})
                 by_path[real] = by_path.get(real, ()) + (d,)
-                self._by_name[d.name] = by_path
             if module:
                 self._modules[module] = real
             self.generation += 1
@@ -168,11 +168,11 @@ class WorkspaceIndex:
         if entry is None:
             return
         for d in entry.definitions:
-            by_path = {p: found for p, found in self._by_name.get(d.name, {}).items() if p != real}
-            if by_path:
-                self._by_name[d.name] = by_path
-            else:
-                self._by_name.pop(d.name, None)
+            by_path = self._by_name.get(d.name)
+            if by_path is not None:
+                by_path.pop(real, None)
+                if not by_path:
+                    del self._by_name[d.name]
         if entry.module and self._modules.get(entry.module) == real:
             del self._modules[entry.module]
 
