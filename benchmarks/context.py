@@ -215,11 +215,10 @@ class PromptEngine:
 
 
 async def make_completer(model: str, project: ProjectContext, context_tokens: int):
-    completion.build_engine = PromptEngine
     options = {"model": model, "cacheEntries": 0, "typedThrough": False, "device": "cpu", "contextTokens": context_tokens}
     settings, messages = parse_settings(options)
     assert not messages, messages
-    completer = completion.Completer(settings, project=project)
+    completer = completion.Completer(settings, build=PromptEngine, project=project)
     assert await completer.load(lambda message, pct: None), completer.error
     return completer
 

@@ -14,6 +14,7 @@ the cache outweighs the skipped table, for 350M the table outweighs the cache).
     python benchmarks/engine.py --device cpu --shapes tiny,small --prompt 128 --new 8   # stays working on CPU
     python benchmarks/engine.py --no-hf --shapes 6B,16B --compile-step off,on   # eager vs compiled step rows
     python benchmarks/engine.py --no-hf --quantize none,int8,int4   # weight-only int8/int4 rows beside fp16
+    python benchmarks/engine.py --families --device cpu   # the transformers engine: dynamic vs static plan, per family
 
 With --quantize, each quantized row has its own floor (its weight bytes over the bandwidth), the time to
 quantize the weights (load s; from weights already on the device, not from disk) and, on CUDA, the peak
@@ -38,7 +39,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from codegen_lsp.engines.local.codegen.model import StaticCodeGen, weights_from_hf  # noqa: E402
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen  # noqa: E402
+from codegen_lsp.engines.local.codegen.weights import weights_from_hf  # noqa: E402
 from codegen_lsp.engines.local.codegen.quantize import Quantization, quantizer_for  # noqa: E402
 from codegen_lsp.engines.local.codegen.quantized_loading import quantize_weights  # noqa: E402
 
@@ -470,6 +472,10 @@ def markdown(rows: list[dict], args) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--families" in (sys.argv[1:] if argv is None else argv):  # Llama, Qwen2, StarCoder2: engine_families.py
+        from benchmarks import engine_families
+
+        return engine_families.main(argv)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default=None, help="default: float16 on CUDA, float32 on CPU")

@@ -9,7 +9,15 @@ pycodegen-tiny model was trained on. In each file the benchmark picks cursors of
 - mid-line: inside such a statement after a `.`, `(`, `=` or space (the rest of the line removed);
 - after opener: at the end of a `def`/`if`/`for`/... line whose body (at most 8 lines) is removed;
 - inside an auto-closed pair: right after a `(`, `[`, `{` or quote in such a statement, with its closer already
-  typed (as VS Code and autopairs plugins leave it) and the rest of the line removed.
+  typed (as VS Code and autopairs plugins leave it) and the rest of the line removed;
+- before a word on the line: a qualifier (`self.`, `os.`) removed from before an attribute of a one-line
+  statement, past its first word; the code after the cursor stays. A left-to-right model is not asked there;
+  `--ask-before-code` asks it anyway (as with a fill-in-the-middle model) to measure whether that pays;
+- signature with auto-closed closer: right after the `(` of a `def` line, with its `)` typed and the rest of the
+  signature and the body (at most 12 lines) removed, as `def area(¦)` is when one starts writing a function.
+  Two more scores for this kind: the share of completions that write a body (a line indented below the `def`)
+  and the share of documents that parse after accepting; with `--before PATH` (an export of another commit's
+  `codegen_lsp`) the same raw texts also go through that code's filters, so before and after are one run.
 
 Each cursor is asked through the real `Completer` (prompt, token healing, the engine, post-processing);
 the engine is wrapped only to record the raw text and to let it run to max_new_tokens (no early stop), so
@@ -23,6 +31,8 @@ The code under test is whatever `codegen_lsp` is on the path: run it against an 
 
     python benchmarks/quality.py --model ../shared/models/pycodegen-tiny --per-kind 4 --show 6
     python benchmarks/quality.py --quantize none,int8,int4   # the fast engine's weights side by side
+    git archive main codegen_lsp | tar -x -C /tmp/before
+    python benchmarks/quality.py --kinds "signature with auto-closed closer" --before /tmp/before
 
 With --quantize, every variant runs through the fast engine over the same cursors; the table gains a
 column pair per variant, and a greedy-token agreement line compares each with the unquantized model,
@@ -39,6 +49,7 @@ import asyncio
 import difflib
 import os
 import random
+import re
 import statistics
 import sys
 import sysconfig
@@ -63,7 +74,11 @@ FILES = (
     "transformers/utils/versions.py",
 )
 PAIR = "inside an auto-closed pair"
-KINDS = ("line start", "mid-line", "after opener", PAIR)
+SIGNATURE = "signature with auto-closed closer"
+BEFORE_WORD = "before a word on the line"
+KINDS = ("line start", "mid-line", "after opener", PAIR, SIGNATURE, BEFORE_WORD)
+QUALIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*\.(?=[A-Za-z_])")  # `self.` in `self.x`: removed, then asked back
+MAX_SIGNATURE_BODY_LINES = 12
 CLOSING = {"(": ")", "[": "]", "{": "}", '"': '"', "'": "'"}
 MAX_BODY_LINES = 8
 
@@ -87,8 +102,13 @@ def cases_of(path: Path, per_kind: int, rng: random.Random) -> list[Case]:
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line) + 1)
-    one_line, openers = [], []
+    one_line, openers, signatures = [], [], []
     for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        header = lines[function.lineno - 1]
+        body_lines = function.end_lineno - function.body[0].lineno
+        if header.lstrip().startswith("def ") and header.rstrip().endswith(":") and "(" in header \
+                and function.body[0].lineno > function.lineno and body_lines < MAX_SIGNATURE_BODY_LINES:
+            signatures.append(function)
         for node in ast.walk(function):
             if not isinstance(node, ast.stmt) or node is function:
                 continue
@@ -123,6 +143,20 @@ def cases_of(path: Path, per_kind: int, rng: random.Random) -> list[Case]:
         indent = len(line) - len(line.lstrip())
         found.append(Case(name, PAIR, source[: starts[i] + opener + 1], source[starts[i + 1] - 1 :], line[opener + 1 :],
                           indent, closers=CLOSING[line[opener]]))
+    qualified = [n for n in one_line if _qualifiers(lines[n.lineno - 1])]
+    for node in _sample(qualified, per_kind, rng):
+        i = node.lineno - 1
+        found_at = rng.choice(_qualifiers(lines[i]))
+        indent = len(lines[i]) - len(lines[i].lstrip())
+        found.append(Case(name, BEFORE_WORD, source[: starts[i] + found_at.start()], source[starts[i] + found_at.end() :],
+                          found_at.group(0), indent))
+    for node in _sample(signatures, per_kind, rng):
+        i, last = node.lineno - 1, node.end_lineno - 1
+        paren = lines[i].index("(")
+        indent = len(lines[i]) - len(lines[i].lstrip())
+        target = lines[i][paren + 1 :] + "\n" + "\n".join(lines[i + 1 : last + 1])
+        found.append(Case(name, SIGNATURE, source[: starts[i] + paren + 1], source[starts[last + 1] - 1 :], target,
+                          indent + 1, closers=")"))
     for node in _sample(openers, per_kind, rng):
         i = node.lineno - 1
         first, last = node.body[0].lineno - 1, node.body[-1].end_lineno - 1
@@ -152,6 +186,14 @@ def _cut_points(line: str) -> list[int]:
         elif ch in ".(= " and indent + 4 <= i < len(line) - 4:
             points.append(i + 1)
     return points
+
+
+def _qualifiers(line: str) -> list:
+    """`name.` before an attribute, past the indentation, outside strings and comments."""
+    if "#" in line or "'" in line or '"' in line:
+        return []
+    indent = len(line) - len(line.lstrip())
+    return [m for m in QUALIFIER.finditer(line) if m.start() > indent]
 
 
 def _pair_points(line: str) -> list[int]:
@@ -216,6 +258,19 @@ def stray_space(case: Case, completion: str) -> bool:
     return case.kind == "line start" and completion[:1] in (" ", "\t")
 
 
+def writes_body(case: Case, completion: str) -> bool:
+    """A line below the cursor's, indented into the block the signature opens."""
+    return any(line.strip() and len(line) - len(line.lstrip()) >= case.block_indent
+               for line in completion.split("\n")[1:])
+
+
+def parses(case: Case, completion: str) -> bool:
+    return not unparsable(case, completion)
+
+
+SIGNATURE_METRICS = (("writes a body", writes_body), ("document parses after accepting", parses))
+
+
 METRICS = (
     ("next-line exact match", next_line_exact, "higher"),
     ("edit similarity", edit_similarity, "higher"),
@@ -227,10 +282,13 @@ METRICS = (
 
 # -- the pipeline ------------------------------------------------------------------------------------------
 class RecordingEngine:
-    """The loaded engine, asked to run to max_new_tokens, with the raw text (and prompt) of each generation kept."""
+    """The loaded engine, asked to run to max_new_tokens, with the raw text (and prompt) of each generation kept.
+    `fills_in_the_middle`: declare that the model sees the code after the cursor, so that cursors before code on
+    their line are asked (the prompt stays the model's own: left to right for CodeGen)."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, fills_in_the_middle: bool = False) -> None:
         self.inner = engine
+        self.fills_in_the_middle = fills_in_the_middle or engine.fills_in_the_middle
         self.raw: list[str] = []
         self.prompts: list[str] = []
 
@@ -269,7 +327,7 @@ async def run(args, quantize: str | None = None, prompts: list[str] | None = Non
     completer = Completer(settings)
     if not await completer.load(lambda message, pct: None):
         sys.exit(f"could not load {args.model}: {completer.error}")
-    recorder = RecordingEngine(completer.engine)
+    recorder = RecordingEngine(completer.engine, args.ask_before_code)
     completer.engine = recorder
     rng = random.Random(args.seed)
     kinds = set(args.kinds.split(","))
@@ -293,6 +351,52 @@ async def run(args, quantize: str | None = None, prompts: list[str] | None = Non
         print(file=sys.stderr)
         completer.close()
     return results
+
+
+BEFORE_SCRIPT = """
+import json, sys
+from codegen_lsp.context import cursor_context
+from codegen_lsp.postprocess import completion_for
+out = []
+for case in json.load(sys.stdin):
+    document = case["prefix"] + case["closers"] + case["suffix"]
+    shown = completion_for(case["raw"], cursor_context(document, len(case["prefix"]), "python", case["uri"]))
+    out.append(None if shown is None else [shown.text, shown.replace])
+json.dump(out, sys.stdout)
+"""
+
+
+def shown_before(results: list[tuple[Case, str, str]], raws: list[str], code: str) -> list[str]:
+    """The same raw texts through the filters of the `codegen_lsp` exported at `code` (another commit), in a
+    subprocess: what the user would have accepted before."""
+    import json
+    import subprocess
+
+    cases = [{"prefix": case.prefix, "suffix": case.suffix, "closers": case.closers, "raw": raw,
+              "uri": f"file:///bench/{case.file}"} for (case, _, _), raw in zip(results, raws)]
+    env = {**os.environ, "PYTHONPATH": code}
+    answer = subprocess.run([sys.executable, "-c", BEFORE_SCRIPT], input=json.dumps(cases), env=env,
+                            capture_output=True, text=True, check=True, cwd="/")
+    shown = json.loads(answer.stdout)
+    return [case.closers if item is None else item[0] + case.closers[item[1]:]
+            for (case, _, _), item in zip(results, shown)]
+
+
+def signature_table(results: list[tuple[Case, str, str]], before: list[str] | None) -> str:
+    """The signature kind's own scores: raw, (before,) shown."""
+    rows = [(case, raw, shown, before[i] if before else None) for i, (case, raw, shown) in enumerate(results)
+            if case.kind == SIGNATURE]
+    if not rows:
+        return ""
+    columns = ["raw model output"] + (["shown before (--before)"] if before else []) + ["shown (this code)"]
+    lines = [f"| {SIGNATURE} | n | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for label, score in SIGNATURE_METRICS:
+        cells = [statistics.mean(float(score(case, raw)) for case, raw, _, _ in rows)]
+        if before:
+            cells.append(statistics.mean(float(score(case, old)) for case, _, _, old in rows))
+        cells.append(statistics.mean(float(score(case, shown)) for case, _, shown, _ in rows))
+        lines.append(f"| {label} | {len(rows)} | " + " | ".join(f"{100 * cell:.0f}%" for cell in cells) + " |")
+    return "\n".join(lines)
 
 
 def open_siblings(path: Path, count: int) -> list[Neighbour]:
@@ -319,10 +423,13 @@ def table(results: list[tuple[Case, str, str]], variants: dict[str, list[tuple[C
                 subset = [r for r in variant if (kind == "all" or r[0].kind == kind)
                           and (score is not stray_space or r[0].kind == "line start")]
                 n = len(subset)
+                if not n:
+                    break
                 raw = statistics.mean(float(score(case, text)) for case, text, _ in subset)
                 shown = statistics.mean(float(score(case, text)) for case, _, text in subset)
                 cells += f" {_percent(raw, score)} | {_percent(shown, score)} |"
-            rows.append(f"| {kind} | {n} | {label} |{cells}")
+            if n:
+                rows.append(f"| {kind} | {n} | {label} |{cells}")
     return "\n".join(rows)
 
 
@@ -371,6 +478,9 @@ def main() -> None:
     parser.add_argument("--show", type=int, default=0, help="print this many examples (raw vs shown)")
     parser.add_argument("--open-siblings", type=int, default=0, help="open this many other files of the same package (snippets)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (two threads on two busy shared cores ran ~15x slower)")
+    parser.add_argument("--ask-before-code", action="store_true",
+                        help="ask the model at cursors before code on their line, as with a FIM model")
+    parser.add_argument("--before", help="an export of another commit's codegen_lsp: its filters on the same raw texts")
     parser.add_argument("--quantize", help="comma list of none, int8, int4: the fast engine with each, side by side")
     args = parser.parse_args()
     import torch
@@ -380,14 +490,18 @@ def main() -> None:
     if args.quantize:
         sys.exit(main_quantized(args, started))
     results = asyncio.run(run(args))
-    for case, raw, shown in results[: args.show]:
-        print(f"--- {case.file} ({case.kind})\n  target: {case.target!r}\n  raw:    {raw!r}\n  shown:  {shown!r}")
+    before = shown_before(results, [raw[: len(raw) - len(case.closers)] for case, raw, _ in results], args.before) \
+        if args.before else None
+    for number, (case, raw, shown) in enumerate(results[: args.show]):
+        old = f"\n  before: {before[number]!r}" if before else ""
+        print(f"--- {case.file} ({case.kind})\n  target: {case.target!r}\n  raw:    {raw!r}{old}\n  shown:  {shown!r}")
     print(f"files: {', '.join(FILES)} (from {SITE})")
     import codegen_lsp
 
     print(f"code: {Path(codegen_lsp.__file__).parent}")
     print(f"model: {args.model}; max_new_tokens={args.max_new_tokens}, prompt budget {args.context_tokens} tokens, greedy, {args.threads} torch thread(s), {args.open_siblings} sibling file(s) open")
     print(table(results))
+    print(signature_table(results, before))
     print(f"({len(results)} cursors in {time.perf_counter() - started:.0f} s)")
 
 

@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import build_hf_model  # noqa: E402
 
-from codegen_lsp.engines.local.codegen.model import StaticCodeGen, weights_from_hf  # noqa: E402
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen  # noqa: E402
+from codegen_lsp.engines.local.codegen.weights import weights_from_hf  # noqa: E402
 from codegen_lsp.engines.local.codegen.quantize import Quantization, quantizer_for  # noqa: E402
 from codegen_lsp.engines.local.codegen.quantized_loading import quantize_weights  # noqa: E402
 

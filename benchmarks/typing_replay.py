@@ -9,6 +9,12 @@ with a longer `--line-pause` at the end of each line (where people stop and look
     python benchmarks/typing_replay.py --shape 350m --device cpu      # a random model of CodeGen-350M's shape
     python benchmarks/typing_replay.py --model ../shared/models/pycodegen-tiny --accept   # a user who takes hints
 
+With --variants the same keystrokes go to one server per engine/thread variant (e.g. `--variants
+today,auto,transformers:1,fast:1,transformers:2,fast:2`; `today`: the transformers engine with torch's default
+threads, one per logical CPU, what `auto` was before it picked the fast engine on a CPU), interleaved: the typed
+text is cut into chunks of --chunk keys and each chunk is typed into every server in turn (alternating the order),
+so a busy machine slows every variant alike; the table's ratios are to the first variant.
+
 Prints three tables: the engine's prefill cost for a cold prompt vs a keystroke on a cached one, the
 replay's per-keystroke figures for each mode and their ratios to the first, and writes a latency CDF (PNG).
 
@@ -198,11 +204,11 @@ async def take_hint(client: ReplayClient, uri: str, version: int, line: int, col
 
 async def replay(
     client: ReplayClient, scripts: list[Script], pause: float, line_pause: float, closed_loop: bool = False,
-    accept: bool = False,
+    accept: bool = False, first_number: int = 0,
 ) -> list[Outcome]:
     outcomes: list[Outcome] = []
     next_id = 10_000
-    for number, script in enumerate(scripts):
+    for number, script in enumerate(scripts, first_number):
         uri = f"file:///replay/{number}/{script.path.name}"
         client.text_document_did_open(
             types.DidOpenTextDocumentParams(
@@ -287,6 +293,48 @@ async def run_mode(name: str, args, model: str, scripts: list[Script]) -> ModeRe
         client.exit(None)
         await client.stop()
     return result
+
+
+def variant_options(variant: str) -> dict:
+    """`today`, `auto` or ENGINE[:THREADS] -> the server's engine and threads settings (threads 0: auto)."""
+    if variant == "today":
+        return {"engine": "transformers", "threads": len(os.sched_getaffinity(0))}
+    engine, _, threads = variant.partition(":")
+    return {"engine": engine, "threads": int(threads or 0)}
+
+
+def chunks(scripts: list[Script], keys: int) -> list[Script]:
+    """Each script cut into pieces of `keys` keystrokes; a piece starts with everything typed before it."""
+    pieces = []
+    for script in scripts:
+        for start in range(0, len(script.typed), keys):
+            pieces.append(Script(script.path, script.before + script.typed[:start], script.typed[start : start + keys]))
+    return pieces
+
+
+async def run_variants(args, model: str, scripts: list[Script]) -> list[ModeResult]:
+    """Every variant's server up at once; the chunks typed into each in turn (see the module docstring)."""
+    names = args.variants.split(",")
+    clients = {name: await start_server(model, args, {**MODES["reuse on"], **variant_options(name)}) for name in names}
+    results = {name: ModeResult(name) for name in names}
+    try:
+        for number, piece in enumerate(chunks(scripts, args.chunk)):
+            for name in names if number % 2 == 0 else names[::-1]:
+                outcomes = await replay(clients[name], [piece], args.pause, args.line_pause, args.closed_loop,
+                                        args.accept, first_number=number)
+                results[name].outcomes += outcomes
+            await asyncio.sleep(0.5)  # a last cancelled generation stops before the next chunk
+        for name, client in clients.items():
+            results[name].stats = await stats(client)
+    finally:
+        for client in clients.values():
+            await client.shutdown_async(None)
+            client.exit(None)
+            await client.stop()
+    for name, result in results.items():
+        runtime = result.stats.get("runtime") or {}
+        print(f"{name}: engine {result.stats.get('engine')}, " + ", ".join(f"{k} {v}" for k, v in sorted(runtime.items())))
+    return list(results.values())
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -458,7 +506,10 @@ async def main_async(args) -> None:
           f"max_new_tokens {args.max_new_tokens}{'; closed loop' if args.closed_loop else ''}"
           f"{'; accepting hints that match' if args.accept else ''}")
     prefill_table(model, args.device, args.engine, scripts)
-    results = [await run_mode(name, args, model, scripts) for name in MODES]
+    if args.variants:
+        results = await run_variants(args, model, scripts)
+    else:
+        results = [await run_mode(name, args, model, scripts) for name in MODES]
     print_replay_table({r.name: summarize(r) for r in results})
     if args.png:
         plot(results, Path(args.png))
@@ -470,6 +521,8 @@ def main() -> None:
     parser.add_argument("--shape", choices=SHAPES, default="350m", help="random model of this shape (no --model)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--engine", default="auto", help="auto | fast | transformers")
+    parser.add_argument("--variants", help="comma list of today, auto, ENGINE[:THREADS]: one server each, interleaved")
+    parser.add_argument("--chunk", type=int, default=25, help="with --variants: keystrokes typed into one server in a row")
     parser.add_argument("--files", nargs="*", help="source files to type (default: two stdlib modules)")
     parser.add_argument("--context-lines", type=int, default=120, help="lines already in the file (the prompt)")
     parser.add_argument("--keys", type=int, default=200, help="keystrokes in all")

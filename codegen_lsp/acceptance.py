@@ -22,7 +22,6 @@ carry ids and lengths, never text.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import os
@@ -35,18 +34,15 @@ from typing import Any, Callable, Iterable
 
 from lsprotocol import types
 
-from .lsp.documents import LINE_BREAK, UNITS_PER_CHAR, offset_at
+from .acceptance_positions import Tracked, advance, kept_characters, move, utf16_prefix
+from .counter_check import read_counters
+from .lsp.documents import offset_at
 
 log = logging.getLogger(__name__)
-
-ACCEPT_COMMAND = "codegen-lsp.didAcceptCompletionItem"
-DID_SHOW = "textDocument/didShowCompletion"
-DID_PARTIALLY_ACCEPT = "textDocument/didPartiallyAcceptCompletion"
 
 RETENTION_DELAYS_S = (30.0, 120.0)
 MAX_VIEWS = 256  # items an editor may still accept or report (older ones are forgotten, with their text)
 MAX_PIECES = 512  # accepted texts waiting for a retention check
-MAX_REGION_CHARS = 20_000  # compare at most this much of the document with an accepted text
 SAVE_EVERY_S = 60.0
 HISTORY_DAYS = 7
 
@@ -62,48 +58,6 @@ def counter_names(delays: Iterable[float] = RETENTION_DELAYS_S) -> tuple[str, ..
     for delay in delays:
         names += [f"checked_chars_{delay_label(delay)}", f"kept_chars_{delay_label(delay)}"]
     return tuple(names)
-
-
-# -- positions that follow edits ----------------------------------------------------------------------------
-class Tracked:
-    """An LSP position (in the client's position encoding) kept up to date through didChange. Text inserted exactly
-    here goes after it; an edit that swallows it leaves it at the edit's start, or, for the end of a region
-    (`is_end`), after the edit's new text."""
-
-    __slots__ = ("line", "character", "is_end", "__weakref__")
-
-    def __init__(self, line: int, character: int, is_end: bool = False) -> None:
-        self.line, self.character, self.is_end = line, character, is_end
-
-    def position(self) -> types.Position:
-        return types.Position(line=self.line, character=self.character)
-
-
-def advance(line: int, character: int, text: str, encoding: str) -> tuple[int, int]:
-    """The position after `text` inserted at (line, character)."""
-    width = UNITS_PER_CHAR.get(encoding, UNITS_PER_CHAR[types.PositionEncodingKind.Utf16])
-    breaks = list(LINE_BREAK.finditer(text))
-    if not breaks:
-        return line, character + sum(width(c) for c in text)
-    return line + len(breaks), sum(width(c) for c in text[breaks[-1].end():])
-
-
-def move(point: Tracked, start: types.Position, end: types.Position, text: str, encoding: str,
-         new_end: tuple[int, int] | None = None) -> None:
-    """Move `point` for the edit replacing start..end with `text` (`new_end`: where that text ends, if known)."""
-    p, a, b = (point.line, point.character), (start.line, start.character), (end.line, end.character)
-    if b < a:
-        a, b = b, a
-    if p <= a:
-        return
-    new_end = new_end or advance(a[0], a[1], text, encoding)
-    if p <= b:  # inside the replaced range
-        point.line, point.character = new_end if point.is_end else a
-        return
-    if p[0] == b[0]:
-        point.line, point.character = new_end[0], new_end[1] + (p[1] - b[1])
-    else:
-        point.line = p[0] + new_end[0] - b[0]
 
 
 # -- what is remembered about suggestions, items and accepted text -------------------------------------------------
@@ -138,54 +92,6 @@ class Piece:
 
     def __init__(self, key: Key, uri: str, text: str, start: Tracked, end: Tracked, due: list[tuple[float, float]]):
         self.key, self.uri, self.text, self.start, self.end, self.due = key, uri, text, start, end, due
-
-
-def kept_characters(accepted: str, now: str) -> int:
-    """Characters of `accepted` still in `now`, in order."""
-    if accepted == now:
-        return len(accepted)
-    matcher = difflib.SequenceMatcher(None, accepted, now[:MAX_REGION_CHARS], autojunk=False)
-    return sum(block.size for block in matcher.get_matching_blocks())
-
-
-def utf16_prefix(text: str, units: int) -> int | None:
-    """Code points of `text` in its first `units` UTF-16 code units (rounded down inside a pair); None past the end."""
-    seen = 0
-    for index, char in enumerate(text):
-        width = 2 if ord(char) > 0xFFFF else 1
-        if seen + width > units:
-            return index
-        seen += width
-    return len(text) if units <= seen else None
-
-
-def item_id(params: Any) -> str | None:
-    """The id in an item's command, from a notification's `{item: {command: {arguments: [id]}}}`."""
-    item = params.get("item") if isinstance(params, dict) else None
-    command = item.get("command") if isinstance(item, dict) else None
-    arguments = command.get("arguments") if isinstance(command, dict) else None
-    return command_id(arguments)
-
-
-def command_id(arguments: Any) -> str | None:
-    if isinstance(arguments, list) and arguments and isinstance(arguments[0], str):
-        return arguments[0]
-    return None
-
-
-def plain(value: Any) -> Any:
-    """JSON-like data from what pygls hands a custom method (nested named tuples, lsprotocol objects, dicts)."""
-    if hasattr(value, "_asdict"):
-        value = value._asdict()
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if hasattr(value, "__attrs_attrs__"):
-        from lsprotocol import converters
-
-        return converters.get_converter().unstructure(value)
-    return value
 
 
 # -- counters -------------------------------------------------------------------------------------------------------
@@ -230,12 +136,14 @@ class CounterFile:
         self.days: dict[str, dict[Key, Counter]] = {}
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            for day, rows in data.get("days", {}).items():
-                self.days[day] = {tuple(row["key"]): Counter(row["counts"]) for row in rows}
         except FileNotFoundError:
-            pass
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+            data = {}
+        except (OSError, ValueError, RecursionError) as err:
             log.warning("acceptance counters in %s could not be read (%s); starting afresh", path, type(err).__name__)
+            data = {}
+        self.days, dropped = read_counters(data)
+        if dropped:
+            log.warning("acceptance counters in %s: %d damaged entries were left out (%s)", path, len(dropped), dropped[0])
         self.dirty = False
 
     def add(self, day: str, key: Key, name: str, amount: int) -> None:
@@ -340,7 +248,14 @@ class AcceptanceTracker:
                 move(point, start, end, change.text, self.encoding, new_end)
 
     def closed(self, uri: str) -> None:
+        """didClose: the document's accepted pieces can no longer be checked (what it holds now cannot be known,
+        and a document reopened under the same URI is another text): their checks still to come are left out."""
         self._last_offer.pop(uri, None)
+        self._tracked.pop(uri, None)
+        left_out = [piece for piece in self._pieces if piece.uri == uri]
+        if left_out:
+            log.debug("%d retention checks left out: the document was closed", len(left_out))
+            self._pieces = [piece for piece in self._pieces if piece.uri != uri]
 
     # -- answers ------------------------------------------------------------------------------------------------------
     def offer(
@@ -388,8 +303,9 @@ class AcceptanceTracker:
         return view
 
     # -- what the editor reports ------------------------------------------------------------------------------------
-    def shown(self, params: Any) -> None:
-        view = self._view(item_id(params), "didShowCompletion")
+    def shown(self, view_id: str | None) -> None:
+        """didShowCompletion: the item is on screen."""
+        view = self._view(view_id, "didShowCompletion")
         if view is not None:
             self._mark_shown(view.suggestion)
 
@@ -398,13 +314,13 @@ class AcceptanceTracker:
             suggestion.shown = True
             self._count(suggestion.key, "shown")
 
-    def accepted(self, arguments: Any) -> None:
+    def accepted(self, view_id: str | None) -> None:
         """The item's command: the user took the whole item (what was not taken in part before)."""
-        view = self._view(command_id(arguments), "accept command")
+        view = self._view(view_id, "accept command")
         if view is None:
             return
         if view.accepted:
-            log.info("accept command for item %s ignored: it was accepted already", command_id(arguments))
+            log.info("accept command for item %s ignored: it was accepted already", view_id)
             return
         view.accepted = True
         suggestion = view.suggestion
@@ -414,14 +330,13 @@ class AcceptanceTracker:
             self._count(suggestion.key, "accepted")
         self._take(view, len(view.text), partial=False)
 
-    def partially_accepted(self, params: Any) -> None:
-        """The first `acceptedLength` UTF-16 code units of the item's text are in the document."""
-        view = self._view(item_id(params), "didPartiallyAcceptCompletion")
+    def partially_accepted(self, view_id: str | None, length: int) -> None:
+        """The first `length` UTF-16 code units of the item's text are in the document."""
+        view = self._view(view_id, "didPartiallyAcceptCompletion")
         if view is None:
             return
-        length = params.get("acceptedLength")
-        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-            log.info("didPartiallyAcceptCompletion ignored: acceptedLength is %s, not a count", type(length).__name__)
+        if length < 0:
+            log.info("didPartiallyAcceptCompletion ignored: acceptedLength is negative")
             return
         upto = utf16_prefix(view.text, length)
         if upto is None:

@@ -7,7 +7,9 @@ is still right, so it is served without calling the model (Copilot, Tabby and Co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Hashable
 
 from cachetools import LRUCache, TTLCache
 
@@ -15,16 +17,35 @@ from .postprocess import Completion
 from .lsp.uris import uri_key
 
 
+@dataclass(frozen=True)
+class CacheKey:
+    """What determines a request's raw completions: the engine (its frozen config), the decoding settings, the
+    completion mode, the prompt, and how many candidates were asked for."""
+
+    engine: Hashable
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    mode: str
+    prompt: str
+    candidates: int
+
+    def with_candidates(self, candidates: int) -> CacheKey:
+        return replace(self, candidates=candidates)
+
+
 class CompletionCache:
-    def __init__(self, entries: int, ttl_seconds: float) -> None:
+    """`clock` (seconds) ages the entries: tests pass their own, so that expiry needs no sleeping."""
+
+    def __init__(self, entries: int, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.enabled = entries > 0
         size = max(entries, 1)
-        self._items = TTLCache(maxsize=size, ttl=ttl_seconds) if ttl_seconds > 0 else LRUCache(maxsize=size)
+        self._items = TTLCache(maxsize=size, ttl=ttl_seconds, timer=clock) if ttl_seconds > 0 else LRUCache(maxsize=size)
 
-    def get(self, key: tuple) -> list[str] | None:
+    def get(self, key: Hashable) -> list[str] | None:
         return self._items.get(key) if self.enabled else None
 
-    def put(self, key: tuple, completions: list[str]) -> None:
+    def put(self, key: Hashable, completions: list[str]) -> None:
         if self.enabled:
             self._items[key] = list(completions)
 

@@ -1,6 +1,11 @@
-"""Command line: `codegen-lsp [--stdio | --tcp]` serves; `codegen-lsp complete FILE --line L --character C`
-runs one completion through the same pipeline and prints it; `codegen-lsp convert SRC DST --to gptj` rewrites a
-CodeGen checkpoint as GPT-J for servers that have no CodeGen (vLLM, TGI)."""
+"""Command line: `codegen-lsp [--stdio | --tcp]` serves; `codegen-lsp check` loads the model and says whether
+it works here and how fast; `codegen-lsp complete FILE:LINE:COL` runs one completion through the same pipeline
+and prints it; `codegen-lsp convert SRC DST --to gptj` rewrites a CodeGen checkpoint as GPT-J for servers that
+have no CodeGen (vLLM, TGI).
+
+`complete` exits 0 when it printed a suggestion, 3 when there is none (why on stderr), 1 when the model does
+not load or the completion failed, 2 on bad input (flags, an unreadable file, a position past the end).
+`check` exits 0 when the model loads and completes, 1 when it does not work here, 2 on bad flags."""
 
 from __future__ import annotations
 
@@ -12,63 +17,38 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .settings import CHOICES, DEFAULT_MODEL, Settings, parse_settings
+from .settings import CHOICES, SETTINGS_FIELDS, Settings, flags_of, meta, parse_settings
 
 log = logging.getLogger("codegen_lsp")
 
-# flag name → Settings field, for the flags that are settings
-SETTING_FLAGS = {
-    "model": "model",
-    "device": "device",
-    "dtype": "dtype",
-    "engine": "engine",
-    "quantize": "quantize",
-    "max_new_tokens": "max_new_tokens",
-    "temperature": "temperature",
-    "mode": "mode",
-    "context_tokens": "context_tokens",
-    "kv_cache_slots": "kv_cache_slots",
-    "draft_tokens": "draft_tokens",
-    "draft_model": "draft_model",
-    "cache_entries": "cache_entries",
-    "trust_remote_code": "trust_remote_code",
-    "revision": "revision",
-    "api_base": "api_base",
-    "api_model": "api_model",
-    "api_key_env": "api_key_env",
-    "ca_bundle": "ca_bundle",
-    "log_level": "log_level",
-}
+def add_setting_flags(parser: argparse.ArgumentParser, default=None) -> None:
+    """One flag per setting, from the settings schema; `default=argparse.SUPPRESS` on a subcommand, so that it
+    does not overwrite the same flags given before the subcommand's name with None."""
+    group = parser.add_argument_group("settings (each is also an editor setting: docs/settings.md)")
+    for field in SETTINGS_FIELDS:
+        group.add_argument(*flags_of(field), dest=field.name, default=default, help=_flag_help(field),
+                           **_flag_kind(field))
+    group.add_argument("--log-file", default=default, help="write logs here instead of stderr")
 
 
-def add_model_flags(parser: argparse.ArgumentParser, default=None) -> None:
-    """The model flags; `default=argparse.SUPPRESS` on a subcommand, so that it does not overwrite the same
-    flags given before the subcommand's name with None."""
-    group = parser.add_argument_group("model")
-    group.add_argument("--model", help=f"hub id or local directory (default {DEFAULT_MODEL})")
-    group.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
-    group.add_argument("--dtype", choices=CHOICES["dtype"], help="default auto: half precision on GPU, float32 on CPU")
-    group.add_argument("--engine", choices=CHOICES["engine"], help="default auto: fast for CodeGen on CUDA")
-    group.add_argument("--backend", dest="engine", choices=CHOICES["engine"], help="alias of --engine")
-    group.add_argument("--quantize", choices=CHOICES["quantize"],
-                       help="weight-only int8/int4 in the fast CodeGen engine (default none)")
-    group.add_argument("--max-new-tokens", type=int)
-    group.add_argument("--temperature", type=float, help="0 (default) decodes greedily")
-    group.add_argument("--mode", choices=CHOICES["mode"], help="how much to complete (default auto)")
-    group.add_argument("--context-tokens", type=int, help="prompt budget in tokens (default: the model's window)")
-    group.add_argument("--kv-cache-slots", type=int, help="KV caches kept for prefix reuse (0 turns reuse off)")
-    group.add_argument("--draft-tokens", type=int,
-                       help="speculative decoding: tokens drafted per model pass (default 4; 0 turns it off)")
-    group.add_argument("--draft-model", help="a small model of the same family that drafts (default: prompt lookup)")
-    group.add_argument("--cache-entries", type=int, help="finished completions kept (0 turns the cache off)")
-    group.add_argument("--trust-remote-code", action="store_true", default=default, help="run a checkpoint's own code")
-    group.add_argument("--revision", help="model revision (branch, tag or commit) on the hub")
-    group.add_argument("--api-base", help="an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    group.add_argument("--api-model", help="model name to ask the remote server for")
-    group.add_argument("--api-key-env", help="environment variable that holds the API key")
-    group.add_argument("--ca-bundle", help="PEM file of extra CA certificates for an https api-base")
-    group.add_argument("--log-level", choices=CHOICES["log_level"])
-    group.add_argument("--log-file", help="write logs here instead of stderr")
+def _flag_kind(field) -> dict:
+    if field.type is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if field.name in CHOICES:
+        return {"choices": CHOICES[field.name]}
+    if field.type in (int, float):
+        return {"type": field.type, "metavar": "N"}
+    return {}
+
+
+def _flag_help(field) -> str:
+    text = meta(field).help
+    default = field.default
+    if default is not None and field.type is not bool:
+        text += f" (default {default})"
+    elif field.type is bool:
+        text += f" (default {'on' if default else 'off'})"
+    return text.replace("%", "%%")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,18 +58,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tcp", action="store_true", help="serve over TCP")
     parser.add_argument("--host", default="127.0.0.1", help="TCP address (default 127.0.0.1; there is no auth)")
     parser.add_argument("--port", type=int, default=2087)
-    add_model_flags(parser)
+    add_setting_flags(parser)
     commands = parser.add_subparsers(dest="command")
-    complete = commands.add_parser(
-        "complete",
-        help="complete FILE at --line/--character and print the result",
+    check = commands.add_parser(
+        "check",
+        help="load the model, complete a built-in snippet, and say whether it works here and how fast",
+        description="Load the configured model, run a completion and a keystroke completion on a built-in "
+        "snippet, print device, dtype, engine, memory and latencies, and one line per problem found. "
+        "Exit 0: it works; 1: it does not work here; 2: bad flags.",
         argument_default=argparse.SUPPRESS,
     )
-    complete.add_argument("file", type=Path)
-    complete.add_argument("--line", type=int, required=True, help="0-based line")
-    complete.add_argument("--character", type=int, required=True, help="0-based column, in characters")
+    add_setting_flags(check, default=argparse.SUPPRESS)
+    complete = commands.add_parser(
+        "complete",
+        help="complete FILE:LINE:COL (1-based, as compilers print) or FILE --line L --character C (0-based)",
+        description="Run one completion through the server's pipeline and print it. Exit 0: a suggestion was "
+        "printed; 3: no suggestion (why on stderr); 1: the model did not load or the completion failed; "
+        "2: bad input.",
+        argument_default=argparse.SUPPRESS,
+    )
+    complete.add_argument("file", help="FILE, or FILE:LINE:COL with 1-based line and column")
+    complete.add_argument("--line", type=int, default=None, help="0-based line (LSP positions)")
+    complete.add_argument("--character", type=int, default=None, help="0-based column, in characters")
     complete.add_argument("--language", default=None, help="language id (default: from the file's extension)")
-    add_model_flags(complete, default=argparse.SUPPRESS)
+    add_setting_flags(complete, default=argparse.SUPPRESS)
     convert = commands.add_parser(
         "convert",
         help="write a CodeGen checkpoint as GPT-J (what vLLM and TGI serve natively)",
@@ -104,14 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_given(args: argparse.Namespace) -> dict:
+    return {f.name: getattr(args, f.name) for f in SETTINGS_FIELDS if getattr(args, f.name, None) is not None}
+
+
 def settings_from_args(args: argparse.Namespace) -> tuple[Settings, list[str]]:
-    given = {field: getattr(args, flag) for flag, field in SETTING_FLAGS.items() if getattr(args, flag, None) is not None}
-    return parse_settings(given)
+    return parse_settings(settings_given(args))
 
 
-def setup_logging(level: str, log_file: str | None) -> None:
+def setup_logging(level: str | None, log_file: str | None, command: str | None = None) -> None:
+    """Logs to stderr or `log_file` (`level` None: the flag was not given, info). A one-shot command on stderr
+    prints plain `codegen-lsp: message` lines (what the user reads); the server's logs carry time, level and
+    module. `check` logs only when asked (--log-level, --log-file): its report says what went wrong."""
+    if command == "check" and level is None and not log_file:
+        logging.getLogger().addHandler(logging.NullHandler())
+        return
+    level = level or "info"
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    plain = command is not None and not log_file
+    handler.setFormatter(logging.Formatter("codegen-lsp: %(message)s" if plain else "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
@@ -121,11 +124,15 @@ def setup_logging(level: str, log_file: str | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     settings, errors = settings_from_args(args)
-    setup_logging(settings.log_level, args.log_file)
+    setup_logging(getattr(args, "log_level", None), args.log_file, args.command)
     if errors:
         for error in errors:
             print(f"codegen-lsp: {error}", file=sys.stderr)
         sys.exit(2)
+    if args.command == "check":
+        from .check import run_check
+
+        sys.exit(run_check(parse_settings({**settings_given(args), "typed_through": False})[0]))
     if args.command == "complete":
         sys.exit(run_complete(args, settings))
     if args.command == "convert":
@@ -150,8 +157,18 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
             )
         server.start_tcp(args.host, args.port)
     else:
+        if sys.stdin.isatty():
+            print(WAITING_ON_TERMINAL, file=sys.stderr)
         server.start_io()
+        if not server.protocol.initialized:
+            sys.exit(0)  # the input ended before any client connected: nothing went wrong
     sys.exit(server.protocol.final_exit_code())  # pygls swallows the code `exit` asks for
+
+
+WAITING_ON_TERMINAL = (
+    "codegen-lsp: waiting for an LSP client on stdin (editors start this command themselves); to try the model "
+    "by hand: `codegen-lsp check`, or `codegen-lsp complete FILE:LINE:COL`. Ctrl-D quits."
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -165,34 +182,63 @@ def is_loopback(host: str) -> bool:
 
 def run_complete(args: argparse.Namespace, settings: Settings) -> int:
     from .completion import Completer
+    from .context import SKIP, cursor_context
 
+    position = complete_position(args.file, args.line, args.character)
+    if isinstance(position, str):
+        print(f"codegen-lsp: {position}", file=sys.stderr)
+        return 2
+    path, line, character = position
     try:
-        text = args.file.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        print(f"codegen-lsp: cannot read {args.file}: {err}", file=sys.stderr)
+        print(f"codegen-lsp: cannot read {path}: {err}", file=sys.stderr)
         return 2
-    offset = offset_of(text, args.line, args.character)
+    offset = offset_of(text, line, character)
     if offset is None:
-        print(f"codegen-lsp: line {args.line} is past the end of {args.file}", file=sys.stderr)
+        print(f"codegen-lsp: line {line + 1} (0-based {line}) is past the end of {path}", file=sys.stderr)
         return 2
-    completer = Completer(settings, on_error=lambda message: print(f"codegen-lsp: {message}", file=sys.stderr))
+    uri = path.resolve().as_uri()
+    # Its errors are logged, one line each; printed as well where the logs go to a file.
+    completer = Completer(settings, on_error=(lambda message: print(f"codegen-lsp: {message}", file=sys.stderr))
+                          if args.log_file else None)
 
     async def run() -> list[str] | None:
         if not await completer.load(lambda message, pct: log.info("loading: %s", message)):
             return None
-        shown = await completer.complete(args.file.resolve().as_uri(), text, offset, args.language)
+        shown = await completer.complete(uri, text, offset, args.language)
         return [c.insert_text for c in shown]  # what to insert at the position (the closers there stay)
 
     try:
         completions = asyncio.run(run())
     finally:
         completer.close()
-    if completions is None:
+    if completions is None or completer.stats.snapshot()["errors"]:
         return 1
-    sys.stdout.write("\n----\n".join(completions))
-    if completions:
-        sys.stdout.write("\n")
+    if not completions:
+        ctx = cursor_context(text, offset, args.language, uri, settings.mode)
+        why = ("the cursor is inside a word or before code on its line, where nothing is completed"
+               if ctx.mode == SKIP else "the filters cut the model's text to nothing: it repeated the code around "
+               "it or did not fit the block")
+        print(f"codegen-lsp: no suggestion ({why})", file=sys.stderr)
+        return 3
+    sys.stdout.write("\n----\n".join(completions) + "\n")
     return 0
+
+
+def complete_position(file: str, line: int | None, character: int | None) -> tuple[Path, int, int] | str:
+    """(path, 0-based line, 0-based character) from `FILE --line L --character C` (0-based, as LSP counts)
+    or `FILE:LINE:COL` (1-based, as compilers and editors print); a message when neither is given."""
+    if line is not None or character is not None:
+        if line is None or character is None:
+            return "give both --line and --character (0-based), or FILE:LINE:COL (1-based)"
+        return Path(file), line, character
+    parts = file.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit() and not Path(file).exists():
+        if int(parts[1]) < 1 or int(parts[2]) < 1:
+            return f"{file}: LINE and COL count from 1"
+        return Path(parts[0]), int(parts[1]) - 1, int(parts[2]) - 1
+    return f"where in {file}? give FILE:LINE:COL (1-based) or --line and --character (0-based)"
 
 
 def offset_of(text: str, line: int, character: int) -> int | None:

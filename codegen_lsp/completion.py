@@ -10,9 +10,11 @@ from enum import StrEnum
 from typing import Callable, Sequence
 
 from .alternatives import candidate_requests
-from .cache import CompletionCache, TypedThrough
+from .cache import CacheKey, CompletionCache, TypedThrough
 from .context import SKIP, CursorContext, cursor_context
-from .engines import Engine, EngineError, Generation, GenerationRequest, build_engine, engine_config
+from .engines import (
+    Engine, EngineConfig, EngineError, Generation, GenerationRequest, build_engine, engine_config, needs_reload,
+)
 from .engines.base import CancelToken, FinishReason, ProgressFn
 from .fim import template_for_tokenizer
 from .postprocess import Completion, completion_for, ends_here
@@ -20,7 +22,7 @@ from .prompt import BlockCounts, build_prompt, display_path, retrieval_budget, s
 from .scheduler import Scheduler, Stopped, Superseded
 from .settings import Settings
 from .snippets import Neighbour, query_of, rank_snippets
-from .stats import Stats
+from .stats import Count, Outcome, Stats, Trace
 from .workspace_index.service import ProjectContext
 
 log = logging.getLogger(__name__)
@@ -43,11 +45,19 @@ RETRY_REMOTE_LOAD_SECONDS = 3.0
 
 
 class Completer:
+    """`build`: how an engine is made from its config (`engines.build_engine` unless a test passes its own);
+    `project`: the workspace index, for definitions from files that are not open (setting projectContext)."""
+
     def __init__(
-        self, settings: Settings, on_error: Callable[[str], None] | None = None, project: ProjectContext | None = None
+        self,
+        settings: Settings,
+        on_error: Callable[[str], None] | None = None,
+        build: Callable[[EngineConfig], Engine] | None = None,
+        project: ProjectContext | None = None,
     ) -> None:
         self.settings = settings
-        self.project = project  # the workspace index, for definitions from files that are not open
+        self._build = build
+        self.project = project
         self.scheduler = Scheduler()
         self.stats = Stats()
         self.engine: Engine | None = None
@@ -61,6 +71,7 @@ class Completer:
         self.fim = None  # the model's fill-in-the-middle template, when it has one
         self._retry_load_at = 0.0
         self._engine_config = None  # what the loaded engine was built from (part of every cache key)
+        self._loading: Engine | None = None  # the engine being loaded on the model thread
 
     # -- the model -----------------------------------------------------------------------------------
     async def load(self, report: ProgressFn) -> bool:
@@ -73,8 +84,11 @@ class Completer:
         def work() -> Engine:
             if old is not None:
                 old.close()
-            engine = build_engine(config)
-            engine.load(report)
+            self._loading = engine = (self._build or build_engine)(config)  # close() ends a load that waits
+            try:
+                engine.load(report)
+            finally:
+                self._loading = None
             return engine
 
         try:
@@ -86,8 +100,12 @@ class Completer:
             self._retry_load_at = time.monotonic() + RETRY_REMOTE_LOAD_SECONDS
             self.on_error(message)
             return False
-        if config != engine_config(self.settings):
-            return False  # the engine's config changed while loading; a newer load is on its way
+        if needs_reload(settings, self.settings):
+            # The engine's config changed while it loaded: this engine is not the one the settings name now (a
+            # newer load is on its way when the server asked for one). Close it rather than drop it loaded.
+            self.state = IDLE
+            await self.scheduler.call(lambda: close_quietly(engine))
+            return False
         # (Other settings may change meanwhile: eglot sends didChangeConfiguration right after initialized.)
         self.engine, self.state, self._engine_config = engine, READY, config
         self._max_token_chars = engine.max_token_chars()
@@ -108,7 +126,7 @@ class Completer:
 
     def update_settings(self, settings: Settings) -> bool:
         """Apply new settings; True when the engine must be reloaded."""
-        reload = engine_config(settings) != engine_config(self.settings)
+        reload = needs_reload(self.settings, settings)
         if (settings.cache_entries, settings.cache_ttl_seconds) != (
             self.settings.cache_entries,
             self.settings.cache_ttl_seconds,
@@ -128,17 +146,19 @@ class Completer:
 
     def describe(self, uri: str, text: str, offset: int, language_id: str | None) -> tuple[str, str, str]:
         """What a completion at `offset` is, for the acceptance counters: (mode, language, engine)."""
-        ctx = cursor_context(text, offset, language_id, uri, self.settings.mode)
+        ctx = cursor_context(text, offset, language_id, uri, self.settings.mode, self._fills_in_the_middle())
         return ctx.mode, ctx.language, self.engine.name if self.engine is not None else "none"
+
+    def _fills_in_the_middle(self) -> bool:
+        """The loaded model sees the code after the cursor (a FIM template, or a server that fills in itself)."""
+        return self.fim is not None or (self.engine is not None and self.engine.fills_in_the_middle)
 
     def close(self) -> None:
         self.scheduler.cancel_all()
         engine, self.engine = self.engine, None
-        if engine is not None:
-            try:
-                engine.close()
-            except Exception:
-                log.exception("closing the engine failed")
+        for each in (engine, self._loading):  # (a loading engine's close ends the requests it waits on)
+            if each is not None:
+                close_quietly(each)
         self.scheduler.shutdown()
 
     # -- completions ---------------------------------------------------------------------------------
@@ -160,30 +180,30 @@ class Completer:
         Raises asyncio.CancelledError when the request is cancelled while it waits for the model.
         """
         started = time.perf_counter()
-        self.stats.count("requests")
+        self.stats.count(Count.REQUESTS)
         settings = self.settings
         if not settings.enabled:
             return []
-        ctx = cursor_context(text, offset, language_id, uri, settings.mode)
+        ctx = cursor_context(text, offset, language_id, uri, settings.mode, self._fills_in_the_middle())
         if ctx.mode == SKIP:
             return self._empty()
         rest = self.typed_through.lookup(uri, ctx.prefix, ctx.suffix) if settings.typed_through else None
         if rest is not None:
-            self.stats.count("typed_through_hits")
-            return self._done(rest, started, {"outcome": "typed_through"})
+            self.stats.count(Count.TYPED_THROUGH_HITS)
+            return self._done(rest, started, Trace(outcome=Outcome.TYPED_THROUGH))
         engine = self.engine
         if engine is None or self.state != READY:
             if not await self._retry_remote_load():
                 return self._empty()
             engine = self.engine
-        trace: dict = {}
+        trace = Trace()
         try:
             completions = await self._generate(engine, ctx, trace, invoked, neighbours)
         except Superseded:
-            self.stats.count("superseded")
+            self.stats.count(Count.SUPERSEDED)
             return []
         except (asyncio.CancelledError, Stopped):
-            self.stats.count("cancelled")
+            self.stats.count(Count.CANCELLED)
             raise asyncio.CancelledError()
         except EngineError as err:
             cause = type(err.__cause__ or err).__name__
@@ -196,7 +216,7 @@ class Completer:
         return self._done(completions, started, trace)
 
     async def _generate(
-        self, engine: Engine, ctx: CursorContext, trace: dict, invoked: bool = False, neighbours: Sequence = ()
+        self, engine: Engine, ctx: CursorContext, trace: Trace, invoked: bool = False, neighbours: Sequence = ()
     ) -> list[Completion]:
         """Completions from the cache or the model; `trace` receives what happened, for codegen/stats."""
         settings = self.settings
@@ -209,16 +229,16 @@ class Completer:
             retrieved_share=settings.project_context_share if retrieved else 0.0,
         )
         prompt, n = built.text, settings.candidates if invoked else 1
-        trace.update(snippets=built.snippets, snippet_tokens=built.snippet_tokens, retrieved=built.retrieved)
+        trace.snippets, trace.snippet_tokens, trace.retrieved = built.snippets, built.snippet_tokens, built.retrieved
         if log.isEnabledFor(logging.DEBUG):
             why = [f"{display_path(r.path)} ({r.reason})" for r in retrieved[: built.retrieved]]
             why += [f"{display_path(s.path)} (open, word overlap {s.score:.2f})" for s in snippets]
             log.debug("prompt: %d tokens of snippets: %s", built.snippet_tokens, "; ".join(why) or "none")
-        key = (self._engine_config, settings.max_new_tokens, settings.temperature, settings.top_p, ctx.mode, prompt, n)
+        key = CacheKey(self._engine_config, settings.max_new_tokens, settings.temperature, settings.top_p, ctx.mode, prompt, n)
         raw = self.cache.get(key)
         if raw is not None:
-            self.stats.count("cache_hits")
-            trace["outcome"] = "cache"
+            self.stats.count(Count.CACHE_HITS)
+            trace.outcome = Outcome.CACHE
         else:
             request = GenerationRequest(
                 prompt=prompt,
@@ -232,17 +252,17 @@ class Completer:
             requests = candidate_requests(request, n)
             # Alternatives are asked for where the automatic request usually just answered: its greedy text is
             # the first alternative, and only the sampled ones go to the model (one request with `n`, remotely).
-            greedy = self.cache.get(key[:-1] + (1,)) if n > 1 else None
+            greedy = self.cache.get(key.with_candidates(1)) if n > 1 else None
             if greedy:
                 requests = requests[1:]
             generations = await self.scheduler.generate(lambda cancel: self._run(engine, requests, ctx, cancel, trace))
             raw = list(greedy[:1] if greedy else []) + [generation.text for generation in generations]
             self.cache.put(key, raw)
-            trace["outcome"] = "model"
+            trace.outcome = Outcome.MODEL
         shown = [c for c in (completion_for(r, ctx) for r in raw) if c is not None]
-        if trace["outcome"] == "model":
+        if trace.outcome is Outcome.MODEL:
             decoded = sum(g.generated_tokens for g in generations)
-            self.stats.count("tokens_wasted", max(0, decoded - sum(engine.count_tokens(c.text) for c in shown)))
+            self.stats.count(Count.TOKENS_WASTED, max(0, decoded - sum(engine.count_tokens(c.text) for c in shown)))
         return list(dict.fromkeys(shown))
 
     def _retrieve(self, ctx: CursorContext, budget: int) -> list:
@@ -255,7 +275,7 @@ class Completer:
         return self.project.retrieve(ctx.prefix, ctx.line_suffix, ctx.path, ctx.language, share, measure)
 
     def _run(
-        self, engine: Engine, requests: list[GenerationRequest], ctx: CursorContext, cancel: CancelToken, trace: dict
+        self, engine: Engine, requests: list[GenerationRequest], ctx: CursorContext, cancel: CancelToken, trace: Trace
     ) -> list[Generation]:
         """On the model thread: generate (alternatives in one engine call), count, and turn a stop into the
         right exception."""
@@ -267,42 +287,44 @@ class Completer:
         generations = engine.generate_many(requests, cancel, should_stop)
         return [self._count(generation, started, cancel, trace) for generation in generations]
 
-    def _count(self, generation: Generation, started: float, cancel: CancelToken, trace: dict) -> Generation:
-        self.stats.count("model_calls")
-        self.stats.count("tokens_prefilled", generation.prefilled_tokens)
-        self.stats.count("tokens_reused", generation.reused_tokens)
-        self.stats.count("tokens_generated", generation.generated_tokens)
-        self.stats.count("tokens_drafted", generation.drafted_tokens)
-        self.stats.count("tokens_accepted", generation.accepted_tokens)
+    def _count(self, generation: Generation, started: float, cancel: CancelToken, trace: Trace) -> Generation:
+        self.stats.count(Count.MODEL_CALLS)
+        self.stats.count(Count.TOKENS_PREFILLED, generation.prefilled_tokens)
+        self.stats.count(Count.TOKENS_REUSED, generation.reused_tokens)
+        self.stats.count(Count.TOKENS_GENERATED, generation.generated_tokens)
+        self.stats.count(Count.TOKENS_DRAFTED, generation.drafted_tokens)
+        self.stats.count(Count.TOKENS_ACCEPTED, generation.accepted_tokens)
         engine_ms = (time.perf_counter() - started) * 1000
         self.stats.engine_latency(engine_ms)
-        trace.update(
-            engine_ms=engine_ms,
-            prefilled=generation.prefilled_tokens,
-            reused=generation.reused_tokens,
-            generated=generation.generated_tokens,
-            passes=generation.forward_passes,
-            accepted=generation.accepted_tokens,
-            finish=generation.finish_reason,
-        )
+        trace.engine_ms, trace.passes, trace.finish = engine_ms, generation.forward_passes, generation.finish_reason
+        trace.prefilled, trace.reused = generation.prefilled_tokens, generation.reused_tokens
+        trace.generated, trace.accepted = generation.generated_tokens, generation.accepted_tokens
         if generation.finish_reason == FinishReason.CANCELLED:
-            self.stats.count("tokens_wasted", generation.generated_tokens)
+            self.stats.count(Count.TOKENS_WASTED, generation.generated_tokens)
             if cancel.reason == "superseded":
                 raise Superseded()
             raise Stopped()
         return generation
 
     def _empty(self) -> list[Completion]:
-        self.stats.count("empty_results")
+        self.stats.count(Count.EMPTY_RESULTS)
         return []
 
-    def _done(self, completions: list[Completion], started: float, trace: dict) -> list[Completion]:
+    def _done(self, completions: list[Completion], started: float, trace: Trace) -> list[Completion]:
         self.stats.finish_request(trace, (time.perf_counter() - started) * 1000)
         if not completions:
-            self.stats.count("empty_results")
+            self.stats.count(Count.EMPTY_RESULTS)
         return completions
 
     def _failed(self, message: str) -> list[Completion]:
-        self.stats.count("errors")
+        self.stats.count(Count.ERRORS)
         self.on_error(message)
         return []
+
+
+def close_quietly(engine: Engine) -> None:
+    """Close an engine; a failure to close is logged, never raised (the server goes on)."""
+    try:
+        engine.close()
+    except Exception:
+        log.exception("closing the engine failed")

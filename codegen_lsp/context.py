@@ -92,15 +92,25 @@ def language_of(language_id: str | None, path: str) -> str:
     return found.id if found is not None else language_id or "plaintext"
 
 
-def cursor_context(text: str, offset: int, language_id: str | None, uri: str, mode: str = "auto") -> CursorContext:
+def cursor_context(
+    text: str, offset: int, language_id: str | None, uri: str, mode: str = "auto", fills_in_the_middle: bool = False
+) -> CursorContext:
+    """`fills_in_the_middle`: the model sees the code after the cursor, so a cursor before code on its line (not
+    inside a word) is worth asking: the filters keep what fits before that code."""
     offset = max(0, min(offset, len(text)))
     prefix, suffix = text[:offset], text[offset:]
     path = uri_path(uri)
     partial = CursorContext(prefix, suffix, language_of(language_id, path), path, SKIP)
-    chosen = decide_mode(partial.line_prefix, partial.line_suffix) if mode == "auto" else Mode(mode)
-    if mode != "auto" and decide_mode(partial.line_prefix, partial.line_suffix) == SKIP:
-        chosen = SKIP
+    decided = decide_mode(partial.line_prefix, partial.line_suffix)
+    if decided == SKIP and fills_in_the_middle and not _inside_word(partial.line_prefix, partial.line_suffix):
+        decided = LINE
+    chosen = decided if mode == "auto" or decided == SKIP else Mode(mode)
     return CursorContext(prefix, suffix, partial.language, path, chosen)
+
+
+def _inside_word(line_prefix: str, line_suffix: str) -> bool:
+    before, after = line_prefix[-1:], line_suffix[:1]
+    return (before.isalnum() or before == "_") and (after.isalnum() or after == "_")
 
 
 def decide_mode(line_prefix: str, line_suffix: str) -> Mode:

@@ -2,14 +2,9 @@
 natively (their architecture lists have `GPTJForCausalLM`, not `CodeGenForCausalLM`).
 
 CodeGen is GPT-J with one difference in the weights: its attention projections are fused into one `qkv_proj`
-whose output rows are laid out for the 4 model-parallel shards CodeGen was trained with. transformers' CodeGen
-(`modeling_codegen.py`, CodeGenAttention.forward) reads them as
-
-    qkv = qkv_proj(x).view(..., 4, 3 * local_dim); query, value, key = qkv.split(local_dim, dim=-1)
-
-with local_dim = n_embd / 4: the rows form 4 shards, each holding a query, a VALUE and a key block (in that
-order) of local_dim rows, and a projection's heads run across the shards in order. So GPT-J's q_proj is the
-query blocks of shards 0..3 stacked, and likewise v_proj and k_proj. Everything else (rotary on the first
+whose output rows are laid out for the 4 model-parallel shards CodeGen was trained with (each shard a query, a
+VALUE and a key block: engines/local/codegen/checkpoint.py, which this command reads checkpoints through). So
+GPT-J's q_proj is the query blocks of shards 0..3 stacked, and likewise v_proj and k_proj. Everything else (rotary on the first
 `rotary_dim` channels of each head, the parallel attention + MLP block, the layer names) is already GPT-J's.
 FauxPilot served CodeGen in production by the same conversion.
 
@@ -30,14 +25,18 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-# CodeGen's fused qkv projection is laid out for this many model-parallel shards (CodeGenAttention.mp_num).
-MP_SHARDS = 4
-# Inside each shard: query, value, key (CodeGenAttention.forward splits in this order).
-SHARD_ORDER = ("q", "v", "k")
+from .engines.local.codegen.checkpoint import (
+    CheckpointError,
+    CheckpointTensors,
+    CodeGenShape,
+    first_line,
+    resolve_checkpoint,
+    split_qkv,
+)
+
 DEFAULT_MAX_SHARD_BYTES = 5 * 1000**3
 # Files copied as they are: the tokenizer and the generation defaults.
 TOKENIZER_FILES = (
@@ -57,33 +56,9 @@ TARGETS = ("gptj",)
 Progress = Callable[[str], None]
 
 
-class ConvertError(Exception):
-    """A failure the user can act on; its message is one line."""
-
-
-@dataclass(frozen=True)
-class CodeGenShape:
-    n_layer: int
-    n_embd: int
-    n_head: int
-    rotary_dim: int
-
-    @classmethod
-    def from_config(cls, config: dict, source: str) -> "CodeGenShape":
-        if config.get("model_type") != "codegen":
-            kind = config.get("model_type") or "none"
-            raise ConvertError(f"{source} is not a CodeGen checkpoint (model_type '{kind}' in config.json)")
-        try:
-            shape = cls(int(config["n_layer"]), int(config["n_embd"]), int(config["n_head"]), int(config["rotary_dim"]))
-        except (KeyError, TypeError, ValueError) as err:
-            raise ConvertError(f"{source}/config.json lacks a valid {err} for a CodeGen model") from None
-        if shape.n_embd % shape.n_head or shape.n_head % MP_SHARDS:
-            raise ConvertError(
-                f"{source}: n_head {shape.n_head} and n_embd {shape.n_embd} do not split into CodeGen's {MP_SHARDS} shards"
-            )
-        if not 0 < shape.rotary_dim <= shape.n_embd // shape.n_head or shape.rotary_dim % 2:
-            raise ConvertError(f"{source}: rotary_dim {shape.rotary_dim} does not fit a head of {shape.n_embd // shape.n_head}")
-        return shape
+class ConvertError(CheckpointError):
+    """A failure of the conversion itself (the destination, the disk) the user can act on; its message is one
+    line. What is wrong with the source checkpoint is a `CheckpointError`."""
 
 
 def gptj_config(config: dict, source: str) -> dict:
@@ -96,16 +71,6 @@ def gptj_config(config: dict, source: str) -> dict:
             break
     out["converted_from"] = {"checkpoint": source, "architecture": "CodeGenForCausalLM", "by": "codegen-lsp convert"}
     return out
-
-
-def qkv_to_q_k_v(qkv, shape: CodeGenShape):
-    """Split CodeGen's fused qkv_proj weight (3 * n_embd, n_embd) into GPT-J's q, k, v (n_embd, n_embd) each."""
-    local = shape.n_embd // MP_SHARDS
-    if tuple(qkv.shape) != (3 * shape.n_embd, shape.n_embd):
-        raise ConvertError(f"qkv_proj.weight has shape {tuple(qkv.shape)}, expected {(3 * shape.n_embd, shape.n_embd)}")
-    blocks = qkv.reshape(MP_SHARDS, len(SHARD_ORDER), local, shape.n_embd)
-    split = {name: blocks[:, i].reshape(shape.n_embd, shape.n_embd).contiguous() for i, name in enumerate(SHARD_ORDER)}
-    return split["q"], split["k"], split["v"]
 
 
 def converted_names(shape: CodeGenShape, tied: bool) -> list[tuple[str, list[str]]]:
@@ -123,115 +88,6 @@ def converted_names(shape: CodeGenShape, tied: bool) -> list[tuple[str, list[str
     if not tied:
         plan += [(name, [name]) for name in ("lm_head.weight", "lm_head.bias")]
     return plan
-
-
-# -- reading the source ------------------------------------------------------------------------------------
-def resolve_source(source: str, revision: str | None = None) -> Path:
-    """A local directory as it is; a hub id downloaded (or found in the cache when offline)."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists() or source.startswith((".", "/", "~")) or source.count("/") > 1:
-        raise ConvertError(f"{source} is not a checkpoint directory")
-    try:
-        from huggingface_hub import list_repo_files, snapshot_download
-    except ImportError:  # pragma: no cover - transformers depends on it
-        raise ConvertError(f"{source} is not a local directory and huggingface_hub is not installed") from None
-    patterns = ["*.json", "*.txt"]
-    try:
-        files = list_repo_files(source, revision=revision)
-        weights = [f for f in files if f.endswith(".safetensors")] or [f for f in files if f.endswith(".bin")]
-        patterns += weights
-    except Exception:  # offline or unreachable: what the cache holds
-        return _cached_snapshot(source, revision)
-    try:
-        return Path(snapshot_download(source, revision=revision, allow_patterns=patterns))
-    except Exception as err:
-        raise ConvertError(f"cannot download {source} from the Hugging Face hub: {first_line(err)}") from None
-
-
-def _cached_snapshot(source: str, revision: str | None) -> Path:
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(source, revision=revision, local_files_only=True))
-    except Exception as err:
-        raise ConvertError(
-            f"{source} is neither a local directory nor in the Hugging Face cache, and the hub is unreachable ({first_line(err)})"
-        ) from None
-
-
-class SourceWeights:
-    """Tensors of a checkpoint by name, read one at a time: safetensors (single or sharded) or a PyTorch
-    checkpoint (memory-mapped, so a 32 GB pytorch_model.bin is not read into memory)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.files = self._weight_files(directory)
-        self._where: dict[str, Path] = {}
-        self._opened: dict[Path, object] = {}
-        for file in self.files:
-            for name in self._keys(file):
-                self._where[name] = file
-
-    @staticmethod
-    def _weight_files(directory: Path) -> list[Path]:
-        for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
-            index = directory / index_name
-            if index.is_file():
-                try:
-                    weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-                except (OSError, ValueError, KeyError, TypeError) as err:
-                    raise ConvertError(f"cannot read {index}: {first_line(err)}") from None
-                files = [directory / name for name in dict.fromkeys(weight_map.values())]
-                missing = [f.name for f in files if not f.is_file()]
-                if missing:
-                    raise ConvertError(f"{directory} lacks {missing[0]} (named in {index_name})")
-                return files
-        for name in ("model.safetensors", "pytorch_model.bin"):
-            if (directory / name).is_file():
-                return [directory / name]
-        raise ConvertError(f"{directory} has no weights (model.safetensors or pytorch_model.bin)")
-
-    def _open(self, file: Path):
-        opened = self._opened.get(file)
-        if opened is None:
-            try:
-                if file.suffix == ".safetensors":
-                    from safetensors import safe_open
-
-                    opened = safe_open(str(file), framework="pt")
-                else:
-                    import torch
-
-                    opened = torch.load(file, map_location="cpu", mmap=True, weights_only=True)
-            except Exception as err:
-                raise ConvertError(f"cannot read {file}: it is corrupt or not a checkpoint ({first_line(err)})") from None
-            self._opened[file] = opened
-        return opened
-
-    def _keys(self, file: Path) -> list[str]:
-        opened = self._open(file)
-        return list(opened.keys())
-
-    def names(self) -> set[str]:
-        return set(self._where)
-
-    def get(self, name: str):
-        file = self._where.get(name)
-        if file is None:
-            raise ConvertError(f"{self.directory} lacks the tensor {name}: not a complete CodeGen checkpoint")
-        opened = self._open(file)
-        try:
-            return opened.get_tensor(name) if file.suffix == ".safetensors" else opened[name]
-        except Exception as err:
-            raise ConvertError(f"cannot read {name} from {file}: {first_line(err)}") from None
-
-    def nbytes(self) -> int:
-        return sum(f.stat().st_size for f in self.files)
-
-    def close(self) -> None:
-        self._opened.clear()
 
 
 # -- writing ----------------------------------------------------------------------------------------------
@@ -350,10 +206,10 @@ def convert_to_gptj(
     """Write the GPT-J form of the CodeGen checkpoint `source` (a directory or a hub id) to `destination`."""
     destination = Path(destination).expanduser().absolute()
     prepare_destination(destination, force)
-    directory = resolve_source(source, revision)
+    directory = resolve_checkpoint(source, revision)
     config = read_config(directory, source)
     shape = CodeGenShape.from_config(config, source)
-    weights = SourceWeights(directory)
+    weights = CheckpointTensors.of(directory)
     tied = bool(config.get("tie_word_embeddings")) and "lm_head.weight" not in weights.names()
     plan = converted_names(shape, tied)
     unknown = sorted(weights.names() - {name for name, _ in plan} - {n for n in weights.names() if IGNORED.match(n)})
@@ -386,13 +242,13 @@ def convert_to_gptj(
     return destination
 
 
-def write_gptj(work: Path, weights: SourceWeights, plan, shape: CodeGenShape, max_shard_bytes: int, progress: Progress):
+def write_gptj(work: Path, weights: CheckpointTensors, plan, shape: CodeGenShape, max_shard_bytes: int, progress: Progress):
     writer = ShardWriter(work, max_shard_bytes)
     started, layer_done = time.monotonic(), -1
     for source_name, target_names in plan:
         tensor = weights.get(source_name)
         if len(target_names) == 3:
-            for target, part in zip(target_names, qkv_to_q_k_v(tensor, shape)):
+            for target, part in zip(target_names, split_qkv(tensor, shape.n_embd)):
                 writer.add(target, part)
         else:
             writer.add(target_names[0], tensor.contiguous())
@@ -426,11 +282,6 @@ def read_config(directory: Path, source: str) -> dict:
     return config
 
 
-def first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def gb(size: float) -> str:
     return f"{size / 1000**3:.2f} GB" if size >= 1000**3 else f"{size / 1000**2:.1f} MB"
 
@@ -461,7 +312,7 @@ def run_convert(source: str, destination: str, target: str, force: bool, revisio
         return 2
     try:
         convert_to_gptj(source, destination, force=force, revision=revision, max_shard_bytes=max_bytes, progress=say)
-    except ConvertError as err:
+    except CheckpointError as err:  # ConvertError too
         say(f"error: {err}")
         return 1
     except KeyboardInterrupt:

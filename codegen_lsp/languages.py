@@ -144,6 +144,11 @@ def language(language_id: str) -> Language:
     return found if found is not None else replace(DEFAULT, id=language_id)
 
 
+def known(language_id: str) -> bool:
+    """Is there a record for this id (else the filters know nothing of its syntax)?"""
+    return language_id in _BY_ID
+
+
 def canonical_id(language_id: str) -> str:
     """One id per language whichever editor sent it (`sh` and `bash` → `shellscript`)."""
     found = _BY_ID.get(language_id)

@@ -8,8 +8,9 @@ typing within a line does not reshuffle the snippets (and the start of the promp
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -18,6 +19,7 @@ from .languages import language
 WINDOW_LINES = 20
 STRIDE = 10
 QUERY_LINES = 20
+CACHED_DOCUMENTS = 64  # documents whose windows are kept (one version each)
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Words every file of a language shares say nothing about relevance.
 COMMON_WORDS = frozenset(
@@ -69,26 +71,57 @@ def rank_snippets(
     for neighbour in neighbours:
         if not same_family(neighbour.language, language) or not neighbour.text.strip():
             continue
-        best = _best_window(neighbour.text, wanted, window_lines)
+        best = _best_window(WINDOWS.windows(neighbour.path, neighbour.text, window_lines), wanted)
         if best is not None:
             found.append(Snippet(neighbour.path, best[1], best[0]))
     found.sort(key=lambda s: (-s.score, s.path))
     return found[:limit]
 
 
-def _best_window(text: str, wanted: frozenset[str], window_lines: int) -> tuple[float, str] | None:
+def _best_window(windows, wanted: frozenset[str]) -> tuple[float, str] | None:
     best: tuple[float, str] | None = None
-    for have, window in _windows(text, window_lines):
+    for have, window in windows:
         score = len(have & wanted) / len(have | wanted)
         if score > 0 and (best is None or score > best[0]):
             best = (score, window)
     return best
 
 
-@functools.lru_cache(maxsize=64)
+class WindowCache:
+    """Each document's windows, kept while the document is unchanged (other open documents rarely change
+    between keystrokes): one entry per document, replaced when its text changes, for at most `documents`
+    documents. Memory is bounded by documents, not by versions: keyed by text, a 1 MB neighbour edited 30
+    times between completions kept 30 versions' windows."""
+
+    def __init__(self, documents: int = CACHED_DOCUMENTS) -> None:
+        self.documents = documents
+        self._entries: OrderedDict[tuple[str, int], tuple[str, tuple]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def windows(self, path: str, text: str, window_lines: int) -> tuple[tuple[frozenset[str], str], ...]:
+        key = (path, window_lines)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] == text:
+                self._entries.move_to_end(key)
+                return entry[1]
+        found = _windows(text, window_lines)
+        with self._lock:
+            self._entries[key] = (text, found)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.documents:
+                self._entries.popitem(last=False)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+WINDOWS = WindowCache()
+
+
 def _windows(text: str, window_lines: int) -> tuple[tuple[frozenset[str], str], ...]:
-    """A document's windows and their words, kept while the document is unchanged (other open documents
-    rarely change between keystrokes)."""
+    """A document's windows of lines and their words."""
     lines = text.split("\n")
     found = []
     for start in range(0, max(len(lines) - window_lines, 0) + 1, STRIDE):

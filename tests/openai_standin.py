@@ -32,6 +32,12 @@ class Script:
     overloads: list = field(default_factory=list)
     owned_by: str = "standin"
     honours_n: bool = True
+    # Misbehaving streams: `stream` is the raw body the next streamed completions send instead of words;
+    # after it the server closes ("close"), keeps the connection open without a byte more ("hang"), or sends
+    # text chunks for as long as the client reads ("endless"). `left` is set when a client leaves such a stream.
+    stream: list | None = None
+    then: str = "close"
+    left: threading.Event = field(default_factory=threading.Event)
 
 
 class StandIn:
@@ -128,6 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
         self.end_headers()
+        if script.stream is not None:
+            self._misbehave(script)
+            return
         words = text_for(prompt, tokens).split(" ")[:tokens]
         try:
             for i, word in enumerate(words):
@@ -138,6 +147,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
+        self.close_connection = True
+
+
+    def _misbehave(self, script: Script) -> None:
+        chunk = b'data: {"choices": [{"index": 0, "text": "more ", "finish_reason": null}]}\n\n'
+        try:
+            for part in script.stream:
+                self.wfile.write(part)
+                self.wfile.flush()
+            while script.then == "endless":
+                self.wfile.write(chunk)
+                self.wfile.flush()
+            if script.then == "hang":
+                self.connection.recv(1)  # returns when the client closes the connection
+        except OSError:
+            pass
+        script.left.set()
         self.close_connection = True
 
 

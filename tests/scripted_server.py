@@ -1,6 +1,7 @@
 """The real server with a scripted engine, for the golden suite and the editor tests:
 `python tests/scripted_server.py --stdio`, with the `model` setting naming a JSON file `{"raw": "..."}` (and
-`"prompt_log": path` to have each prompt appended to that file as a JSON line).
+`"fim": true` for a model that sees the code after the cursor, `"prompt_log": path` to have each prompt appended to
+that file as a JSON line).
 
 The engine "generates" the file's raw text, read afresh on every request (a test writes the next answer before
 it asks), token by token in word-sized pieces, asking the pipeline's stop check after each piece exactly as the
@@ -23,13 +24,17 @@ PIECES = re.compile(r"\s+|\w+|.", re.DOTALL)
 class ScriptedEngine:
     name = "scripted"
     context_window = 4096
-    fills_in_the_middle = False
     runtime: dict = {}
     tokenizer = None
 
     def __init__(self, config) -> None:
         self.script = Path(config.model)  # the engine config the `model` setting made
         self.model_name = self.script.name
+
+    @property
+    def fills_in_the_middle(self) -> bool:
+        """As a server that fills in the middle itself (`"fim": true` in the script): it sees the code after."""
+        return bool(json.loads(self.script.read_text(encoding="utf-8")).get("fim", False))
 
     def load(self, report) -> None:
         report("scripted engine ready", 100)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 
-from codegen_lsp.acceptance import Tracked, advance, kept_characters, move, utf16_prefix
+from codegen_lsp.acceptance_positions import Tracked, advance, kept_characters, move, utf16_prefix
 from codegen_lsp.lsp.documents import apply_change, offset_at
 
 ENCODINGS = ["utf-8", "utf-16", "utf-32"]

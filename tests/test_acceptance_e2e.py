@@ -90,7 +90,7 @@ async def test_accept_command_is_advertised_and_counts_a_tab(client: LanguageCli
     # split by mode (mid-line: the rest of the line), language and engine
     assert counts["by_mode"]["line"]["accepted"] == 1
     assert counts["by_language"]["python"]["accepted"] == 1
-    assert counts["by_engine"]["transformers"]["accepted"] == 1
+    assert counts["by_engine"]["fast"]["accepted"] == 1
 
 
 async def test_shown_without_accept_lowers_the_accept_rate(client: LanguageClient, wordy_model_dir):
@@ -190,7 +190,7 @@ async def test_counters_are_saved_without_code(client: LanguageClient, wordy_mod
     data = json.loads(saved)
     (day,) = data["days"]
     (row,) = data["days"][day]
-    assert row["key"] == ["line", "python", "transformers"] and row["counts"]["accepted"] == 1
+    assert row["key"] == ["line", "python", "fast"] and row["counts"]["accepted"] == 1
     assert item.insert_text.strip() not in saved and "value" not in saved  # counters only, never code
 
 

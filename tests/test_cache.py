@@ -1,8 +1,6 @@
 """The completion cache (by key) and typed-through lookups."""
 
-import time
-
-from codegen_lsp.cache import CompletionCache, TypedThrough
+from codegen_lsp.cache import CacheKey, CompletionCache, TypedThrough
 from codegen_lsp.postprocess import Completion
 
 
@@ -24,10 +22,22 @@ def test_cache_is_bounded_and_evicts_the_least_recently_used():
 
 
 def test_cache_entries_expire():
-    cache = CompletionCache(entries=4, ttl_seconds=0.05)
+    now = [100.0]
+    cache = CompletionCache(entries=4, ttl_seconds=60, clock=lambda: now[0])
     cache.put(("a",), ["1"])
-    time.sleep(0.1)
+    now[0] += 59
+    assert cache.get(("a",)) == ["1"]
+    now[0] += 2
     assert cache.get(("a",)) is None
+
+
+def test_a_cache_key_differs_by_each_thing_that_determines_the_completion():
+    key = CacheKey("engine", 64, 0.0, 1.0, "line", "prompt", 3)
+    cache = CompletionCache(entries=8, ttl_seconds=60)
+    cache.put(key.with_candidates(1), ["greedy"])
+    assert cache.get(CacheKey("engine", 64, 0.0, 1.0, "line", "prompt", 1)) == ["greedy"]
+    assert cache.get(key) is None  # three candidates were never asked for
+    assert cache.get(CacheKey("engine", 64, 0.0, 1.0, "block", "prompt", 1)) is None
 
 
 def test_zero_entries_turns_the_cache_off():

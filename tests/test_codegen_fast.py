@@ -16,7 +16,9 @@ import torch
 from codegen_lsp.engines.base import CancelToken, EngineError, GenerationRequest
 from codegen_lsp.engines.config import FastConfig, TransformersConfig
 from codegen_lsp.engines.local.codegen.engine import FastCodeGenEngine
-from codegen_lsp.engines.local.codegen.model import StaticCodeGen, bucket_length, qkv_row_order, weights_from_hf
+from codegen_lsp.engines.local.codegen.checkpoint import qkv_row_order
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen, bucket_length
+from codegen_lsp.engines.local.codegen.weights import weights_from_hf
 from codegen_lsp.engines.local.transformers_engine import TransformersEngine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,7 +294,8 @@ SPLIT_KV_CHECK = """
 import sys, torch
 sys.path.insert(0, "tests")
 from codegen_lsp.engines.local.codegen.attention_kernel import decode_attention
-from codegen_lsp.engines.local.codegen.model import StaticCodeGen, weights_from_hf
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen
+from codegen_lsp.engines.local.codegen.weights import weights_from_hf
 from test_codegen_fast import SHAPES, fast_greedy, hf_codegen, hf_greedy, random_ids
 
 for heads, dim, window, position in [(4, 16, 300, 0), (3, 80, 512, 400), (2, 256, 256, 255)]:

@@ -233,5 +233,5 @@ def test_codegen_tp_plan_splits_qkv_into_whole_heads_only_for_up_to_4_ranks(rank
             heads(weight[:block])
         return
     per_rank = [heads(weight[r * block : (r + 1) * block]) for r in range(ranks)]
-    for i in range(3):  # q, k, v
-        assert torch.equal(torch.cat([rank[i] for rank in per_rank], dim=2), full[i])
+    for i in range(3):  # q, k, v: the same sums over fewer rows (another BLAS blocking may round differently)
+        torch.testing.assert_close(torch.cat([rank[i] for rank in per_rank], dim=2), full[i], rtol=1e-5, atol=1e-5)

@@ -1,6 +1,6 @@
 """Each engine is built from its own frozen config; a settings change reloads exactly when that config
-changes. (The bug this guards: kvCacheSlots and requestTimeoutSeconds were read at load but left out of a
-hand-kept reload key, so changing them in the editor did nothing until something else reloaded.)"""
+changes, and the settings schema's `reloads` flag says which settings those are. A setting read at load but left
+out of its engine's config would do nothing when changed in the editor until something else reloaded."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from codegen_lsp.engines.config import (
     engine_config,
     needs_reload,
 )
-from codegen_lsp.settings import Settings
+from codegen_lsp.settings import SETTINGS_FIELDS, Settings, meta
 
 LOCAL = Settings(model="/models/some-llama", device="cpu")
 REMOTE = Settings(api_base="http://127.0.0.1:1/v1", api_model="m")
@@ -34,6 +34,8 @@ LOCAL_CHANGES = {
     "draft_model": "/models/350M",
     "kv_cache_slots": 1,
     "quantize": "int8",
+    "threads": 2,  # torch's thread count is set once, at load
+    "decode_plan": "static",
 }
 REMOTE_CHANGES = {
     "api_base": "http://127.0.0.1:2/v1",
@@ -47,8 +49,39 @@ REMOTE_CHANGES = {
 PER_REQUEST = {
     "max_new_tokens": 8, "temperature": 0.5, "top_p": 0.9, "mode": "line", "candidates": 5, "context_tokens": 100,
     "cache_entries": 3, "cache_ttl_seconds": 5.0, "typed_through": False, "draft_tokens": 8, "enabled": False,
-    "log_level": "debug",
+    "log_level": "debug", "persist_stats": True, "project_context": False, "project_context_share": 0.5,
 }
+
+
+SCHEMA_RELOADS = {field.name: meta(field).reloads for field in SETTINGS_FIELDS}
+
+
+def test_every_setting_has_a_changed_value_here():
+    """A new setting must say here how it changes, so that the tests below hold it to its `reloads` flag."""
+    assert set(SCHEMA_RELOADS) == set(LOCAL_CHANGES) | set(REMOTE_CHANGES) | set(PER_REQUEST)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMA_RELOADS))
+def test_the_schema_says_reloads_exactly_when_a_change_reloads_an_engine(name):
+    changed = [base for base, changes in ((LOCAL, LOCAL_CHANGES), (REMOTE, REMOTE_CHANGES))
+               if name in changes and needs_reload(base, base.replace(**{name: changes[name]}))]
+    assert bool(changed) == SCHEMA_RELOADS[name], f"{name}: reloads={SCHEMA_RELOADS[name]} in codegen_lsp/settings.py"
+
+
+def test_the_settings_marked_reloads_are_the_ones_the_engine_configs_read():
+    """`engine` picks the config's kind and `model` also names the remote engine's tokenizer; every other
+    reloading setting is a compared field of the same name in an engine config."""
+    read = {f.name for config_class in (TransformersConfig, FastConfig, RemoteConfig)
+            for f in dataclasses.fields(config_class) if f.compare and f.name in SCHEMA_RELOADS}
+    assert read | {"engine", "model"} == {name for name, reloads in SCHEMA_RELOADS.items() if reloads}
+
+
+def test_engine_config_defaults_are_the_schema_defaults():
+    defaults = Settings()
+    for config_class in (TransformersConfig, FastConfig, RemoteConfig):
+        for f in dataclasses.fields(config_class):
+            if f.name in SCHEMA_RELOADS:
+                assert getattr(config_class(), f.name) == getattr(defaults, f.name), f"{config_class.__name__}.{f.name}"
 
 
 @pytest.mark.parametrize("name", sorted(LOCAL_CHANGES))
@@ -85,6 +118,7 @@ def test_each_compared_config_field_comes_from_a_setting_that_reloads(config_cla
 def test_the_engine_kind_follows_the_settings():
     assert choose_engine(REMOTE) is EngineKind.OPENAI
     assert choose_engine(LOCAL) is EngineKind.TRANSFORMERS
+    assert choose_engine(Settings(model="Salesforce/codegen-350M-mono", device="cpu")) is EngineKind.FAST
     assert choose_engine(LOCAL.replace(engine="fast")) is EngineKind.FAST
     assert isinstance(engine_config(REMOTE), RemoteConfig)
     assert isinstance(engine_config(LOCAL.replace(engine="fast")), FastConfig)

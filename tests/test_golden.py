@@ -5,7 +5,8 @@ case's raw model text, stopping where the server tells it to, as the real engine
 A case names the language, the document with the cursor marked `¦`, the model's raw text, the document the
 user has after accepting the first item (its range and text applied as an editor applies them), and what
 behaviour it pins. `expected_insert_only` is the document for a client that cannot replace a range (the item's
-insertion form), when that differs. Cases with no item expect the document unchanged.
+insertion form), when that differs. `fim = true`: the model fills in the middle (it sees the code after the
+cursor). Cases with no item expect the document unchanged.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def test_golden_case_through_the_server(server, case):
     assert document.count(CURSOR) == 1, "mark the cursor exactly once"
     offset = document.index(CURSOR)
     text = document.replace(CURSOR, "")
-    script.write_text(json.dumps({"raw": case["raw"]}))
+    script.write_text(json.dumps({"raw": case["raw"], "fim": case.get("fim", False)}))
     uri = f"file:///golden/{case['name']}{(language(case['language']).extensions or ('.txt',))[0]}"
     lsp.open(uri, text, language=case["language"])
     try:
@@ -108,8 +109,8 @@ def test_golden_case_as_an_insertion(case):
     """What a client that cannot replace a range gets, from the model's whole text (no early stop)."""
     from codegen_lsp.postprocess import completion_for
 
-    ctx = at(case["document"], case["language"])
-    shown = completion_for(case["raw"], ctx)
+    ctx = at(case["document"], case["language"], fills_in_the_middle=case.get("fim", False))
+    shown = completion_for(case["raw"], ctx) if ctx.mode != "skip" else None  # the model is not asked there
     after = ctx.prefix + (shown.insert_text if shown else "") + ctx.suffix
     assert after == case.get("expected_insert_only", case["expected"]), f"pins: {case['pins']}"
 
@@ -151,5 +152,18 @@ def test_neovim_gets_a_multi_line_replacement_as_an_insertion(tmp_path):
         item = server.inline("file:///p/a.js", 0, 25)["result"]["items"][0]
         assert item["insertText"] == "\n  console.log(data);\n"
         assert item["range"]["start"] == item["range"]["end"] == {"line": 0, "character": 25}
+    finally:
+        server.close()
+
+
+def test_neovim_gets_a_signature_and_body_as_a_replacement(tmp_path):
+    """Past the closer: Neovim draws the first line (`r) -> float:`) over the `)` it replaces and the body
+    below, so the multi-line item keeps its range; its insertion form would leave `)` after the colon."""
+    server = start_scripted(tmp_path, "Neovim", "r) -> float:\n    return 3.14 * r * r\n")
+    try:
+        server.open("file:///p/a.py", "def area()\n", language="python")
+        item = server.inline("file:///p/a.py", 0, 9)["result"]["items"][0]
+        assert item["insertText"] == "r) -> float:\n    return 3.14 * r * r"
+        assert item["range"] == {"start": {"line": 0, "character": 9}, "end": {"line": 0, "character": 10}}
     finally:
         server.close()

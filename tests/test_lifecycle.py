@@ -40,6 +40,17 @@ def exit_code(raw: RawServer) -> int:
     return raw.proc.wait(timeout=EXITS_WITHIN)
 
 
+def test_a_second_initialize_is_refused_and_the_session_keeps_its_documents(started):
+    raw = started(loaded=False)
+    raw.open("file:///work/kept.py", "x = 1\n")
+    again = raw.call("initialize", {"processId": None, "rootUri": None, "capabilities": {}})
+    assert again["error"]["code"] == -32600 and "only once" in again["error"]["message"]
+    assert raw.call("codegen/documentText", {"uri": "file:///work/kept.py"})["result"]["text"] == "x = 1\n"
+    assert "result" in raw.call("codegen/stats")  # still serving, still initialized
+    raw.close()
+    assert exit_code(raw) == 0
+
+
 def test_exit_without_shutdown_ends_with_code_1(started):
     raw = started(loaded=False)
     raw.notify("exit")
@@ -56,7 +67,10 @@ def test_shutdown_then_exit_ends_with_code_0_even_during_a_long_generation(start
     raw = started(maxNewTokens=2000, mode="block")
     raw.open("file:///work/long.py", "def long():\n    ")
     pending = raw.request("textDocument/inlineCompletion", inline_params("file:///work/long.py", 1, 4))
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60
+    while raw.call("codegen/stats")["result"]["max_running"] == 0:  # until the generation is running
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     assert raw.call("shutdown")["result"] is None
     answer = raw.response(pending)  # exactly one answer: cancelled by shutdown, or done just before it
     assert "error" in answer or "result" in answer

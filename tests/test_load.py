@@ -109,7 +109,7 @@ async def complete_many(completer: Completer, count: int) -> None:
 async def test_caches_never_hold_more_than_their_settings_allow(wordy_model_dir, entries, slots):
     settings, errors = parse_settings(
         {"model": str(wordy_model_dir), "device": "cpu", "maxNewTokens": 3, "cacheEntries": entries,
-         "kvCacheSlots": slots}
+         "kvCacheSlots": slots, "engine": "transformers"}  # the engine that keeps a list of KV slots
     )
     assert not errors
     completer = Completer(settings)

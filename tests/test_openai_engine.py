@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 
 import httpx
@@ -132,7 +131,9 @@ def test_transformers_serve_streams_the_same_text_as_a_plain_request(transformer
         assert engine.tokenizer is not None  # the model's own tokenizer, from the local directory
         assert engine.context_window == 2048  # from the local config (n_positions)
         result = generate(engine, "def load(path):\n    ", 12)
-        assert result.finish_reason == "length" and result.generated_tokens == 12
+        # Streamed pieces, counted as they come: transformers serve sends tokens decoded together in one chunk
+        # when its queue holds several, so the count is at most the 12 tokens (it sends no usage).
+        assert result.finish_reason == "length" and 0 < result.generated_tokens <= 12
         assert result.text == plain_completion(transformers_server, str(wordy_model_dir), "def load(path):\n    ", 12)
     finally:
         engine.close()
@@ -249,16 +250,38 @@ def test_llama_server_cancel_closes_the_stream_and_the_server_stops(llama_server
     engine = connect(llama_server)
     try:
         cancel = CancelToken()
-        threading.Timer(0.3, cancel.cancel).start()
-        result = engine.generate(GenerationRequest(prompt="x", max_new_tokens=LLAMA_CONTEXT - 64), cancel)
-        assert result.finish_reason == "cancelled" and result.generated_tokens < LLAMA_CONTEXT - 64
-        deadline = time.monotonic() + 10
-        while "cancel task" not in llama_server.log_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert "cancel task" in llama_server.log_text()
+
+        def cancel_once_text_arrives(text: str) -> bool:
+            if text:
+                cancel.cancel()
+            return False
+
+        wanted = LLAMA_CONTEXT - 64
+        result = engine.generate(GenerationRequest(prompt="x", max_new_tokens=wanted), cancel, cancel_once_text_arrives)
+        assert result.finish_reason == "cancelled" and result.generated_tokens < wanted
+        # The server stopped decoding when the stream closed: its one slot goes idle having decoded far fewer
+        # tokens than were asked for (its state, polled; a busy machine only makes this slower).
+        slot = wait_for_idle_slot(llama_server, timeout=120)
+        assert not slot.get("is_processing") and decoded_tokens(slot) < wanted // 2, slot
         assert generate(engine, "y", 4).generated_tokens == 4  # the one slot is free again
     finally:
         engine.close()
+
+
+def wait_for_idle_slot(server: ServerProcess, timeout: float) -> dict:
+    """llama-server's `/slots` (on by default): the first slot once it is not processing a task."""
+    deadline = time.monotonic() + timeout
+    while True:
+        slot = httpx.get(server.root + "/slots", timeout=10).json()[0]
+        if not slot.get("is_processing") or time.monotonic() > deadline:
+            return slot
+        time.sleep(0.1)
+
+
+def decoded_tokens(slot: dict) -> int:
+    """Tokens the slot decoded for its last task (`next_token` is one object, or a list of one, by version)."""
+    next_token = slot.get("next_token")
+    return (next_token[0] if isinstance(next_token, list) else next_token)["n_decoded"]
 
 
 @pytest.mark.slow

@@ -352,7 +352,7 @@ def test_a_stray_response_is_ignored_even_with_a_running_requests_id(server, str
     for other in (msg_id, 99_999_999, None, "x", [1]):
         server.send({"jsonrpc": "2.0", "id": other, **stray})
     assert server.response(msg_id, ANSWER_WITHIN)["result"]["items"]
-    time.sleep(0.2)
+    server.call("codegen/stats")  # a showMessage about the strays would have come before this answer
     assert not error_messages(server, since)
 
 
@@ -465,7 +465,10 @@ def test_exit_during_a_generation_is_clean(wordy_model_dir):
         assert raw.wait_until_loaded()["state"] == "ready"
         raw.open(URI, TEXT)
         raw.request("textDocument/inlineCompletion", inline_params(URI, 1, 8))
-        time.sleep(1.0)  # the generation is running
+        deadline = time.monotonic() + ANSWER_WITHIN
+        while raw.call("codegen/stats")["result"]["max_running"] == 0:  # until the generation is running
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         raw.notify("exit")
         assert raw.proc.wait(timeout=ANSWER_WITHIN) == 1  # exit without shutdown
         time.sleep(0.2)

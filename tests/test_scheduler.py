@@ -10,23 +10,25 @@ from codegen_lsp.scheduler import Scheduler, Superseded
 
 async def test_queued_requests_superseded_by_a_newer_one_never_run():
     scheduler = Scheduler()
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
     ran: list[str] = []
 
     def job(name, block=False):
         def run(cancel):
             ran.append(name)
             if block:
-                release.wait(5)
+                started.set()
+                release.wait(30)
             return name, cancel.reason
 
         return run
 
     first = asyncio.ensure_future(scheduler.generate(job("first", block=True)))
-    await asyncio.sleep(0.05)  # first is running and does not look at its token
+    # first is running (and does not look at its token) however busy the machine is
+    assert await asyncio.get_running_loop().run_in_executor(None, started.wait, 30)
     second = asyncio.ensure_future(scheduler.generate(job("second")))
     third = asyncio.ensure_future(scheduler.generate(job("third")))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # both tasks have queued their jobs (tasks run in the order they were made)
     release.set()
     assert await first == ("first", "superseded")  # told to stop; what it does with that is its own
     with pytest.raises(Superseded):

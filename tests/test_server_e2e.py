@@ -100,32 +100,43 @@ async def test_cancel_request_stops_a_long_generation(client: LanguageClient, wo
     task = asyncio.ensure_future(
         client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=4242)
     )
-    await asyncio.sleep(0.5)
+    await generation_running(client)
     cancelled_at = loop.time()
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=4242))
     with pytest.raises(Exception) as err:
         await asyncio.wait_for(task, timeout=10)
     assert "-32800" in repr(err.value) or "cancel" in repr(err.value).lower()
     assert loop.time() - cancelled_at < 2.0
-    # The generation itself stopped at its next decode step, far short of its 2,000 tokens.
-    s = await stats(client)
-    for _ in range(20):
-        if s["tokens_generated"]:
-            break
-        await asyncio.sleep(0.1)
-        s = await stats(client)
-    assert s["cancelled"] == 1 and 0 < s["tokens_generated"] < 2000 and s["tokens_wasted"] == s["tokens_generated"]
+    # The generation itself stopped at its next decode step, far short of its 2,000 tokens (its tokens are
+    # counted when the engine returns).
+    s = await stats_once(client, lambda s: s["model_calls"] == 1)
+    assert s["cancelled"] == 1 and s["tokens_generated"] < 2000 and s["tokens_wasted"] == s["tokens_generated"]
     open_document(client, "file:///work/other.py", "name = ")
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"maxNewTokens": 4}))
     result = await inline(client, "file:///work/other.py", 0, 7)
     assert result.items
 
 
+async def stats_once(client: LanguageClient, condition, timeout: float = 60.0) -> dict:
+    """codegen/stats once `condition` holds for it (polled: the counters are the server's state)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition(s := await stats(client)):
+        assert asyncio.get_running_loop().time() < deadline, s
+        await asyncio.sleep(0.02)
+    return s
+
+
+async def generation_running(client: LanguageClient) -> None:
+    """Until the model thread runs the test's first generation, so that what the test sends next lands while it
+    runs, however busy the machine is."""
+    await stats_once(client, lambda s: s["max_running"] == 1)
+
+
 async def test_newer_request_supersedes_an_older_one(client: LanguageClient, wordy_model_dir):
     await start(client, wordy_model_dir, maxNewTokens=2000, mode="block")
     open_document(client, URI, "def long():\n    ")
     old = asyncio.ensure_future(inline(client, URI, 1, 4))
-    await asyncio.sleep(0.5)
+    await generation_running(client)
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"maxNewTokens": 4}))
     edit(client, URI, 2, (1, 4), (1, 4), "x = ")
     new = await inline(client, URI, 1, 8)

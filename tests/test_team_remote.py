@@ -27,8 +27,8 @@ NO_PROGRESS = lambda message, percentage: None  # noqa: E731
 TEXT = "def total(values):\n    result = 0\n    for value in values:\n        result = "
 
 
-def engine_for(api_base: str, **settings) -> OpenAIEngine:
-    engine = OpenAIEngine(RemoteConfig.from_settings(Settings(api_base=api_base, **settings)))
+def engine_for(api_base: str, clock=time.monotonic, **settings) -> OpenAIEngine:
+    engine = OpenAIEngine(RemoteConfig.from_settings(Settings(api_base=api_base, **settings)), clock=clock)
     engine.load(NO_PROGRESS)
     return engine
 
@@ -103,8 +103,10 @@ async def test_overload_backs_off_for_retry_after_then_resumes(status):
     with StandIn() as server:
         errors: list[str] = []
         completer = Completer(Settings(api_base=server.api_base, max_new_tokens=4, cache_entries=0), on_error=errors.append)
+        now = [0.0]
         try:
             assert await completer.load(NO_PROGRESS)
+            completer.engine.backoff = Backoff(clock=lambda: now[0])  # the pause's clock, moved by hand
             server.script.overloads = [(status, 1)]
             assert await completer.complete("file:///a.py", TEXT, len(TEXT), "python") == []
             sent = len(server.completions())
@@ -113,7 +115,9 @@ async def test_overload_backs_off_for_retry_after_then_resumes(status):
                 assert await completer.complete("file:///a.py", text, len(text), "python") == []
             assert len(server.completions()) == sent == 1
             assert len(set(errors)) == 1 and "overloaded (HTTP 429/503)" in errors[0]  # one message, shown once
-            time.sleep(1.1)
+            now[0] += 0.9
+            assert await completer.complete("file:///a.py", TEXT, len(TEXT), "python") == []  # still paused
+            now[0] += 0.2
             assert await completer.complete("file:///a.py", TEXT, len(TEXT), "python")  # the pause is over
             assert len(server.completions()) == 2
         finally:
@@ -121,8 +125,9 @@ async def test_overload_backs_off_for_retry_after_then_resumes(status):
 
 
 def test_overload_without_retry_after_backs_off_exponentially():
+    now = [0.0]
     with StandIn() as server:
-        engine = engine_for(server.api_base)
+        engine = engine_for(server.api_base, clock=lambda: now[0])
         try:
             server.script.overloads = [(503, None), (503, None)]
             request = GenerationRequest(prompt="a", max_new_tokens=3)
@@ -132,11 +137,14 @@ def test_overload_without_retry_after_backs_off_exponentially():
             with pytest.raises(ServerBusy):  # within the pause: refused here, not sent
                 engine.generate(request, CancelToken())
             assert len(server.completions()) == 1
-            time.sleep(1.05)
+            now[0] += 1.05
             with pytest.raises(ServerBusy) as second:
                 engine.generate(request, CancelToken())
             assert second.value.retry_after == 2.0
-            time.sleep(2.05)
+            now[0] += 1.9
+            with pytest.raises(ServerBusy):  # 2 s this time
+                engine.generate(request, CancelToken())
+            now[0] += 0.15
             assert engine.generate(request, CancelToken()).text
             assert engine.backoff.failures == 0
         finally:

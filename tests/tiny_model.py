@@ -83,6 +83,38 @@ def build_tiny_model(
     return directory
 
 
+# The decoder families most code models are built on, each as a tiny configuration (grouped-query attention
+# where the family has it); the fields are each config class's own names.
+FAMILY_CONFIGS = {
+    "llama": ("LlamaConfig", "LlamaForCausalLM", dict(num_key_value_heads=2)),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", dict(num_key_value_heads=2)),
+    "starcoder2": ("Starcoder2Config", "Starcoder2ForCausalLM", dict(num_key_value_heads=2, use_bias=True)),
+}
+
+
+def build_tiny_family_model(
+    directory: str | os.PathLike, family: str, *, seed: int = 0, max_positions: int = 1024, **fields
+) -> Path:
+    """A tiny random Llama, Qwen2 or StarCoder2 model with the shared tiny tokenizer, saved for from_pretrained;
+    `fields`: more of the config's own fields (a sliding window)."""
+    import torch
+    import transformers
+
+    config_name, model_name, extra = FAMILY_CONFIGS[family]
+    directory = Path(directory)
+    tokenizer = build_tokenizer()
+    torch.manual_seed(seed)
+    config = getattr(transformers, config_name)(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=max_positions, bos_token_id=0, eos_token_id=0,
+        pad_token_id=0, initializer_range=0.2, tie_word_embeddings=False, **{**extra, **fields},
+    )
+    model = getattr(transformers, model_name)(config).eval()
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
 if __name__ == "__main__":
     import sys
 

@@ -19,11 +19,11 @@ applied too (the stream keeps edits in order, so the text stays what the editor 
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import re
 from typing import Any
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument, Workspace
 
 from .uris import uri_key
@@ -99,12 +99,78 @@ def _show(position: types.Position) -> str:
     return f"{position.line}:{position.character}"
 
 
+class LineTable:
+    """A document's text as its LSP lines (each with its line break), so that an edit costs what it touches:
+    the lines it spans (and one on each side, where a \r and a \n may join into one break) are split again and
+    spliced into the list, whatever the document's size. The whole text and the line-start offsets are built
+    when asked (a completion asks once) and kept until the next edit. Rebuilding every line start and the
+    whole text on each keystroke made one edit of an 18 MB document cost about as much as reading it.
+
+    Positions mean what `offset_at` says they mean (tests/test_documents_property.py checks the two agree)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = split_lines(text)
+        self._text: str | None = text
+        self._starts: list[int] | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = "".join(self.lines)
+        return self._text
+
+    def starts(self) -> list[int]:
+        """Offset of each line's start, and the text's length last."""
+        if self._starts is None:
+            self._starts = [0, *itertools.accumulate(map(len, self.lines))]
+        return self._starts
+
+    def _ends_open(self) -> bool:
+        """True when the last line has no line break (no empty line follows it)."""
+        return bool(self.lines) and not self.lines[-1].endswith(("\n", "\r"))
+
+    def locate(self, position: types.Position, encoding: str) -> tuple[int, int, bool]:
+        """(line index, column in code points, clamped) of an LSP position; index len(lines) is the empty line
+        after a final line break (or the only line of an empty text)."""
+        count = len(self.lines)
+        if position.line >= count + (0 if self._ends_open() else 1):  # past the end: the end of the text
+            return (count - 1, len(self.lines[-1]), True) if self._ends_open() else (count, 0, True)
+        content = self.lines[position.line].rstrip("\r\n") if position.line < count else ""
+        column, clamped = column_of(content, position.character, encoding)
+        return position.line, column, clamped
+
+    def offset(self, position: types.Position, encoding: str) -> tuple[int, bool]:
+        line, column, clamped = self.locate(position, encoding)
+        return self.starts()[line] + column, clamped
+
+    def replace(self, start: types.Position, end: types.Position, new_text: str, encoding: str) -> list[str]:
+        """Replace the range with `new_text`; what had to be corrected (as apply_change says it)."""
+        first_line, first_column, start_clamped = self.locate(start, encoding)
+        last_line, last_column, end_clamped = self.locate(end, encoding)
+        problems = []
+        if start_clamped or end_clamped:
+            problems.append(f"range {_show(start)}-{_show(end)} reaches past the text; clamped to its end")
+        if (last_line, last_column) < (first_line, first_column):
+            problems.append(f"range {_show(start)}-{_show(end)} ends before it starts; its ends were swapped")
+            first_line, first_column, last_line, last_column = last_line, last_column, first_line, first_column
+        lines, count = self.lines, len(self.lines)
+        # One line more on each side: a \r before the edit and a \n after it (or the reverse) become one break.
+        above, below = max(first_line - 1, 0), min(last_line + 1, count - 1)
+        head = "".join(lines[above:first_line]) + (lines[first_line][:first_column] if first_line < count else "")
+        tail = (lines[last_line][last_column:] if last_line < count else "") + "".join(lines[last_line + 1 : below + 1])
+        lines[above : below + 1] = split_lines(head + new_text + tail)
+        self._text = self._starts = None
+        return problems
+
+
 class Document(TextDocument):
-    """A TextDocument with LSP line breaks, spec clamping, and no reading from disk."""
+    """A TextDocument with LSP line breaks, spec clamping, no reading from disk, and edits that cost what they
+    touch (LineTable)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._lines_of: tuple[str, list[str]] | None = None
+        self._table = LineTable(self._source or "")
+        self._source = None  # the table holds the text
 
     @property
     def encoding(self) -> str:
@@ -112,24 +178,22 @@ class Document(TextDocument):
 
     @property
     def source(self) -> str:
-        return self._source or ""
+        return self._table.text
 
     @property
     def lines(self) -> list[str]:
-        text = self.source
-        if self._lines_of is None or self._lines_of[0] is not text:
-            self._lines_of = (text, split_lines(text))
-        return self._lines_of[1]
+        return self._table.lines
 
     def offset_at_position(self, client_position: types.Position) -> int:
-        return offset_at(self.source, client_position, self.encoding)[0]
+        return self._table.offset(client_position, self.encoding)[0]
 
     def _apply_incremental_change(self, change: types.TextDocumentContentChangePartial) -> None:
-        self._source, problems = apply_change(
-            self.source, change.range.start, change.range.end, change.text, self.encoding
-        )
+        problems = self._table.replace(change.range.start, change.range.end, change.text, self.encoding)
         for problem in problems:
             log.warning("didChange for %s: %s", self.uri, problem)
+
+    def _apply_full_change(self, change: types.TextDocumentContentChangeWholeDocument) -> None:
+        self._table = LineTable(change.text)
 
 
 class DocumentWorkspace(Workspace):
@@ -250,14 +314,3 @@ class DocumentWorkspace(Workspace):
         for text in cells.text_content or []:
             for change in text.changes:
                 self.update_text_document(text.document, change)
-
-
-def document_text(workspace: DocumentWorkspace, params: Any) -> dict:
-    """The `codegen/documentText` answer: the server's copy of an open document (null text when not open)."""
-    uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
-    if not isinstance(uri, str):
-        raise JsonRpcInvalidParams("codegen/documentText takes {\"uri\": string}")
-    document = workspace.open_document(uri)
-    if document is None:
-        return {"uri": uri, "text": None, "version": None}
-    return {"uri": uri, "text": document.source, "version": document.version}

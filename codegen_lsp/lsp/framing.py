@@ -1,9 +1,9 @@
 """LSP's framing read the way HTTP reads headers: the byte stream in, message bodies out.
 
 pygls 2.1 reads a header only when it is exactly `Content-Length: N\\r\\n`: a lowercase name, a missing space,
-LF line ends or a `Content-Type` header first made it skip that message, and every later one, for good (the
-process stayed alive and said nothing). A length longer than the body swallowed the next message and then
-waited forever; an absurd length made it allocate that much.
+LF line ends or a `Content-Type` header first make it skip that message, and every later one, for good (the
+process stays alive and says nothing). A length longer than the body swallows the next message and then
+waits forever; an absurd length makes it allocate that much.
 
 `FrameParser` is a pure, incremental parser (bytes in, events out) so that property tests can drive it
 directly; `serve_bodies` runs it over stdin or a TCP stream. What it accepts:

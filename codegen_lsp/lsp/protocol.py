@@ -9,12 +9,12 @@ requests after `shutdown` are silently dropped. `CodegenProtocol` answers each w
 JSON-RPC and LSP specs name, and logs one line without the message's content (it may hold source code).
 It also swaps in `DocumentWorkspace` (see documents.py) once `initialize` has set pygls' workspace up.
 
-Second round (an adversarial client found these):
+What an adversarial client found in how pygls reads messages:
 - pygls parsed bodies with `json.loads(object_hook=structure_message)`, which ran our message check on every
   nested object: settings holding `"id": null` were refused as a bad message. We parse the body first, then
   structure the top level only; `NaN`/`Infinity` (not JSON) are a parse error.
 - cattrs coerces: `{"text": null}` became the text "None", `"1"` a line number, `42` a URI. `strict_types`
-  makes every field take only its JSON type, so a message with a wrong type is refused whole before any
+  (strict.py) makes every field take only its JSON type, so a message with a wrong type is refused whole before any
   handler runs: a request gets -32602, a notification is dropped with one log line (the document unchanged).
 - pygls filed client requests and its own requests in one table, so a client "response" carrying the id of a
   request of the client's that was still running completed that handler's task (RuntimeError, a popup). A
@@ -30,14 +30,9 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import MutableSequence
 from dataclasses import dataclass
-from typing import Any, Optional, Union, get_args, get_origin
+from typing import Any
 
-import attrs
-import cattrs
-import cattrs.gen
-from cattrs.cols import is_sequence
 from lsprotocol import types
 from pygls.exceptions import FeatureNotificationError, FeatureRequestError, JsonRpcException
 from pygls.io_ import StdoutWriter
@@ -53,6 +48,9 @@ from pygls.protocol.json_rpc import (
 
 from .documents import DocumentWorkspace
 from .framing import serve_bodies, stdin_chunks
+from .messages import MESSAGE_TYPES
+from .strict import strict_types, what_was_wrong
+from .tcp import OneClient
 
 log = logging.getLogger(__name__)
 
@@ -96,121 +94,6 @@ def shown_id(value: Any) -> str:
     """An id for a log line (ids are the client's; keep the line short)."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-# -- strict typing: each field takes its JSON type and nothing else --------------------------------------------
-def _strict(kind_name: str, accepts):
-    def structure(value: Any, kind: type) -> Any:
-        if not accepts(value):
-            raise TypeError(f"expected {kind_name}")
-        if kind in (int, float):
-            return kind(value)
-        return value if kind in (str, bool) else kind(value)  # an enum of that base type: its member, or ValueError
-
-    return structure
-
-
-def _is_int(value: Any) -> bool:
-    # JSON has one number type: 3.0 is the integer 3 (JS clients never send it; a C++ serializer might).
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _strict_union(members: tuple):
-    """Unions of JSON scalars (an id: integer | string; a token; null): the value's own type must be a member."""
-    def structure(value: Any, kind: Any) -> Any:
-        for member in members:
-            if member is type(None) and value is None:
-                return None
-            if member is int and _is_int(value):
-                return int(value)
-            if member is str and isinstance(value, str) or member is bool and isinstance(value, bool):
-                return value
-        raise TypeError("expected " + " or ".join(getattr(m, "__name__", str(m)) for m in members))
-
-    return structure
-
-
-def _strict_sequence(converter: cattrs.Converter):
-    """Arrays must be JSON arrays: cattrs would take a string as a sequence of its characters."""
-    def factory(kind: Any):
-        args, origin = get_args(kind), get_origin(kind) or kind
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            def fixed(value: Any, _: Any) -> tuple:
-                if not isinstance(value, list) or len(value) != len(args):
-                    raise TypeError(f"expected an array of {len(args)}")
-                return tuple(converter.structure(item, arg) for item, arg in zip(value, args))
-
-            return fixed
-        item_kind = args[0] if args else Any
-        make = list if origin in (list, MutableSequence) else tuple
-
-        def array(value: Any, _: Any):
-            if not isinstance(value, list):
-                raise TypeError("expected an array")
-            return make(converter.structure(item, item_kind) for item in value)
-
-        return array
-
-    return factory
-
-
-def _strict_objects(converter: cattrs.Converter):
-    """LSP structures must be JSON objects: cattrs built a structure whose members are all optional from any
-    value (`"change": "x"` read as an empty change). Same names as lsprotocol's own hook (camelCase)."""
-    def factory(cls: type):
-        renames = {a.name: cattrs.gen.override(rename=_camel_case(a.name)) for a in attrs.fields(cls)}
-        structure_fields = cattrs.gen.make_dict_structure_fn(cls, converter, **renames)
-
-        def structure(value: Any, kind: type) -> Any:
-            if not isinstance(value, dict):
-                raise TypeError("expected an object")
-            return structure_fields(value, kind)
-
-        return structure
-
-    return factory
-
-
-def _camel_case(name: str) -> str:
-    parts = name.rstrip("_").split("_")  # lsprotocol appends _ to names that are Python keywords (from_)
-    return parts[0] + "".join(p.title() for p in parts[1:])
-
-
-def _language(value: Any, _: Any) -> str:
-    """A language id is a string (lsprotocol took any value); kept a plain str, as lsprotocol keeps it: the
-    prompt writes it out, and a `LanguageKind` member would print as its enum name."""
-    if not isinstance(value, str):
-        raise TypeError("expected a string")
-    return value
-
-
-def strict_types(converter: cattrs.Converter) -> cattrs.Converter:
-    """Make `converter` refuse a value of the wrong JSON type instead of coercing it (str(None) == "None")."""
-    converter.register_structure_hook_factory(attrs.has, _strict_objects(converter))
-    converter.register_structure_hook(Union[types.LanguageKind, str], _language)
-    converter.register_structure_hook(str, _strict("a string", lambda v: isinstance(v, str)))
-    converter.register_structure_hook(int, _strict("an integer", _is_int))
-    converter.register_structure_hook(float, _strict("a number", _is_number))
-    converter.register_structure_hook(bool, _strict("true or false", lambda v: isinstance(v, bool)))
-    for union in (Union[int, str], Optional[Union[int, str]], Optional[Union[str, bool]]):
-        converter.register_structure_hook(union, _strict_union(get_args(union)))
-    converter.register_structure_hook_factory(is_sequence, _strict_sequence(converter))
-    return converter
-
-
-def what_was_wrong(error: Exception) -> str:
-    """Where a message failed to structure, without the values (they may hold source code)."""
-    try:
-        found = cattrs.transform_error(error)
-    except Exception:
-        found = []
-    return "; ".join(found[:3]) if found else type(error).__name__
 
 
 def unreadable(data: Any, known_method) -> Unreadable:
@@ -290,6 +173,10 @@ class CodegenProtocol(LanguageServerProtocol):
         except Exception:
             return JsonRPCResponseMessage(id=msg_id, jsonrpc="2.0", result=data.get("result"))
 
+    def get_message_type(self, method: str):
+        """Our own methods (codegen/*, the acceptance notifications) are typed like the standard ones."""
+        return MESSAGE_TYPES.get(method) or super().get_message_type(method)
+
     def _knows(self, method: str) -> bool:
         return method in self.fm.builtin_features or method in self.fm.features or method == types.CANCEL_REQUEST
 
@@ -311,6 +198,10 @@ class CodegenProtocol(LanguageServerProtocol):
                 self.reject(Unreadable(message.id, method, SERVER_NOT_INITIALIZED, "initialize comes first"))
             else:
                 log.warning("dropped %s: the server is not initialized yet", method)
+            return
+        if method == types.INITIALIZE and self.initialized:  # LSP: sent once; pygls began a new session, docs lost
+            if is_request:
+                self.reject(Unreadable(message.id, method, INVALID_REQUEST, "initialize may be sent only once"))
             return
         if is_request and self._shutdown and method != types.EXIT:
             self.reject(Unreadable(message.id, method, INVALID_REQUEST, "the server is shutting down"))
@@ -355,7 +246,7 @@ class CodegenProtocol(LanguageServerProtocol):
     # -- writing -------------------------------------------------------------------------------------------
     def _send_data(self, data: Any) -> None:
         """pygls' writer, minus its failure modes: nothing is written once the stream is closed (after
-        `exit`, a generation that ends later used to log `I/O operation on closed file` tracebacks)."""
+        `exit`, a generation that ends later would otherwise log `I/O operation on closed file` tracebacks)."""
         if not data or self._closed or self.writer is None:
             return
         try:
@@ -461,19 +352,19 @@ class OwnTransport:
             self.shutdown()
 
     def start_tcp(self, host: str, port: int) -> None:
+        """One client at a time (see tcp.py): the first connection that speaks owns the session."""
         self._stop_event = stop = threading.Event()
 
-        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def session(next_chunk, writer) -> None:
             self.protocol.set_writer(writer)
             try:
-                await serve_bodies(lambda: reader.read(1 << 16), self.protocol.handle_body, stop)
+                await serve_bodies(next_chunk, self.protocol.handle_body, stop)
             except SystemExit:  # `exit` (the protocol keeps its code); asyncio would log it as unhandled
                 pass
-            finally:
-                self.shutdown()
 
         async def main() -> None:
-            self._server = await asyncio.start_server(connection, host, port)
+            clients = OneClient(session, self.shutdown)
+            self._server = await asyncio.start_server(clients.connection, host, port)
             log.info("serving on %s", ", ".join(str(s.getsockname()) for s in self._server.sockets))
             async with self._server:
                 await self._server.serve_forever()

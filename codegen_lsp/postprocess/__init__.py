@@ -9,10 +9,12 @@ cut everything after the text so far, so that no token is decoded that the user 
 from __future__ import annotations
 
 from ..context import CursorContext
-from . import balance, fit, indentation, pairs, repetition, scope, suffix, syntax, whitespace
+from . import balance, fit, indentation, pairs, past_closers, repetition, scope, suffix, syntax, whitespace, wrappers
 from .pairs import Completion
 
 CUTS = (
+    wrappers.strip_wrappers,
+    whitespace.no_double_space,
     repetition.cut_repetition,
     scope.cut_to_scope,
     fit.fit_before_code,
@@ -40,7 +42,22 @@ def completion_for(raw: str, ctx: CursorContext) -> Completion | None:
         return Completion(text) if text else None
     closing = pairs.split(text, ctx)
     inside = _apply(SHAPES, closing.inside, ctx)
-    return pairs.assemble(inside, closing, closing.inside, ctx) if inside else None
+    within = pairs.assemble(inside, closing, closing.inside, ctx) if inside else None
+    past = past_closers.split(text, ctx)
+    return _past_closers(past, within, ctx) if past is not None and past.shown else within
+
+
+def _past_closers(past: past_closers.PastClosers, within: Completion | None, ctx: CursorContext) -> Completion | None:
+    """The model's first line through the closers, and the block it opens judged as a block at a line end; the
+    completion within the closers (`within`) stays the insertion for clients that cannot replace."""
+    insertion = within.insert_text if within is not None else ""
+    head = past.head
+    if past.block is not None:
+        body = completion_for(past.rest, past.block)
+        if body is None or syntax.parses_with(body.text, past.block) is False:
+            return within  # a block opener with no body (or a broken one): the part inside the closers is safer
+        head += body.text
+    return Completion(head, replace=len(ctx.line_suffix.rstrip("\r")), insert_text=insertion)
 
 
 def postprocess(raw: str, ctx: CursorContext) -> str:
@@ -61,4 +78,6 @@ def ends_here(raw: str, ctx: CursorContext) -> bool:
     """True when the completion is already complete: more tokens would be cut anyway."""
     if ctx.code_after and "\n" in raw:
         return True  # only the first line can fit before the code after the cursor
-    return scope.scope_end(raw, ctx) is not None
+    if wrappers.closed(raw, ctx):
+        return True
+    return scope.scope_end(wrappers.strip_wrappers(raw, ctx), ctx) is not None

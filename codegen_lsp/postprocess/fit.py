@@ -11,6 +11,14 @@ from __future__ import annotations
 from ..context import CursorContext, before_argument
 from .lexer import scan
 
+SPACED = ("/>",)  # code after the cursor that the model's own space before it stays in front of
+
+
+def spaced_from(line_suffix: str) -> bool:
+    """Code after the cursor that a space the completion ends with keeps apart from it: a word (`await ¦run()`)
+    or the end of a markup tag (`<Item key={id} ¦/>`)."""
+    return line_suffix[:1].isalnum() or line_suffix[:1] == "_" or line_suffix.startswith(SPACED)
+
 
 def fit_before_code(text: str, ctx: CursorContext) -> str:
     if not ctx.code_after:
@@ -18,7 +26,8 @@ def fit_before_code(text: str, ctx: CursorContext) -> str:
     text = text.split("\n", 1)[0]
     overlap = _suffix_overlap(text, ctx.line_suffix)
     if overlap is not None:
-        text = text[:overlap]
+        spaced = text[overlap:].startswith(" ") and text[:overlap].strip() and spaced_from(ctx.line_suffix)
+        text = text[:overlap] + (" " if spaced else "")  # `<Item key={id} />`: the model's space before `/>`
     unmatched = scan(text, ctx.language, ctx.line_prefix).first_unmatched_close
     if unmatched is not None:
         text = text[:unmatched]

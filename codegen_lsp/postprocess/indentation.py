@@ -26,6 +26,8 @@ def match_indentation(text: str, ctx: CursorContext) -> str:
         return "\n".join(lines)
     tab_width = 4 if unit == "\t" else len(unit)
     base = ctx.indent
+    if not ctx.line_prefix.strip():  # at a line start the first line brings its own depth: the rest follow it
+        base = leading_whitespace(ctx.line_prefix + lines[0])
     base_columns = _columns(base, tab_width)
     columns_of_lines = [_columns(leading_whitespace(line), tab_width) for line in lines[1:] if line.strip()]
     step = _model_step(columns_of_lines, base_columns)
@@ -59,14 +61,27 @@ def match_indentation(text: str, ctx: CursorContext) -> str:
 
 
 def _first_line(line: str, ctx: CursorContext) -> str:
-    """At a line start the first line's leading spaces are stray unless they make at least a level."""
+    """At a line start the editor's indentation is the line's: the model's leading spaces on top of it are stray.
+    At column 0 the model's indentation is the line's: put on the document's grid (a line one column past a level
+    joins it, else the next level up), and never dropped inside a block (there it is at least the block's level)."""
     if ctx.line_prefix.strip() or not line.strip():
         return line
     leading = leading_whitespace(line)
+    if ctx.line_prefix or not leading:
+        return line[len(leading) :]  # the line already has its indentation
     unit = indent_unit(ctx.prefix + ctx.suffix, default="    ")
-    if _columns(leading, 4) < _columns(unit, 4) or ctx.line_prefix:
-        return line[len(leading) :]  # a stray space, or the line already has its indentation
-    return line
+    width, columns = _columns(unit, 4), _columns(leading, 4)
+    level = columns // width if columns % width <= 1 else -(-columns // width)
+    if not level:
+        level = _block_level(ctx.prefix, width)
+    return unit * level + line[len(leading) :]
+
+
+def _block_level(prefix: str, width: int) -> int:
+    """The level of a line after `prefix`: the last line's with code, one deeper after an opener (`:` `{`)."""
+    above = next((line for line in reversed(prefix.split("\n")[:-1]) if line.strip()), "")
+    level = _columns(leading_whitespace(above), 4) // width
+    return level + 1 if above.rstrip().endswith((":", "{", "(", "[")) else level
 
 
 def _cursor_unit(ctx: CursorContext) -> str:

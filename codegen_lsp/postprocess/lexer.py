@@ -29,6 +29,7 @@ class Scan:
     balanced_ends: list[int] = field(default_factory=list)  # offsets after code where nothing is left open
     # for every line end, the `(` and `[` (not `{`) left open there: the next line continues an expression
     open_parens: list[int] = field(default_factory=list)
+    unclosed: list[int] = field(default_factory=list)  # offsets of the brackets the text leaves open
 
     @property
     def first_outer_close(self) -> int | None:
@@ -108,10 +109,14 @@ class _State:
         elif ch in OPENING:
             self.depth += 1
             self.parens += ch != "{"
+            if result is not None:
+                result.unclosed.append(i)
         elif ch in CLOSING:
             self.depth -= 1
             self.parens -= ch != "}"
             if result is not None:
+                if result.unclosed:
+                    result.unclosed.pop()
                 result.closes.append((i, ch, self.depth))
                 if self.depth < 0 and result.first_unmatched_close is None:
                     result.first_unmatched_close = i

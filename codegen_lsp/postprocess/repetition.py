@@ -2,8 +2,9 @@
 
 Small models fall into loops (`f(x, f(x, f(x, ...`, the same line over and over) and fill every token they
 are given with them. A piece of a line or a line that repeats three times in a row, or a block of lines that
-repeats twice, is kept once. Near-duplicates loop too (`const b = 1;` `const c = 1;` ... `const j = 1;`): in a
-run of three or more lines of one shape whose names or numbers count up (b, c, d; x1, x2, x3), the run stops
+repeats twice, is kept once; a line whose repeating piece ends with an operator (`foo = foo = foo = …`) is
+dropped whole, since its first piece leaves the line unfinished. Near-duplicates loop too (`const b = 1;`
+`const c = 1;` ... `const j = 1;`): in a run of three or more lines of one shape whose names or numbers count up (b, c, d; x1, x2, x3), the run stops
 at the first line after its first whose new names the document never mentions (`self.a = a` `self.b = b`
 from the parameters stay; `a(); b(); a(); c();` does not count up and is left alone).
 """
@@ -22,6 +23,7 @@ MIN_PIECE = 4  # shorter repeats (`)))`, `----`, indentation) are ordinary code
 TIMES = 3
 MAX_LINE = 400  # looking further costs more than it finds
 MAX_BLOCK = 4
+DANGLING = tuple("=+-*/%&|^<>!~?:.") + (" and", " or", " not", " in")  # a piece ending so leaves a line unfinished
 
 
 def cut_repetition(text: str, ctx: CursorContext) -> str:
@@ -34,6 +36,8 @@ def cut_repetition(text: str, ctx: CursorContext) -> str:
     for line in lines:
         end = _loop_start(line)
         if end is not None:
+            if line[:end].rstrip().endswith(DANGLING):
+                return text[:offset].rstrip()  # `foo = foo = foo = …`: its first piece is no code either
             return text[: offset + end]
         offset += len(line) + 1
     return text

@@ -10,8 +10,8 @@ after a blank line.
 from __future__ import annotations
 
 from ..context import LINE, CursorContext, leading_whitespace
-from ..languages import Scoping, language
-from . import pairs
+from ..languages import Scoping, known, language
+from . import pairs, past_closers
 from .lexer import scan
 
 
@@ -23,7 +23,15 @@ def cut_to_scope(text: str, ctx: CursorContext) -> str:
 def scope_end(text: str, ctx: CursorContext) -> int | None:
     """Offset in `text` where the completion should end, or None when it has not ended yet."""
     if ctx.auto_closed:
+        past = past_closers.split(text, ctx)
+        if past is not None and past.block is not None and past.rest:
+            end = scope_end(past.rest, past.block)
+            return None if end is None else len(text) - len(past.rest) + end
+        if past is not None and not past.rest.strip() and language(ctx.language).scoping is Scoping.KEYWORDS:
+            return None  # `function f(a)`: whether a block follows shows on the next line
         return pairs.scope_end(text, ctx)
+    if not known(ctx.language) and not ctx.line_suffix.strip():
+        return _paragraph_end(text, ctx)
     if ctx.mode == LINE:
         return _line_end(text, ctx)
     if language(ctx.language).scoping is not Scoping.BRACES:  # `end` keywords dedent as indentation does
@@ -32,6 +40,17 @@ def scope_end(text: str, ctx: CursorContext) -> int | None:
 
 
 MAX_CONTINUATION_LINES = 8
+
+
+def _paragraph_end(text: str, ctx: CursorContext) -> int | None:
+    """At a line end in a language we know nothing of (plain text, Markdown, a language missing from the table)
+    nothing says that the next line is a new statement, nor where a block ends: the completion may go on over
+    lines, to the brace that closes its block or to a blank line after its text, whichever comes first."""
+    start = len(text) - len(text.lstrip("\n"))
+    blank = text.find("\n\n", start)
+    block = _dedent_end(text, ctx) if language(ctx.language).scoping is not Scoping.BRACES else _brace_end(text, ctx)
+    ends = [end for end in (blank if blank >= 0 else None, block) if end is not None]
+    return min(ends) if ends else None
 
 
 def _line_end(text: str, ctx: CursorContext) -> int | None:
@@ -93,6 +112,8 @@ def _brace_end(text: str, ctx: CursorContext) -> int | None:
             return comment
         if depth < 0:
             if bracket == "}" and depth == -1 and not _suffix_closes(ctx):
+                if _continues(text, index):
+                    continue  # `} else {`: the block's statement goes on
                 return _after_closer(text, index)
             return _line_start_before(text, index)
         if depth == 0 and bracket == "}" and _opened_block_here(ctx):
@@ -127,8 +148,22 @@ SUFFIX_WINDOW = 20_000  # characters of the suffix read for its closing brace (a
 
 
 def _suffix_closes(ctx: CursorContext) -> bool:
-    """Does the text after the cursor close a brace that was opened before it?"""
-    return scan(ctx.suffix[:SUFFIX_WINDOW], ctx.language).first_unmatched_close is not None
+    """Does the text after the cursor close the block the cursor is in? Its first closer of a brace opened before
+    the cursor does, unless that closer starts a line indented less than the line that opened the block: then it
+    closes an outer one (the function's `}` below an `if` whose `}` is not written yet)."""
+    suffix = ctx.suffix[:SUFFIX_WINDOW]
+    close = scan(suffix, ctx.language).first_unmatched_close
+    if close is None:
+        return False
+    line_start = suffix.rfind("\n", 0, close) + 1
+    if line_start == 0 or suffix[line_start:close].strip():
+        return True  # on the cursor's line, or after code: no indentation to judge by
+    window = ctx.prefix[-SUFFIX_WINDOW:]
+    opened = scan(window, ctx.language).unclosed
+    if not opened:
+        return True
+    opener_line = window[window.rfind("\n", 0, opened[-1]) + 1 :]
+    return len(suffix[line_start:close].expandtabs(4)) >= len(leading_whitespace(opener_line).expandtabs(4))
 
 
 def _dedented_comment(text: str, ctx: CursorContext) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..context import PAIR_CLOSERS, CursorContext, leading_whitespace
+from ..languages import Scoping, language
 from .lexer import scan
 
 # A following line this short (`}`, `)`, `pass`, `end`) is repeated legitimately; match it only together
@@ -27,7 +28,7 @@ def drop_repeated_suffix_lines(text: str, ctx: CursorContext) -> str:
     for i in range(len(lines)):
         if not stripped[i] or stripped[i] != following[0]:
             continue
-        if _closing_line(stripped[i]):
+        if _closing_line(stripped[i], ctx):
             line = (ctx.line_prefix + lines[0]) if i == 0 else lines[i]
             left_open = scan(text[: starts[i]], ctx.language, ctx.line_prefix).depth > 0
             if left_open or leading_whitespace(line) != leading_whitespace(following_lines[0]):
@@ -40,7 +41,14 @@ def drop_repeated_suffix_lines(text: str, ctx: CursorContext) -> str:
     return text
 
 
-def _closing_line(stripped: str) -> bool:
+KEYWORD_CLOSERS = ("end", "fi", "done", "esac")
+
+
+def _closing_line(stripped: str, ctx: CursorContext) -> bool:
+    """A line that only closes blocks (`}`, `});`, and `end` where keywords close blocks): it repeats the suffix's
+    only when it closes the same block, which is where the indentation of the two lines tells."""
+    if language(ctx.language).scoping is Scoping.KEYWORDS and stripped.rstrip(";") in KEYWORD_CLOSERS:
+        return True
     return bool(stripped) and set(stripped) <= set(")]};,")
 
 

@@ -22,14 +22,10 @@ CONTINUATIONS = ("else", "elif", "except", "finally", "case")
 
 
 def prefer_parsable(text: str, ctx: CursorContext) -> str:
-    if ctx.language == "python":
-        before, after = _region(ctx)
-        if before.count("\n") + after.count("\n") > MAX_REGION_LINES:
-            return text
-    else:
-        before, after = ctx.prefix, ctx.suffix
-        if len(before) + len(after) > MAX_DOCUMENT_CHARS:
-            return text
+    around = _around(ctx)
+    if around is None:
+        return text
+    before, after = around
     whole = parses(before + text + after, ctx.language)
     if whole is None or whole:
         return text
@@ -43,6 +39,22 @@ def prefer_parsable(text: str, ctx: CursorContext) -> str:
     if parses(before + first + after, ctx.language) or not parses(before + after, ctx.language):
         return first
     return ""
+
+
+def parses_with(text: str, ctx: CursorContext) -> bool | None:
+    """Does the code around the cursor parse with `text` at the cursor? None: no parser, or too much to parse."""
+    around = _around(ctx)
+    return None if around is None else parses(around[0] + text + around[1], ctx.language)
+
+
+def _around(ctx: CursorContext) -> tuple[str, str] | None:
+    """The code before and after the cursor that a parser judges (Python: the top-level statement around it)."""
+    if ctx.language == "python":
+        before, after = _region(ctx)
+        return None if before.count("\n") + after.count("\n") > MAX_REGION_LINES else (before, after)
+    if len(ctx.prefix) + len(ctx.suffix) > MAX_DOCUMENT_CHARS:
+        return None
+    return ctx.prefix, ctx.suffix
 
 
 def _first_logical_line(text: str, ctx: CursorContext) -> str:

@@ -3,6 +3,9 @@
 -- ghost text, records how Neovim draws it (the extmark's text, its lines below, inline or overlay), types
 -- $CODEGEN_TEST_TYPE if set (the rest must then be served typed-through and drawn again), accepts with the
 -- plugin's Tab and records the buffer. The result is JSON in $CODEGEN_TEST_RESULT.
+-- With $CODEGEN_TEST_KEYS the user types them in insert mode first, with an autopairs mapping (`(` inserts `()`
+-- and puts the cursor between), and the ghost text is awaited on the line they leave: `def area(` types
+-- `def area(¦)`, as with an autopairs plugin.
 local drive = dofile(vim.fs.joinpath(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)), 'nvim_driver.lua'))
 local result, finish, wait_for, feed = drive.result, drive.finish, drive.wait_for, drive.feed
 local ns = vim.api.nvim_create_namespace('nvim.lsp.inline_completion')
@@ -34,8 +37,21 @@ wait_for('ready', 60000, drive.server_state, function(state)
   if state ~= 'ready' then return finish(false, 'model failed to load') end
   vim.api.nvim_win_set_cursor(0, { tonumber(os.getenv('CODEGEN_TEST_ROW')), tonumber(os.getenv('CODEGEN_TEST_COL')) })
   result.before = buffer()
-  feed('i')
-  wait_for('ghost text', 30000, ghost, function(shown)
+  local keys = os.getenv('CODEGEN_TEST_KEYS') or ''
+  local typed_line
+  if keys ~= '' then
+    for open, close in pairs({ ['('] = ')', ['['] = ']', ['{'] = '}' }) do
+      vim.keymap.set('i', open, open .. close .. '<Left>', { buffer = 0 })
+    end
+    typed_line = vim.api.nvim_get_current_line():sub(1, tonumber(os.getenv('CODEGEN_TEST_COL'))) .. keys
+      :gsub('[%(%[{]', function(open) return open .. ({ ['('] = ')', ['['] = ']', ['{'] = '}' })[open] end)
+  end
+  feed('i' .. keys)
+  local function ghost_on_typed_line()
+    if typed_line and vim.api.nvim_get_current_line() ~= typed_line then return nil end
+    return ghost()
+  end
+  wait_for('ghost text', 30000, ghost_on_typed_line, function(shown)
     result.ghost = shown
     result.line_with_ghost = vim.api.nvim_get_current_line()
     local typed = os.getenv('CODEGEN_TEST_TYPE') or ''

@@ -12,7 +12,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from codegen_lsp.server import completion_item, escape_snippet
+from codegen_lsp.features.completion import completion_item, escape_snippet
 from lsp_helpers import SERVER_COMMAND, open_document, wait_for_state
 
 HERE = types.Range(types.Position(3, 4), types.Position(3, 4))

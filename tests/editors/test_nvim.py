@@ -37,20 +37,23 @@ def lua_string(value) -> str:
     return json.dumps(str(value))  # a JSON string literal is a valid Lua string literal for these paths
 
 
-def user_init(settings: dict, command: list[str] = SERVER_COMMAND) -> str:
-    """What a user writes in init.lua: the plugin on the runtimepath and one setup() call."""
+def user_init(settings: dict, command: list[str] = SERVER_COMMAND, before_setup: Path | None = None) -> str:
+    """What a user writes in init.lua: the plugin on the runtimepath and one setup() call (after `before_setup`,
+    a file of the user's own configuration, when given)."""
     cmd = ", ".join(lua_string(part) for part in command)
     options = ", ".join(f"{key} = {json.dumps(value)}" for key, value in settings.items())
     return (
-        f"vim.opt.runtimepath:prepend({lua_string(REPO / 'editors' / 'nvim')})\n"
+        (f"dofile({lua_string(before_setup)})\n" if before_setup else "")
+        + f"vim.opt.runtimepath:prepend({lua_string(REPO / 'editors' / 'nvim')})\n"
         f"require('codegen_lsp').setup({{ cmd = {{ {cmd} }}, settings = {{ {options} }} }})\n"
     )
 
 
 def run_nvim(nvim: Path, tmp_path: Path, settings: dict, text: str, typed: str, driver: Path = DRIVER,
-             command: list[str] = SERVER_COMMAND, file_name: str = "example.py", **env_extra: str) -> dict:
+             command: list[str] = SERVER_COMMAND, file_name: str = "example.py", before_setup: Path | None = None,
+             **env_extra: str) -> dict:
     init = tmp_path / "init.lua"
-    init.write_text(user_init(settings, command))
+    init.write_text(user_init(settings, command, before_setup))
     source = tmp_path / "project" / file_name
     source.parent.mkdir()
     source.write_text(text)
@@ -71,6 +74,7 @@ def test_ghost_text_tab_accepts_dismiss_and_health(nvim, wordy_model_dir, tmp_pa
     result = run_nvim(nvim, tmp_path, settings, "import os\n\ndef main():\n    ", typed="value = ")
 
     assert "server command found" in result["health"] and "model loaded" in result["health"]
+    assert re.search(r"runs on: .*device cpu, dtype float32, .*threads \d+", result["health"]), result["health"]
     # and what the server has done so far, from its own counters (health runs before any completion here)
     usage = re.search(r"(\d+) requests, (\d+) answered by the model, \d+ typed-through; answer p50 (n/a|\d+ ms)",
                       result["health"])
@@ -206,13 +210,15 @@ def test_health_sums_up_the_servers_counters(nvim, tmp_path):
 SCRIPTED_SERVER = [sys.executable, str(REPO / "tests" / "scripted_server.py"), "--stdio"]
 
 
-def run_at_pair(nvim, tmp_path, file_name, text, row, col, raw, typed=""):
-    """Neovim with the scripted engine answering `raw`, the cursor put at (row, col) and insert mode entered."""
+def run_at_pair(nvim, tmp_path, file_name, text, row, col, raw, typed="", keys=""):
+    """Neovim with the scripted engine answering `raw`, the cursor put at (row, col) and insert mode entered
+    (and `keys` typed there with an autopairs mapping)."""
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"raw": raw}))
     settings = {"model": str(script), "cacheEntries": 0}
     return run_nvim(nvim, tmp_path, settings, text, typed, driver=PAIRS_DRIVER, command=SCRIPTED_SERVER,
-                    file_name=file_name, CODEGEN_TEST_ROW=str(row), CODEGEN_TEST_COL=str(col))
+                    file_name=file_name, CODEGEN_TEST_ROW=str(row), CODEGEN_TEST_COL=str(col),
+                    CODEGEN_TEST_KEYS=keys)
 
 
 def test_auto_closed_quote_is_replaced_as_shown(nvim, tmp_path):
@@ -242,3 +248,51 @@ def test_block_inside_braces_is_inserted_before_the_closer(nvim, tmp_path):
     result = run_at_pair(nvim, tmp_path, "example.js", "function f() {}\n", 1, 14, "\n  return 1;\n}\n")
     assert result["ghost"]["pos"] == "inline" and result["ghost"]["lines"] == ["  return 1;", ""], result["ghost"]
     assert result["after"] == "function f() {\n  return 1;\n}"
+
+
+def test_keys_chain_to_the_users_own_mappings(nvim, tmp_path):
+    """The user mapped <Tab> (Lua, expr) and <C-]> (Vimscript) before setup: Tab still accepts a suggestion, and
+    with none showing both keys do what the user mapped; where the server is not attached they are untouched."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"raw": "1\n"}))
+    init = tmp_path / "user_keys.lua"
+    init.write_text(
+        "vim.keymap.set('i', '<Tab>', function() vim.g.user_tabs = (vim.g.user_tabs or 0) + 1; return '' end,"
+        " { expr = true, desc = 'user tab' })\n"
+        "vim.cmd('inoremap <C-]> USER')\n"
+    )
+    result = run_nvim(nvim, tmp_path, {"model": str(script), "cacheEntries": 0}, "x = 0\ny = ", "",
+                      driver=Path(__file__).with_name("nvim_keys_drive.lua"), command=SCRIPTED_SERVER,
+                      before_setup=init)
+    assert result["tab_desc_attached"].startswith("codegen-lsp")
+    assert result["line_after_tab"] == "y = 1" and result["user_tabs_after_accept"] == 0
+    assert result["user_tabs"] == 1 and result["fallback_line"].strip() == "USER"
+    assert result["tab_desc_elsewhere"] == "user tab" and result["dismiss_rhs_elsewhere"] == "USER"
+
+
+def test_signature_typed_with_autopairs_shows_its_rest_and_body(nvim, tmp_path):
+    """Typing `def area(` with an autopairs mapping leaves `def area(¦)`: the ghost text draws `r) -> float:` over
+    the `)` and the body below it, and Tab leaves a document that parses, with one `)`."""
+    raw = "r) -> float:\n    return math.pi * r * r\n\n\ndef perimeter(r):\n    return 2 * r\n"
+    result = run_at_pair(nvim, tmp_path, "example.py", "import math\n\n\n", 3, 0, raw, keys="def area(")
+    ghost = result["ghost"]
+    assert ghost["pos"] == "overlay", ghost
+    shown = result["line_with_ghost"][: ghost["col"]] + ghost["text"]
+    assert shown == "def area(r) -> float:" and ghost["lines"] == ["    return math.pi * r * r"], ghost
+    assert result["after"] == "import math\n\ndef area(r) -> float:\n    return math.pi * r * r"
+    compile(result["after"], "example.py", "exec")
+
+
+def test_a_part_taken_from_a_replacing_item_replaces_the_closers_it_writes(nvim, tmp_path):
+    """Alt-Right / Alt-Ctrl-Right on an item over `)`: the part `r) -> float:` takes the `)` with it (else the
+    document would read `r) -> float:)`), `r` takes none, and `f()` writes no closer of the range (its own)."""
+    script = tmp_path / "closers.lua"
+    script.write_text(
+        f"vim.opt.runtimepath:prepend({lua_string(REPO / 'editors' / 'nvim')})\n"
+        "local passed = require('codegen_lsp').closers_passed\n"
+        "for _, case in ipairs({ { 'r) -> float:', ')' }, { 'r', ')' }, { 'f()', ')' }, { 'f())', ')' },"
+        " { 'x\", y)', '\")' }, { '\"a)\"', ')' } }) do io.write(passed(case[1], case[2]), '\\n') end\n"
+    )
+    done = subprocess.run([str(nvim), "--headless", "--clean", "-l", str(script)], capture_output=True, text=True,
+                          timeout=60, env=isolated_env(tmp_path / "home"))
+    assert done.stdout.splitlines() == ["1", "0", "0", "1", "2", "0"], done.stdout + done.stderr

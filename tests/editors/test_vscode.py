@@ -225,3 +225,16 @@ def test_callback_body_replaces_the_closers_on_its_own_line(code_server, vsix, t
                                 "\n  console.log(data);\n});\n")
     assert result["ghost_lines"] == ["  console.log(data);", "});"], result
     assert saved == "fetch(u).then((data) => {\n  console.log(data);\n});\n", result
+
+
+def test_signature_typed_with_auto_closing_shows_its_rest_and_body(code_server, vsix, tmp_path):
+    """Typing `function area(` leaves `function area(¦)`: the ghost text shows the parameters before the `)`,
+    ` {` after it and the body below; Tab leaves a document that parses, with one `)`."""
+    from codegen_lsp.postprocess.parsers import parses
+
+    raw = "r) {\n  return Math.PI * r * r;\n}\n\nfunction perimeter(r) {\n  return 2 * r;\n}\n"
+    result, saved = run_at_pair(code_server, vsix, tmp_path, "const k = 1;\n\n", 3, 1, "function area(", raw)
+    assert result["ghost_parts"][:2] == ["r", " {"], result
+    assert result["ghost_lines"] == ["  return Math.PI * r * r;", "}"], result
+    assert saved == "const k = 1;\n\nfunction area(r) {\n  return Math.PI * r * r;\n}", result
+    assert parses(saved, "javascript") is not False

@@ -20,7 +20,8 @@ from ..decoding.loop import DecodeLoop
 from ..decoding.speculation import Drafter, ModelDrafter, PromptLookup
 from ..decoding.stopping import FinishReason, StoppingCriteria
 from ..decoding.token_model import TokenModel
-from .loading import fast_backend, load_tokenizer
+from .cpu import CpuCores, choose_threads, native_bf16
+from .loading import fast_backend, load_tokenizer, resolve_device, route_library_output, with_model_sources
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +37,17 @@ class LocalEngine:
     name = "local"
     fills_in_the_middle = False  # the caller renders the model's FIM template into the prompt
 
-    def __init__(self, config: LocalConfig, *, decode_loop=DecodeLoop, tokenizer_loader=load_tokenizer) -> None:
+    def __init__(self, config: LocalConfig, *, decode_loop=DecodeLoop, tokenizer_loader=load_tokenizer,
+                 cpu_cores=CpuCores.of_this_process) -> None:
         """`decode_loop`: what runs a generation, called as DecodeLoop is (model, decode, chooser, stopper,
         drafter) and `.run(ids, request, cancel, result)`; `tokenizer_loader`: `(config, model_id=None)` ->
-        the tokenizer, load_tokenizer. Seams for tests (tests/fault_server.py injects faults through them)."""
+        the tokenizer, load_tokenizer; `cpu_cores`: () -> the CpuCores the thread count is chosen from. Seams
+        for tests (tests/fault_server.py injects faults through them)."""
         self.config = config
+        self.named_model = config.model
         self.decode_loop = decode_loop
         self.tokenizer_loader = tokenizer_loader
+        self.cpu_cores = cpu_cores
         self.tokenizer = None
         self.model: TokenModel | None = None
         self.drafter: ModelDrafter | None = None  # when a draft model is set (else prompt lookup, per request)
@@ -54,22 +59,44 @@ class LocalEngine:
 
     @property
     def model_name(self) -> str:
-        return self.config.model
+        return self.named_model
 
     # -- loading -------------------------------------------------------------------------------------
     def load(self, report: ProgressFn) -> None:
+        route_library_output(verbose=log.isEnabledFor(logging.DEBUG))
+        self.config = with_model_sources(self.config)  # what the user named stays in model_name
         report("loading tokenizer", 5)
         self.tokenizer = self.tokenizer_loader(self.config)
         self._backend = fast_backend(self.tokenizer)
         eos = self.tokenizer.eos_token_id
         self.eos_ids = {eos} if eos is not None else set()
+        self._set_threads()
         self._load_model(report)
         if self.config.draft_model:
             self._load_draft_model(report)
         report("ready", 100)
 
+    def _set_threads(self) -> None:
+        """torch's intra-op threads, once, for the whole process (the engine is its only torch user): on a CPU
+        from the free physical cores (cpu.choose_threads); on a GPU torch's default stays unless the
+        `threads` setting names a number."""
+        device = resolve_device(self.config.device)
+        if device == "cpu" or self.config.threads > 0:
+            torch.set_num_threads(choose_threads(self.config.threads, self.cpu_cores()))
+        self.runtime.update(device=device, threads=torch.get_num_threads())
+        if device == "cpu":  # dtype: bfloat16 pays only with it (docs/cpu.md)
+            self.runtime["cpu_bf16"] = "native" if native_bf16() else "emulated"
+
     def _load_model(self, report: ProgressFn) -> None:
         """Load the model into `self.model` (the base engine loads none)."""
+
+    def _record_load(self, device: object, dtype: object, weight_bytes: int) -> None:
+        """What every in-process engine puts in `runtime` at load (`codegen-lsp check` prints it); a fact an
+        engine already put there stays."""
+        facts = {"device": str(device), "dtype": str(dtype).removeprefix("torch."),
+                 "weights_mib": round(weight_bytes / 2**20, 1)}
+        for key, value in facts.items():
+            self.runtime.setdefault(key, value)
 
     def _token_model(self, model_id: str, report: ProgressFn) -> TokenModel:
         """Load a checkpoint as this engine's TokenModel (used for the draft model)."""

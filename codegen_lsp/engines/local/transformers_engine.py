@@ -3,6 +3,10 @@
 Between keystrokes the prompt changes by a token or two. The engine keeps the key/value caches of its
 last few sequences (`kv_cache_slots`), finds the one that shares the longest token prefix with the new
 prompt, crops it there and runs only the new tokens.
+
+How it decodes is chosen once at load (static_plan.py): eagerly over transformers' dynamic cache
+(`HFTokenModel`), or over its static cache with the forward compiled per token-count bucket
+(static_model.StaticTokenModel). A compile that fails at load falls back to the dynamic path, logged once.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from ..base import EngineError, ProgressFn
 from ..context_window import DEFAULT_CONTEXT_WINDOW, context_window_of
 from ..decoding.token_model import common_prefix_length
 from .engine import LocalEngine
-from .loading import load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
+from .loading import dtype_name, load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
+from .static_model import StaticTokenModel, compile_forward
+from .static_plan import DYNAMIC_PLAN, PREFILL_BUCKETS, choose_plan, with_window
 
 log = logging.getLogger(__name__)
 
@@ -123,19 +129,31 @@ class HFTokenModel:
 class TransformersEngine(LocalEngine):
     name = "transformers"
 
+    def __init__(self, config, *, compiler=compile_forward, prefill_buckets=PREFILL_BUCKETS, **seams) -> None:
+        """`compiler(forward, plan)`: how the static plan compiles its forward (static_model.compile_forward);
+        `prefill_buckets`: the prompt token counts it compiles beyond the step and the verification. The other
+        seams are LocalEngine's."""
+        super().__init__(config, **seams)
+        self.compiler = compiler
+        self.prefill_buckets = prefill_buckets
+
     def _load_model(self, report: ProgressFn) -> None:
         if self.config.quantize != "none":
             raise EngineError(
                 f"quantize {self.config.quantize} runs in the fast CodeGen engine only: set engine: fast "
                 "(--engine fast) with a CodeGen checkpoint, or quantize: none"
             )
+        self.runtime["compile_seconds"] = 0.0
         self.model = self._token_model(self.config.model, report)
         self.context_window = self.model.window
+        self.runtime["dtype"] = dtype_name(self.model.model.dtype)
+        self._record_load(self.model.device, self.model.model.dtype, self.model.model.get_memory_footprint())
         report("warming up", 90)
         self._warm_up(self.model)
 
-    def _token_model(self, model_id: str, report: ProgressFn) -> HFTokenModel:
-        """Any causal LM checkpoint (the model, or the draft model), with prefix reuse."""
+    def _token_model(self, model_id: str, report: ProgressFn) -> HFTokenModel | StaticTokenModel:
+        """Any causal LM checkpoint (the model, or the draft model), with prefix reuse, decoded as the plan
+        chosen for it says."""
         from transformers import AutoModelForCausalLM
 
         config = self.config
@@ -156,4 +174,29 @@ class TransformersEngine(LocalEngine):
         model.eval()
         input_device = str(next(model.parameters()).device)
         window = context_window_of(model.config) or DEFAULT_CONTEXT_WINDOW
-        return HFTokenModel(model, input_device, config.kv_cache_slots, window)
+        draft_tokens = config.draft_tokens if model_id == config.model else 0  # a draft model only steps
+        spread = len(set(getattr(model, "hf_device_map", {}).values())) > 1
+        plan = choose_plan(config.decode_plan, input_device, draft_tokens, spread=spread, prefill_buckets=self.prefill_buckets)
+        token_model = self._static_model(model, model_id, input_device, with_window(plan, window), report)
+        if token_model is None:
+            plan, token_model = DYNAMIC_PLAN, HFTokenModel(model, input_device, config.kv_cache_slots, window)
+        self.runtime.setdefault("plan", plan.name)  # the model's (loaded before a draft model)
+        return token_model
+
+    def _static_model(self, model, model_id: str, device: str, plan, report: ProgressFn) -> StaticTokenModel | None:
+        """The static-cache model with every bucket compiled, or None (dynamic plan, or compile failed)."""
+        if not plan.static:
+            return None
+        try:
+            static = StaticTokenModel(model, device, self.config.kv_cache_slots, plan, self.compiler)
+            seconds = static.compile_all(lambda message: report(f"{message} ({model_id})", 85))
+        except Exception as err:  # noqa: BLE001 - no compiler, an unsupported model, a failed graph: all fall back
+            reason = (str(err).strip().splitlines() or [""])[0][:300]
+            log.warning("%s: %s unavailable (%s: %s); decoding eagerly with a dynamic cache",
+                        model_id, plan.name, type(err).__name__, reason)
+            self.runtime["plan_fallback"] = type(err).__name__
+            return None
+        log.info("%s: %s, %d buckets compiled in %.1f s", model_id, plan.name, len(plan.buckets()), seconds)
+        report(f"compiled the decoding of {model_id} in {seconds:.0f} s", 88)
+        self.runtime["compile_seconds"] = round(float(self.runtime.get("compile_seconds", 0.0)) + seconds, 1)
+        return static

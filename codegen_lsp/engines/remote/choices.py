@@ -8,7 +8,7 @@ import dataclasses
 
 from ..base import Generation, GenerationRequest
 from ..decoding.stopping import FinishReason, first_stop
-from .streaming import finish_reason, parse_chunk
+from .streaming import FieldCheck, parse_chunk
 
 
 def server_kind(entries: list) -> str:
@@ -44,14 +44,19 @@ def seed_groups(requests: list[GenerationRequest], max_choices: int | None) -> l
     return groups
 
 
-def parse_choices(payload) -> list[tuple[str, FinishReason | None]]:
-    """(text, finish reason) per choice, by index: OpenAI `choices`, or llama.cpp /infill's list of results."""
+def parse_choices(payload, check: FieldCheck | None = None) -> list[tuple[str, FinishReason | None]]:
+    """(text, finish reason) per choice, by index: OpenAI `choices`, or llama.cpp /infill's list of results.
+    Fields of the wrong type are ignored (see FieldCheck)."""
+    check = check or FieldCheck()
+
+    def index(item: dict) -> int:
+        return check.count(item.get("index"), "choices[].index") or 0
+
     if isinstance(payload, dict) and isinstance(payload.get("choices"), list):
-        items = [c for c in payload["choices"] if isinstance(c, dict)]
-        items.sort(key=lambda c: c.get("index") if isinstance(c.get("index"), int) else 0)
-        return [(str(c.get("text") or ""), finish_reason(c.get("finish_reason"))) for c in items]
+        items = sorted((c for c in payload["choices"] if isinstance(c, dict)), key=index)
+        return [parse_chunk({"choices": [c]}, check) for c in items]
     results = payload if isinstance(payload, list) else [payload] if isinstance(payload, dict) else []
-    return [parse_chunk({**r, "stop": True}) for r in sorted((r for r in results if isinstance(r, dict)), key=lambda r: r.get("index") or 0)]
+    return [parse_chunk({**r, "stop": True}, check) for r in sorted((r for r in results if isinstance(r, dict)), key=index)]
 
 
 def choice_generation(text: str, finish: FinishReason | None, request: GenerationRequest) -> Generation:

@@ -25,7 +25,7 @@ def served_context_window(entries: list, model: str | None) -> int | None:
     for entry in chosen:
         meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
         for value in (entry.get("max_model_len"), meta.get("n_ctx"), meta.get("n_ctx_train")):
-            if isinstance(value, int) and value > 0:
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
     return None
 

@@ -13,12 +13,14 @@ than the window, never longer).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
+import json
 import logging
 import math
 import threading
-from contextlib import aclosing, suppress
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 
 from ..base import CancelToken, EngineError, Generation, GenerationRequest, ProgressFn, StopCheck
 from ..config import RemoteConfig
@@ -26,8 +28,8 @@ from ..context_window import DEFAULT_CONTEXT_WINDOW
 from ..decoding.stopping import FinishReason
 from .choices import choice_generation, for_server, parse_choices, seed_groups, server_kind
 from .discovery import first_model_id, load_local_tokenizer, served_context_window
-from .errors import OVERFLOW_RETRIES, is_context_overflow, shorter_prompt, status_error_message, transport_error_message
-from .streaming import read_stream, sse_events
+from .errors import OVERFLOW_RETRIES, is_context_overflow, shorter_prompt, shown, status_error_message, transport_error_message
+from .streaming import FieldCheck, lines_of, read_stream, sse_events
 from .overload import OVERLOADED, Backoff, ServerBusy, overloaded_message, retry_after_seconds
 from .transport import http_client, server_root
 
@@ -35,16 +37,23 @@ log = logging.getLogger(__name__)
 
 # Code tokenizers average 3-4 characters per token; assuming fewer keeps an estimated prompt inside the window.
 CHARS_PER_TOKEN = 2.5
-# How often the model thread looks at the cancel token while it waits for the next streamed chunk.
-CANCEL_POLL_SECONDS = 0.02
+# The most characters one token is taken to decode to when a stream's text is bounded without the tokenizer.
+LONGEST_TOKEN_CHARS = 64
 # llama.cpp's /infill keeps only ~n_batch/4 tokens of suffix itself; sending more is wasted bytes.
 INFILL_SUFFIX_CHARS = 4096
+# An error body is read up to this many bytes (its message is then cut to a line for the user); other
+# non-streamed answers (a model list, n choices) up to ANSWER_BYTES.
+ERROR_BODY_BYTES, ANSWER_BYTES = 1 << 16, 64 << 20
 
 
 class OpenAIEngine:
+    """Requests run on the calling thread (the model thread) with a synchronous httpx client. A cancellation
+    or `close()` from another thread aborts the connections (transport.OpenConnections): the blocked read
+    returns at once, so nothing polls and no event loop runs here."""
+
     name = "openai"
 
-    def __init__(self, config: RemoteConfig) -> None:
+    def __init__(self, config: RemoteConfig, clock=time.monotonic) -> None:
         if not config.api_base:
             raise EngineError("the openai engine needs a server: set codegenLsp.apiBase (or --api-base)")
         self.config = config
@@ -56,17 +65,24 @@ class OpenAIEngine:
         self.infill = False  # llama.cpp's /infill serves fill-in-the-middle for this model
         self.server_kind = "openai"  # "llamacpp" when its /models says so: it takes cache_prompt, caps n at its slots
         self.max_choices: int | None = None  # most choices one request may ask for (llama.cpp: its parallel slots)
-        self.backoff = Backoff()
-        self._loop = asyncio.new_event_loop()  # driven by whichever thread calls (the one model thread)
+        self.backoff = Backoff(clock)
+        self.check = FieldCheck(f"the server at {self.api_base}")
         self._client = None
+        self._connections = None  # aborts the client's connections from another thread
+        self._active: CancelToken | None = None  # the generation whose cancel may abort the connections
+        self._lock = threading.Lock()
+        self._closed = False
 
     # -- loading -------------------------------------------------------------------------------------
     def load(self, report: ProgressFn) -> None:
         """Check that the server answers and accepts the model; learn its context window and FIM support."""
-        self._client = http_client(self.config)
+        with self._lock:
+            if self._closed:
+                raise EngineError(f"not connected to {self.api_base}: the engine was closed")
+            self._client, self._connections = http_client(self.config)
         try:
             report(f"connecting to {self.api_base}", 10)
-            models = self._loop.run_until_complete(self._list_models())
+            models = self._list_models()
             entries = models.get("data") if isinstance(models, dict) else None
             entries = entries if isinstance(entries, list) else []
             if not self.model_name:
@@ -75,10 +91,10 @@ class OpenAIEngine:
                 raise EngineError(f"the server at {self.api_base} lists no model; set codegenLsp.apiModel (or --api-model)")
             self.server_kind = server_kind(entries)
             if self.server_kind == "llamacpp":
-                self.max_choices = self._loop.run_until_complete(self._llama_slots())
-            report(f"checking model '{self.model_name}'", 40)
-            self._loop.run_until_complete(self._probe_completion())
-            self.infill = self._loop.run_until_complete(self._probe_infill(entries))
+                self.max_choices = self._llama_slots()
+            report(f"checking model '{shown(self.model_name, 100)}'", 40)
+            self._probe_completion()
+            self.infill = self._probe_infill(entries)
             report("loading tokenizer", 70)
             self.tokenizer, config_window = load_local_tokenizer(self.tokenizer_candidates())
             self.context_window = served_context_window(entries, self.model_name) or config_window or DEFAULT_CONTEXT_WINDOW
@@ -88,7 +104,7 @@ class OpenAIEngine:
         how = "the model's tokenizer" if self.tokenizer is not None else f"~{CHARS_PER_TOKEN} chars/token estimate"
         log.info(
             "remote model '%s' at %s: context %d tokens, token counts from %s%s",
-            self.model_name, self.api_base, self.context_window, how, ", FIM through /infill" if self.infill else "",
+            shown(self.model_name, 100), self.api_base, self.context_window, how, ", FIM through /infill" if self.infill else "",
         )
         report("ready", 100)
 
@@ -105,46 +121,51 @@ class OpenAIEngine:
             names.append(self.model_name)
         return names
 
-    async def _list_models(self):
+    def _list_models(self):
         """GET /models; a server without it is fine when the settings name the model (the probe decides)."""
-        response = await self._request("GET", f"{self.api_base}/models")
+        response = self._request("GET", f"{self.api_base}/models")
         if response.status_code >= 400 and self.model_name:
             log.info("GET %s/models answered HTTP %d; going on with '%s'", self.api_base, response.status_code, self.model_name)
             return None
         self._check_status(response)
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
 
-    async def _probe_completion(self) -> None:
+    def _probe_completion(self) -> None:
         """One token for a one-character prompt: the server must accept the model name and the request."""
         body = {"model": self.model_name, "prompt": "\n", "max_tokens": 1, "temperature": 0.0, "stream": False}
-        await self._send("POST", f"{self.api_base}/completions", json=body, about_model=True)
+        self._send("POST", f"{self.api_base}/completions", json=body, about_model=True)
 
-    async def _probe_infill(self, entries: list) -> bool:
+    def _probe_infill(self, entries: list) -> bool:
         """Only llama.cpp offers /infill, and only for models with FIM tokens: ask it once."""
         if not any(isinstance(e, dict) and e.get("owned_by") == "llamacpp" for e in entries):
             return False
         body = {"input_prefix": "", "input_suffix": "", "n_predict": 1, "stream": False}
         try:
-            await self._send("POST", f"{server_root(self.api_base)}/infill", json=body)
+            self._send("POST", f"{server_root(self.api_base)}/infill", json=body)
         except EngineError as err:
             log.info("no fill-in-the-middle through /infill: %s", err)
             return False
         return True
 
-    async def _send(self, method: str, url: str, about_model: bool = False, **kwargs):
+    def _send(self, method: str, url: str, about_model: bool = False, **kwargs):
         """One plain request; every failure becomes an EngineError that says what to do."""
-        response = await self._request(method, url, **kwargs)
+        response = self._request(method, url, **kwargs)
         self._check_status(response, about_model)
         return response
 
-    async def _request(self, method: str, url: str, **kwargs):
+    def _request(self, method: str, url: str, **kwargs):
+        """One request, its body read (a status error's only up to ERROR_BODY_BYTES)."""
         import httpx
 
+        client = self._client
+        if client is None:
+            raise EngineError(f"not connected to {self.api_base}")
         try:
-            return await self._client.request(method, url, **kwargs)
+            with client.stream(method, url, **kwargs) as response:
+                return read_answer(response)
         except httpx.HTTPError as err:
             raise EngineError(transport_error_message(err, self.api_base, self.config.request_timeout_seconds)) from err
 
@@ -160,12 +181,12 @@ class OpenAIEngine:
             return ServerBusy(overloaded_message(self.api_base), wait)
         return EngineError(self._status_message(response.status_code, response.text, about_model))
 
-    async def _llama_slots(self) -> int | None:
+    def _llama_slots(self) -> int | None:
         """llama.cpp's /props says how many parallel slots it has: `n` (n_cmpl) may not exceed them."""
-        with suppress(EngineError, ValueError, TypeError, AttributeError):
-            response = await self._request("GET", f"{server_root(self.api_base)}/props")
+        with suppress(EngineError, ValueError, TypeError, AttributeError, RecursionError):
+            response = self._request("GET", f"{server_root(self.api_base)}/props")
             slots = response.json().get("total_slots") if response.status_code == 200 else None
-            return slots if isinstance(slots, int) and slots > 0 else None
+            return self.check.count(slots, "total_slots") or None
         return None
 
     def _status_message(self, status: int, body: str, about_model: bool = False) -> str:
@@ -186,6 +207,11 @@ class OpenAIEngine:
             return max((len(t) for t in self.tokenizer.get_vocab()), default=64)
         return math.ceil(CHARS_PER_TOKEN)
 
+    def longest_token(self) -> int:
+        """Characters one token may decode to, for the bound on a stream's text: the estimate's 3 is far too
+        few (code tokenizers have tokens of 16 spaces), so at least LONGEST_TOKEN_CHARS."""
+        return max(LONGEST_TOKEN_CHARS, self.max_token_chars())
+
     # -- generation ----------------------------------------------------------------------------------
     def generate(
         self, request: GenerationRequest, cancel: CancelToken, should_stop: StopCheck | None = None
@@ -193,12 +219,11 @@ class OpenAIEngine:
         self._ready_to_send()
         retries = OVERFLOW_RETRIES
         while True:
-            result = Generation(text="", finish_reason=FinishReason.LENGTH)
             if cancel.cancelled:
-                result.finish_reason = FinishReason.CANCELLED
-                return result
+                return Generation(text="", finish_reason=FinishReason.CANCELLED)
             try:
-                result = self._loop.run_until_complete(self._generate(request, cancel, should_stop, result))
+                with self._aborted_by(cancel):
+                    result = self._stream(request, cancel, should_stop)
                 self.backoff.succeeded()
                 return result
             except EngineError as err:
@@ -209,28 +234,48 @@ class OpenAIEngine:
                 log.warning("the server found the prompt too long; retrying with its last %d characters", len(shorter))
                 request, retries = dataclasses.replace(request, prompt=shorter), retries - 1
 
-    async def _generate(self, request, cancel: CancelToken, should_stop, result: Generation) -> Generation:
-        """Stream on a task; when the cancel token is set, cancel the task: that closes the connection."""
-        streamed = await self._cancellable(self._stream(request, cancel, should_stop, result), cancel)
-        if streamed is None:
-            result.finish_reason = FinishReason.CANCELLED
-            return result
-        return streamed
+    @contextmanager
+    def _aborted_by(self, cancel: CancelToken):
+        """While the block runs, cancelling `cancel` aborts the connections (the read in progress ends)."""
+        with self._lock:
+            self._active = cancel
+        forget = cancel.on_cancel(lambda: self._abort_for(cancel))
+        try:
+            yield
+        finally:
+            forget()
+            with self._lock:
+                self._active = None
 
-    async def _stream(self, request: GenerationRequest, cancel: CancelToken, should_stop, result: Generation) -> Generation:
+    def _abort_for(self, cancel: CancelToken) -> None:
+        with self._lock:  # only while that generation runs: a late cancel must not end the next one's reads
+            if self._active is cancel and self._connections is not None:
+                self._connections.abort()
+
+    def _stream(self, request: GenerationRequest, cancel: CancelToken, should_stop) -> Generation:
         import httpx
 
+        result = Generation(text="", finish_reason=FinishReason.LENGTH)
+        client = self._client
+        if client is None:
+            raise EngineError(f"not connected to {self.api_base}")
         url, body = self._endpoint(request)
         try:
-            async with self._client.stream("POST", url, json=body) as response:
+            # Leaving this block closes the connection: the server stops generating.
+            with client.stream("POST", url, json=body) as response:
                 if response.status_code >= 400:
-                    await response.aread()
-                    raise self._status_error(response)
-                # Returning from inside these blocks closes the connection: the server stops generating.
-                async with aclosing(response.aiter_lines()) as lines, aclosing(sse_events(lines)) as events:
-                    return await read_stream(events, request, cancel, should_stop, result)
+                    raise self._status_error(read_answer(response))
+                events = sse_events(lines_of(response.iter_bytes()))
+                max_chars = request.max_new_tokens * self.longest_token()
+                read_stream(events, request, cancel, should_stop, result, self.check, max_chars)
         except httpx.HTTPError as err:
+            if cancel.cancelled:  # the abort ended the read
+                result.finish_reason = FinishReason.CANCELLED
+                return result
             raise EngineError(transport_error_message(err, self.api_base, self.config.request_timeout_seconds)) from err
+        if cancel.cancelled:  # the abort may read as the end of the body, not as an error
+            result.finish_reason = FinishReason.CANCELLED
+        return result
 
     def _endpoint(self, request: GenerationRequest, n: int = 1) -> tuple[str, dict]:
         """Where a request goes and what it says: /infill (llama.cpp, with a suffix) or /completions."""
@@ -252,82 +297,105 @@ class OpenAIEngine:
     ) -> list[Generation]:
         """Requests that differ only in their seed (sampled alternatives) go as ONE request with `n` (vLLM
         batches the choices; llama.cpp decodes them on parallel slots after one prefill); any other request
-        goes alongside, at the same time. A server that ignores `n` (transformers serve) gets the missing
-        choices as separate requests, sent together."""
+        goes alongside, at the same time (one thread each). A server that ignores `n` (transformers serve)
+        gets the missing choices as separate requests, sent together."""
         self._ready_to_send()
         cancelled = [Generation(text="", finish_reason=FinishReason.CANCELLED) for _ in requests]
         if cancel.cancelled:
             return cancelled
         groups = seed_groups(requests, self.max_choices)
-
-        async def run_all() -> list[Generation]:
-            parts = await asyncio.gather(*(self._group(requests[g[0]], len(g), cancel, should_stop) for g in groups))
-            out = [Generation(text="", finish_reason=FinishReason.EOS) for _ in requests]
-            for indices, generations in zip(groups, parts):
-                for index, generation in zip(indices, generations):
-                    out[index] = generation
-            return out
-
-        results = self._loop.run_until_complete(self._cancellable(run_all(), cancel))
-        if results is None:
+        with self._aborted_by(cancel):
+            parts = all_at_once([lambda g=g: self._group(requests[g[0]], len(g), cancel, should_stop) for g in groups])
+        if cancel.cancelled:
             return cancelled
+        out = [Generation(text="", finish_reason=FinishReason.EOS) for _ in requests]
+        for indices, generations in zip(groups, parts):
+            for index, generation in zip(indices, generations):
+                out[index] = generation
         self.backoff.succeeded()
-        return results
+        return out
 
-    async def _group(self, request: GenerationRequest, n: int, cancel: CancelToken, should_stop) -> list[Generation]:
+    def _group(self, request: GenerationRequest, n: int, cancel: CancelToken, should_stop) -> list[Generation]:
         """One request for n choices of `request` (streamed as usual when n is 1)."""
         if n == 1:
-            return [await self._stream(request, cancel, should_stop, Generation(text="", finish_reason=FinishReason.LENGTH))]
+            return [self._stream(request, cancel, should_stop)]
         url, body = self._endpoint(request, n)
         body["stream"] = False  # the choices end together; a cancel still closes the connection
         if self.server_kind == "llamacpp":
             body.pop("seed", None)  # its parallel slots would share the seed and sample the same text
-        response = await self._request("POST", url, json=body)
+        try:
+            response = self._request("POST", url, json=body)
+        except EngineError:
+            if cancel.cancelled:
+                return [Generation(text="", finish_reason=FinishReason.CANCELLED)] * n
+            raise
         self._check_status(response)
         try:
             payload = response.json()
-        except ValueError as err:
-            raise EngineError(f"the server at {self.api_base} sent an unreadable answer: {err}") from err
-        generations = [choice_generation(text, finish, request) for text, finish in parse_choices(payload)[:n]]
+        except (ValueError, RecursionError) as err:
+            raise EngineError(f"the server at {self.api_base} sent an unreadable answer: {shown(err)}") from err
+        most = request.max_new_tokens * self.longest_token()  # the token limit holds for every choice
+        choices = parse_choices(payload, self.check)[:n]
+        generations = [choice_generation(text[:most], finish, request) for text, finish in choices]
         if len(generations) < n:  # `n` ignored: ask for the rest one by one, all at once
             log.info("the server answered %d of %d choices; asking for the rest separately", len(generations), n)
             self.max_choices = 1
             seeds = [dataclasses.replace(request, seed=(request.seed or 0) + k) for k in range(len(generations), n)]
-            more = await asyncio.gather(*(self._group(r, 1, cancel, should_stop) for r in seeds))
+            more = all_at_once([lambda r=r: self._group(r, 1, cancel, should_stop) for r in seeds])
             generations += [g for part in more for g in part]
         return generations
 
-    async def _cancellable(self, coroutine, cancel: CancelToken):
-        """Run on a task; when the cancel token is set, cancel the task (closing its connections): None."""
-        task = asyncio.ensure_future(coroutine)
-        while not task.done():
-            await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
-            if cancel.cancelled and not task.done():
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
-                return None
-        return task.result()
-
     def close(self) -> None:
-        client, self._client = self._client, None
-        if self._loop.is_closed() or self._loop.is_running():  # running: a request streams at shutdown
-            return
-
-        def shut() -> None:
+        """From any thread: end every request in progress (a load waiting on a server that never answers
+        included) and close the client."""
+        with self._lock:
+            self._closed = True
+            client, connections, self._client = self._client, self._connections, None
+        if connections is not None:
+            connections.close()
+        if client is not None:
             with suppress(Exception):
-                if client is not None:
-                    self._loop.run_until_complete(client.aclose())
-                # httpx's inner byte iterators of streams closed early are finalized by tasks: let them finish.
-                self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-                pending = asyncio.all_tasks(self._loop)
-                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            self._loop.close()
+                client.close()
 
-        # On a thread of its own: the caller's thread may be running an event loop of its own.
-        closer = threading.Thread(target=shut, name="codegen-openai-close", daemon=True)
-        closer.start()
-        closer.join(timeout=5)
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """A non-streamed answer, its body read (and bounded: see read_answer)."""
+
+    status_code: int
+    headers: dict
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def read_answer(response) -> Answer:
+    """An answer with its body: an error's first ERROR_BODY_BYTES (its message is cut for the user anyway);
+    a success's up to ANSWER_BYTES, beyond which it is no answer to anything we ask."""
+    limit = ERROR_BODY_BYTES if response.status_code >= 400 else ANSWER_BYTES
+    data = bytearray()
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) > limit:
+            if response.status_code < 400:
+                raise EngineError(f"the server sent an answer of over {limit} bytes")
+            break
+    headers = {key.lower(): value for key, value in response.headers.items()}
+    return Answer(response.status_code, headers, bytes(data[:limit]))
+
+
+def all_at_once(jobs: list) -> list:
+    """Run blocking jobs side by side (one thread each); their results in order; the first error re-raised."""
+    if len(jobs) == 1:
+        return [jobs[0]()]
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="codegen-remote") as pool:
+        futures = [pool.submit(job) for job in jobs]
+        return [future.result() for future in futures]
 
 
 def estimate_tokens(text: str) -> int:

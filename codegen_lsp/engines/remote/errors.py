@@ -46,6 +46,17 @@ def error_text(payload) -> str:
     return str(payload)
 
 
+# Server-supplied text (error messages, model names) is cut to this many characters before it reaches a
+# popup or a log line: a server can send megabytes where a sentence is expected.
+SHOWN_CHARS = 300
+
+
+def shown(text: str, limit: int = SHOWN_CHARS) -> str:
+    """Server-supplied text as one line of at most `limit` characters (`...` marks a cut)."""
+    line = " ".join(str(text)[: limit * 4].split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def status_error_message(
     status: int, body: str, api_base: str, model: str | None, api_key_env: str, about_model: bool = False
 ) -> str:
@@ -54,7 +65,8 @@ def status_error_message(
         detail = error_text(json.loads(body))
     except ValueError:
         detail = body.strip()
-    detail = " ".join(detail.split())[:300] or f"HTTP {status}"
+    detail = shown(detail) or f"HTTP {status}"
+    model = shown(model, 100) if model else model
     if status in (401, 403):
         return f"the server at {api_base} refused the API key (HTTP {status}: {detail}); put the key in ${api_key_env}"
     if status in (400, 404, 422) and model and (about_model or "model" in detail.lower()):
@@ -73,8 +85,8 @@ def transport_error_message(err: Exception, api_base: str, timeout: float) -> st
     if isinstance(err, httpx.TimeoutException):
         return f"the completion server at {api_base} sent nothing for {timeout:g} s (codegenLsp.requestTimeoutSeconds)"
     if isinstance(err, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)):
-        return f"cannot reach the completion server at {api_base} ({type(err).__name__}: {err}); is it running?"
-    return f"request to the completion server at {api_base} failed: {type(err).__name__}: {err}"
+        return f"cannot reach the completion server at {api_base} ({type(err).__name__}: {shown(err)}); is it running?"
+    return f"request to the completion server at {api_base} failed: {type(err).__name__}: {shown(err)}"
 
 
 # A prompt the server finds longer than its context is retried with its newer half, at most this often.

@@ -14,7 +14,7 @@ import {
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
 import { DID_PARTIALLY_ACCEPT, DID_SHOW, ReportedItem, acceptedLength, reportedItem } from './acceptance';
-import { RESTART_KEYS, serverCommand, serverSettings } from './config';
+import { LEGACY_ENABLE, RESTART_KEYS, serverCommand, serverSettings } from './config';
 import { ServerStats, ServerStatus, View, statusBarLook, usageSummary } from './status';
 
 const SECTION = 'codegenLsp';
@@ -141,12 +141,19 @@ async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): P
   }
 }
 
+// Outside the editor, `codegen-lsp check` loads the model and prints one line per problem it finds.
+const CHECK_HINT = 'in a terminal, `codegen-lsp check --model <model>` says whether the model works here, and how fast';
+
 async function showStats(): Promise<void> {
   if (client?.state !== State.Running) {
-    void vscode.window.showWarningMessage('codegen-lsp: the server is not running');
+    void vscode.window.showWarningMessage(`codegen-lsp: the server is not running; ${CHECK_HINT}`);
     return;
   }
-  const stats = await client.sendRequest<ServerStats>('codegen/stats');
+  const stats = await client.sendRequest<ServerStats & { state?: string; error?: string | null }>('codegen/stats');
+  if (stats.state === 'failed') {
+    void vscode.window.showErrorMessage(`codegen-lsp: the model did not load (${stats.error ?? 'see the server output'}); ${CHECK_HINT}`);
+    return;
+  }
   void vscode.window.showInformationMessage(`codegen-lsp: ${usageSummary(stats)}`);
 }
 
@@ -175,8 +182,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     output,
     statusBar,
     vscode.commands.registerCommand('codegenLsp.toggle', async () => {
-      const enabled = config().get<boolean>('enable', true);
-      await config().update('enable', !enabled, vscode.ConfigurationTarget.Global);
+      const enabled = serverSettings(config()).enabled === true;
+      await config().update(LEGACY_ENABLE, undefined, vscode.ConfigurationTarget.Global);
+      await config().update('enabled', !enabled, vscode.ConfigurationTarget.Global);
       vscode.window.setStatusBarMessage(`codegen-lsp completions ${enabled ? 'off' : 'on'}`, 3000);
     }),
     vscode.commands.registerCommand('codegenLsp.restart', restart),

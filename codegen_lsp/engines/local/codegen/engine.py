@@ -19,8 +19,9 @@ import os
 
 from ...base import EngineError, ProgressFn
 from ..engine import LocalEngine
-from ..loading import load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
-from .model import StaticCodeGen, weights_from_hf
+from ..loading import dtype_name, load_errors, read_model_config, resolve_device, resolve_dtype, revision_of
+from .model import StaticCodeGen
+from .weights import weights_from_hf
 from .plan import COMPILE_STEP_MODES
 from .quantize import Quantization
 
@@ -36,6 +37,8 @@ class FastCodeGenEngine(LocalEngine):
         self.device = resolve_device(self.config.device)
         self.model = self._token_model(self.config.model, report)
         self.context_window = self.model.window
+        self.runtime.update(dtype=dtype_name(self.model.dtype), quantize=self.config.quantize)
+        self._record_load(self.model.device, self.model.dtype, self.model.w.nbytes())
         report("warming up", 80)
         self._warm_up(self.model)
 
@@ -68,7 +71,6 @@ class FastCodeGenEngine(LocalEngine):
 
                 weights = load_quantized_weights(
                     model_id, model_config, device, dtype, quantization, report, revision=revision_of(config, model_id),
-                    trust_remote_code=config.trust_remote_code,
                 )
             else:  # loaded on the CPU, then moved layer by layer into the fused layout on the device
                 hf_model = AutoModelForCausalLM.from_pretrained(

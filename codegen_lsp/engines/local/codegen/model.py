@@ -5,7 +5,7 @@ Layout chosen for decoding one token at a time, where every weight byte is read 
   matrix products: x @ [qkv; fc_in] and h += [attn, gelu(fc), 1] @ [out_proj, fc_out, fc_out.bias], the
   second adding bias and residual inside the product (fewer kernels per decode step).
 - The checkpoint's qkv rows come in 4 model-parallel shards, each (q, v, k); they are reordered once to
-  (q, k, v) across all heads.
+  (q, k, v) across all heads (checkpoint.qkv_row_order).
 - GPT-J rotary (interleaved pairs, first `rotary_dim` channels) is one multiply-add against per-position
   tables that are the identity beyond `rotary_dim` and for v, so q, k and v go through it together.
 - The cache is one tensor (layers, 2, heads, window, head_dim); new keys/values land with index_copy_
@@ -21,142 +21,21 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 
 from ...decoding.token_model import common_prefix_length
+from .checkpoint import CodeGenShape
 from .graphs import DEFAULT_BUCKET, BucketGraphs, bucket_length, on_device, record_graph, time_replays
 from .plan import DecodePlan, PlanTimings, choose_plan, fixed_plan
-from .quantize import QuantizedWeight, weight_nbytes
+from .quantize import QuantizedWeight
+from .weights import BIAS_COLUMNS, CodeGenWeights
 
 log = logging.getLogger(__name__)
 
 COMPILE_MODE = "default"  # no Inductor CUDA graphs: the whole step is captured in ours
-# The second product's input ends with [1, 0, ...]: fc_out's bias rides in the product. 8 keeps the
-# inner dimension a multiple of 8 (what half-precision tensor-core kernels want).
-BIAS_COLUMNS = 8
-
-
-@dataclass(frozen=True)
-class CodeGenShape:
-    n_layer: int
-    n_embd: int
-    n_head: int
-    rotary_dim: int
-    n_inner: int
-    vocab_size: int
-    n_positions: int
-    layer_norm_epsilon: float = 1e-5
-    activation: str = "gelu_new"
-
-    @property
-    def head_dim(self) -> int:
-        return self.n_embd // self.n_head
-
-    @classmethod
-    def from_config(cls, config) -> "CodeGenShape":
-        n_embd = config.n_embd
-        head_dim = n_embd // config.n_head
-        return cls(
-            n_layer=config.n_layer,
-            n_embd=n_embd,
-            n_head=config.n_head,
-            rotary_dim=config.rotary_dim or head_dim,
-            n_inner=config.n_inner or 4 * n_embd,
-            vocab_size=config.vocab_size,
-            n_positions=config.n_positions,
-            layer_norm_epsilon=config.layer_norm_epsilon,
-            activation=config.activation_function,
-        )
-
-
-@dataclass
-class LayerWeights:
-    ln_weight: torch.Tensor
-    ln_bias: torch.Tensor
-    w_in: torch.Tensor  # (3E + inner, E): q, k, v, fc_in rows (the products' weights may be quantize.py's)
-    b_in: torch.Tensor  # zeros for q, k, v; fc_in's bias (only that part is used)
-    w_out: torch.Tensor  # (E, E + inner + BIAS_COLUMNS): out_proj, fc_out, then fc_out's bias and zeros
-
-
-@dataclass
-class CodeGenWeights:
-    shape: CodeGenShape
-    wte: torch.Tensor
-    layers: list[LayerWeights]
-    ln_f_weight: torch.Tensor
-    ln_f_bias: torch.Tensor
-    lm_head_weight: torch.Tensor
-    lm_head_bias: torch.Tensor | None
-
-    def nbytes(self) -> int:
-        tensors = [self.wte, self.ln_f_weight, self.ln_f_bias, self.lm_head_weight]
-        tensors += [self.lm_head_bias] if self.lm_head_bias is not None else []
-        for layer in self.layers:
-            tensors += [layer.ln_weight, layer.ln_bias, layer.w_in, layer.b_in, layer.w_out]
-        return sum(weight_nbytes(t) for t in tensors)
-
-
-def qkv_row_order(n_embd: int, mp_num: int = 4) -> torch.Tensor:
-    """Row indices that turn CodeGen's sharded (q, v, k) qkv_proj into plain (q, k, v).
-
-    HF views the output as (mp_num, 3 * local) and splits each shard into q, v, k of `local` channels;
-    head h of q is then channels [h * head_dim, ...) of the shards' q parts laid end to end.
-    """
-    local = n_embd // mp_num
-    shard = torch.arange(mp_num)[:, None] * 3 * local
-    channel = torch.arange(local)[None, :]
-    q, v, k = ((shard + i * local + channel).reshape(-1) for i in range(3))
-    return torch.cat([q, k, v])
-
-
-def weights_from_hf(model, device: str | torch.device, dtype: torch.dtype) -> CodeGenWeights:
-    """Take a CodeGenForCausalLM's parameters into the fused layout, freeing each HF layer as it goes
-    (so that peak memory stays near one copy of the model)."""
-    shape = CodeGenShape.from_config(model.config)
-    order = qkv_row_order(shape.n_embd)
-    core = model.transformer
-
-    def take(t: torch.Tensor) -> torch.Tensor:
-        return t.detach().to(device=device, dtype=dtype)
-
-    layers = []
-    with torch.no_grad():
-        for i, block in enumerate(core.h):
-            qkv = take(block.attn.qkv_proj.weight)[order.to(device)]
-            fc_in_w, fc_in_b = take(block.mlp.fc_in.weight), take(block.mlp.fc_in.bias)
-            w_in = torch.cat([qkv, fc_in_w]).contiguous()
-            b_in = torch.cat([torch.zeros(3 * shape.n_embd, device=device, dtype=dtype), fc_in_b])
-            del qkv, fc_in_w
-            bias_columns = torch.zeros(shape.n_embd, BIAS_COLUMNS, device=device, dtype=dtype)
-            bias_columns[:, 0] = take(block.mlp.fc_out.bias)
-            w_out = torch.cat(
-                [take(block.attn.out_proj.weight), take(block.mlp.fc_out.weight), bias_columns], dim=1
-            ).contiguous()
-            layers.append(
-                LayerWeights(
-                    ln_weight=take(block.ln_1.weight),
-                    ln_bias=take(block.ln_1.bias),
-                    w_in=w_in,
-                    b_in=b_in,
-                    w_out=w_out,
-                )
-            )
-            core.h[i] = torch.nn.Identity()  # drop the HF copy of this layer now
-        lm_bias = model.lm_head.bias
-        return CodeGenWeights(
-            shape=shape,
-            wte=take(core.wte.weight),
-            layers=layers,
-            ln_f_weight=take(core.ln_f.weight),
-            ln_f_bias=take(core.ln_f.bias),
-            lm_head_weight=take(model.lm_head.weight),
-            lm_head_bias=take(lm_bias) if lm_bias is not None else None,
-        )
-
-
 def rotary_tables(shape: CodeGenShape, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and signed sin per position, shaped (positions, 3, 1, head_dim) for (q, k, v).
 

@@ -18,9 +18,10 @@ function M.check()
   local exe = type(cmd) == 'table' and cmd[1] or nil
   if exe and vim.fn.executable(exe) == 1 then
     health.ok(('server command found: %s'):format(vim.fn.exepath(exe)))
+    health.info(('outside Neovim, `%s check --model <model>` loads the model and says whether it works here, and how fast'):format(exe))
   else
     health.error(('server command not found: %s'):format(tostring(exe)),
-      { 'pip install codegen-lsp, or pass cmd = { "/path/to/codegen-lsp", "--stdio" } to setup()' })
+      { 'install it (the README\'s Install section), or pass cmd = { "/path/to/.venv/bin/codegen-lsp", "--stdio" } to setup()' })
   end
 
   local clients = plugin.clients()
@@ -36,13 +37,17 @@ function M.check()
       health.error(('server %d did not answer codegen/stats: %s'):format(client.id, why))
     elseif stats.state == 'ready' then
       health.ok(('model loaded: %s (engine %s)'):format(stats.model, tostring(stats.engine)))
+      if type(stats.runtime) == 'table' and next(stats.runtime) then
+        health.info('runs on: ' .. M.runtime(stats.runtime))
+      end
       health.info(M.usage(stats))
     elseif stats.state == 'loading' then
       health.warn(('model still loading: %s'):format(stats.model))
     elseif stats.state == 'disabled' then
       health.warn(('completions are turned off (:CodegenLspToggle); model %s'):format(stats.model))
     else
-      health.error(('model failed to load: %s'):format(tostring(stats.error or stats.model)))
+      health.error(('model failed to load: %s'):format(tostring(stats.error or stats.model)),
+        { ('`%s check --model %s` in a terminal prints one line per problem'):format(tostring(exe), tostring(stats.model)) })
     end
   end
 end
@@ -61,6 +66,17 @@ function M.usage(stats)
     line = line .. '; ' .. M.acceptance(stats.acceptance)
   end
   return line
+end
+
+--- What the engine runs on (codegen/stats "runtime": device, dtype, threads ...), by name: 'device cpu, threads 1'.
+function M.runtime(runtime)
+  local names = vim.tbl_keys(runtime)
+  table.sort(names)
+  local parts = {}
+  for _, name in ipairs(names) do
+    parts[#parts + 1] = ('%s %s'):format(name, tostring(runtime[name]))
+  end
+  return table.concat(parts, ', ')
 end
 
 local function percent(rate)

@@ -20,7 +20,9 @@ M.defaults = {
   -- code in the popup) and is inserted only on <C-y>. nil keeps your own 'completeopt'.
   completeopt = 'menuone,noinsert,popup',
   keys = {
-    accept = '<Tab>', -- accepts the ghost text; without one the key does what it normally does
+    -- Mapped in the buffers the server attaches to. Each key does its work while a suggestion shows and otherwise
+    -- what it did before (your mapping or another plugin's, else the key itself); false leaves a key alone.
+    accept = '<Tab>', -- accepts the ghost text
     accept_word = '<M-Right>', -- accepts its next word (the rest stays on screen), as VS Code's Ctrl+Right
     accept_line = '<M-C-Right>', -- accepts the rest of its current line
     dismiss = '<C-]>',
@@ -70,9 +72,34 @@ function M.next_part(text, kind)
   return text:match('^%s*[%w_]+') or text:match('^%s*[^%s%w_]+') or text
 end
 
+local CLOSING = { [')'] = true, [']'] = true, ['}'] = true }
+local OPENING = { ['('] = true, ['['] = true, ['{'] = true }
+
+--- How many of `closers` (the text a replacing item's range covers, after the cursor) a part of its text writes,
+--- in order: the closing brackets it has not opened itself, the quotes that close no string of its own.
+function M.closers_passed(part, closers)
+  local passed, depth, quote = 0, 0, nil
+  for ch in part:gmatch('.') do
+    local wanted = closers:sub(passed + 1, passed + 1)
+    if quote then
+      if ch == quote then quote = nil end
+    elseif ch == wanted and depth == 0 and (CLOSING[ch] or ch == '"' or ch == "'" or ch == '`') then
+      passed = passed + 1
+    elseif ch == '"' or ch == "'" or ch == '`' then
+      quote = ch
+    elseif OPENING[ch] then
+      depth = depth + 1
+    elseif CLOSING[ch] then
+      depth = depth - 1
+    end
+  end
+  return passed
+end
+
 --- Takes the next word or line of the suggestion through the built-in client's accept hook (on_accept): the part
---- goes in at the item's start, without the item's command (that one means "accepted whole"), and the server is
---- told how much was taken. Taking all that is left is a plain accept. False when no suggestion shows.
+--- goes in at the item's start (over the closers of a replacing item that it writes), without the item's command
+--- (that one means "accepted whole"), and the server is told how much was taken. Taking all that is left is a
+--- plain accept. False when no suggestion shows.
 function M.accept_part(kind)
   return vim.lsp.inline_completion.get({
     on_accept = function(item)
@@ -94,13 +121,34 @@ function M.accept_part(kind)
         end
       end)
       local r = item.range
+      local closers = r.start_row == r.end_row
+          and table.concat(vim.api.nvim_buf_get_text(r.buf, r.start_row, r.start_col, r.end_row, r.end_col, {}))
+        or ''
+      local passed = M.closers_passed(part, closers) -- `r) -> float:` of an item over `)` takes that `)` with it
       return {
         client_id = item.client_id,
         insert_text = part,
-        range = vim.range(r.buf, r.start_row, r.start_col, r.start_row, r.start_col), -- insert, replace nothing
+        range = vim.range(r.buf, r.start_row, r.start_col, r.start_row, r.start_col + #closers:sub(1, passed)),
       }
     end,
   })
+end
+
+--- Whether ghost text is drawn in `buf`: an extmark in any namespace whose virtual text has the ComplHint
+--- highlight (`:h hl-ComplHint`, what Neovim draws inline completions with).
+local function ghost_text_shown(buf)
+  local function hinted(chunks)
+    for _, chunk in ipairs(chunks or {}) do
+      local hl = chunk[2]
+      if hl == 'ComplHint' or (type(hl) == 'table' and vim.list_contains(hl, 'ComplHint')) then return true end
+    end
+    return false
+  end
+  for _, mark in ipairs(vim.api.nvim_buf_get_extmarks(buf, -1, 0, -1, { details = true })) do
+    local details = mark[4]
+    if hinted(details.virt_text) or vim.iter(details.virt_lines or {}):any(hinted) then return true end
+  end
+  return false
 end
 
 --- Neovim has no "shown" event: report the first item of an answer when, right after the built-in handler ran,
@@ -108,7 +156,6 @@ end
 local function report_shown(client)
   if client._codegen_reports_shown then return end
   client._codegen_reports_shown = true
-  local ns = vim.api.nvim_create_namespace('nvim.lsp.inline_completion')
   local request = client.request
   client.request = function(self, method, params, handler, bufnr)
     if method == 'textDocument/inlineCompletion' and type(handler) == 'function' then
@@ -118,7 +165,7 @@ local function report_shown(client)
         local items = type(result) == 'table' and (result.items or result) or nil
         local buf = ctx and ctx.bufnr or bufnr
         if not err and items and items[1] and items[1].command and buf and vim.api.nvim_buf_is_valid(buf)
-            and #vim.api.nvim_buf_get_extmarks(buf, ns, 0, -1, { limit = 1 }) > 0 then
+            and ghost_text_shown(buf) then
           self:notify(DID_SHOW, { item = items[1] })
         end
       end
@@ -127,42 +174,67 @@ local function report_shown(client)
   end
 end
 
---- A key that accepts the suggestion when one shows and otherwise falls back to its normal meaning.
-local function map_keys(keys)
+local DESC = 'codegen-lsp: '
+
+--- What `key` did in insert mode in `bufnr` before this plugin mapped it there: the mapping of the user or another
+--- plugin (for the buffer, else global), or the key's own meaning. Runs it; called from a non-expr mapping, so
+--- that a callback may change the buffer.
+local function previous_meaning(key, bufnr)
+  local old = vim.api.nvim_buf_call(bufnr, function() return vim.fn.maparg(key, 'i', false, true) end)
+  if vim.tbl_isempty(old) then
+    return function() vim.api.nvim_feedkeys(vim.keycode(key), 'in', false) end
+  end
+  return function()
+    local keys
+    if old.callback then
+      keys = old.callback()
+      if old.expr ~= 1 then return end
+      if old.replace_keycodes == 1 then keys = vim.keycode(keys or '') end
+    elseif old.expr == 1 then
+      keys = vim.api.nvim_eval(old.rhs)
+    else
+      keys = vim.keycode(old.rhs)
+    end
+    vim.api.nvim_feedkeys(keys or '', old.noremap == 1 and 'in' or 'im', false)
+  end
+end
+
+--- Map `key` in insert mode for `bufnr` to `action`; when `action` returns false (no suggestion showed), the key
+--- does what it did before (see previous_meaning). A buffer already mapped by this plugin keeps its mapping.
+local function map_with_fallback(bufnr, key, action, desc)
+  local current = vim.api.nvim_buf_call(bufnr, function() return vim.fn.maparg(key, 'i', false, true) end)
+  if current.buffer == 1 and vim.startswith(current.desc or '', DESC) then return end
+  local fallback = previous_meaning(key, bufnr)
+  vim.keymap.set('i', key, function()
+    if not action() then fallback() end
+  end, { buffer = bufnr, desc = DESC .. desc })
+end
+
+--- The ghost-text keys, for the buffer the server attached to: each does its work when a suggestion shows and
+--- otherwise what it did before (a mapping of yours or another plugin's, or the key itself). false turns a key off.
+local function map_keys(keys, bufnr)
   if keys.accept then
-    vim.keymap.set('i', keys.accept, function()
-      if vim.lsp.inline_completion.get() then
-        return ''
-      end
-      return vim.api.nvim_replace_termcodes(keys.accept, true, true, true)
-    end, { expr = true, replace_keycodes = false, desc = 'codegen-lsp: accept the suggestion' })
+    map_with_fallback(bufnr, keys.accept, vim.lsp.inline_completion.get, 'accept the suggestion')
   end
   for kind, key in pairs({ word = keys.accept_word, line = keys.accept_line }) do
-    if key then -- false turns a key off
-      vim.keymap.set('i', key, function()
-        if M.accept_part(kind) then
-          return ''
-        end
-        return vim.api.nvim_replace_termcodes(key, true, true, true)
-      end, { expr = true, replace_keycodes = false, desc = ('codegen-lsp: accept the next %s of the suggestion'):format(kind) })
+    if key then
+      map_with_fallback(bufnr, key, function() return M.accept_part(kind) end,
+        ('accept the next %s of the suggestion'):format(kind))
     end
   end
   if keys.dismiss then
-    vim.keymap.set('i', keys.dismiss, function()
-      -- get() with an on_accept that returns nil clears the suggestion and inserts nothing.
-      if vim.lsp.inline_completion.get({ on_accept = function() return nil end }) then
-        return ''
-      end
-      return vim.api.nvim_replace_termcodes(keys.dismiss, true, true, true)
-    end, { expr = true, replace_keycodes = false, desc = 'codegen-lsp: dismiss the suggestion' })
+    -- get() with an on_accept that returns nil clears the suggestion and inserts nothing.
+    map_with_fallback(bufnr, keys.dismiss,
+      function() return vim.lsp.inline_completion.get({ on_accept = function() return nil end }) end,
+      'dismiss the suggestion')
   end
   if keys.next then
     vim.keymap.set('i', keys.next, function() vim.lsp.inline_completion.select({ count = 1 }) end,
-      { desc = 'codegen-lsp: next suggestion' })
+      { buffer = bufnr, desc = DESC .. 'next suggestion' })
   end
   if keys.prev then
     vim.keymap.set('i', keys.prev, function() vim.lsp.inline_completion.select({ count = -1 }) end,
-      { desc = 'codegen-lsp: previous suggestion' })
+      { buffer = bufnr, desc = DESC .. 'previous suggestion' })
   end
 end
 
@@ -170,6 +242,7 @@ local function on_attach(client, bufnr)
   if M.mode() == 'inline' then
     vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
     report_shown(client)
+    map_keys(M.config.keys or {}, bufnr)
     return
   end
   -- The server has no trigger characters: the menu opens on keys.complete (or <C-x><C-o>).
@@ -179,7 +252,7 @@ local function on_attach(client, bufnr)
   end
   local key = (M.config.keys or {}).complete
   if key then
-    vim.keymap.set('i', key, vim.lsp.completion.get, { buffer = bufnr, desc = 'codegen-lsp: complete' })
+    vim.keymap.set('i', key, vim.lsp.completion.get, { buffer = bufnr, desc = DESC .. 'complete' })
   end
 end
 
@@ -209,9 +282,6 @@ function M.setup(opts)
     on_attach = on_attach,
   })
   vim.lsp.enable(M.name)
-  if M.mode() == 'inline' then
-    map_keys(M.config.keys or {})
-  end
   vim.api.nvim_create_user_command('CodegenLspToggle', function() M.toggle() end,
     { desc = 'codegen-lsp: turn completions off or on' })
   vim.api.nvim_create_user_command('CodegenLspRestart', function() M.restart() end,

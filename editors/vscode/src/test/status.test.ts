@@ -2,6 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { serverCommand, serverSettings, SettingsReader } from '../config';
+import { SERVER_SETTINGS } from '../serverSettings';
 import { statusBarLook, usageSummary } from '../status';
 import { acceptedLength, reportedItem } from '../acceptance';
 
@@ -99,4 +100,23 @@ test('with saved counters the summary adds the last saved days', () => {
     usageSummary({ acceptance: { shown: 2, accepted: 1, accept_rate: 0.5, saved } }),
     /suggestions: 2 shown, 1 accepted \(50%\), 0 in part; .*; saved, last 2 days: suggestions: 40 shown, 10 accepted \(25%\), 3 in part; characters kept after 30 s 90%, after 2 min 80%$/,
   );
+});
+
+test('every setting the extension exposes is sent, with the default package.json declares', () => {
+  const sent = serverSettings(reader({}));
+  for (const { key, fallback } of SERVER_SETTINGS) {
+    assert.equal(key in sent, fallback !== '', key); // an empty string is "the server's default": not sent
+    if (fallback !== '') {
+      assert.equal(sent[key], fallback, key);
+    }
+  }
+  const changed = serverSettings(reader({ typedThrough: false, cacheEntries: 0, logLevel: 'debug', topP: 0.9 }));
+  assert.deepEqual([changed.typedThrough, changed.cacheEntries, changed.logLevel, changed.topP], [false, 0, 'debug', 0.9]);
+});
+
+test('the switch is `enabled`, and the old `enable` set to false still keeps completions off', () => {
+  assert.equal(serverSettings(reader({ enabled: false })).enabled, false);
+  assert.equal(serverSettings(reader({ enable: false })).enabled, false);
+  assert.equal(serverSettings(reader({ enable: true, enabled: true })).enabled, true);
+  assert.equal(serverSettings(reader({})).enabled, true);
 });
