@@ -18,11 +18,12 @@ from .engines import (
 from .engines.base import CancelToken, FinishReason, ProgressFn
 from .fim import template_for_tokenizer
 from .postprocess import Completion, completion_for, ends_here
-from .prompt import BlockCounts, build_prompt, token_budget
+from .prompt import BlockCounts, build_prompt, display_path, retrieval_budget, snippet_block, token_budget
 from .scheduler import Scheduler, Stopped, Superseded
 from .settings import Settings
 from .snippets import Neighbour, query_of, rank_snippets
 from .stats import Count, Outcome, Stats, Trace
+from .workspace_index.service import ProjectContext
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +45,19 @@ RETRY_REMOTE_LOAD_SECONDS = 3.0
 
 
 class Completer:
-    """`build`: how an engine is made from its config (`engines.build_engine` unless a test passes its own)."""
+    """`build`: how an engine is made from its config (`engines.build_engine` unless a test passes its own);
+    `project`: the workspace index, for definitions from files that are not open (setting projectContext)."""
 
     def __init__(
         self,
         settings: Settings,
         on_error: Callable[[str], None] | None = None,
         build: Callable[[EngineConfig], Engine] | None = None,
+        project: ProjectContext | None = None,
     ) -> None:
         self.settings = settings
         self._build = build
+        self.project = project
         self.scheduler = Scheduler()
         self.stats = Stats()
         self.engine: Engine | None = None
@@ -218,12 +222,18 @@ class Completer:
         settings = self.settings
         budget = token_budget(engine.context_window, settings.max_new_tokens, settings.context_tokens)
         snippets = rank_snippets(query_of(ctx.prefix), neighbours, ctx.language)
+        retrieved = self._retrieve(ctx, budget)
         built = build_prompt(
             ctx.prefix, ctx.suffix, ctx.path, ctx.language, budget, engine.count_tokens, snippets, self.fim,
-            self._max_token_chars, block_counts=self._block_counts,
+            self._max_token_chars, block_counts=self._block_counts, retrieved=retrieved,
+            retrieved_share=settings.project_context_share if retrieved else 0.0,
         )
         prompt, n = built.text, settings.candidates if invoked else 1
-        trace.snippets, trace.snippet_tokens = built.snippets, built.snippet_tokens
+        trace.snippets, trace.snippet_tokens, trace.retrieved = built.snippets, built.snippet_tokens, built.retrieved
+        if log.isEnabledFor(logging.DEBUG):
+            why = [f"{display_path(r.path)} ({r.reason})" for r in retrieved[: built.retrieved]]
+            why += [f"{display_path(s.path)} (open, word overlap {s.score:.2f})" for s in snippets]
+            log.debug("prompt: %d tokens of snippets: %s", built.snippet_tokens, "; ".join(why) or "none")
         key = CacheKey(self._engine_config, settings.max_new_tokens, settings.temperature, settings.top_p, ctx.mode, prompt, n)
         raw = self.cache.get(key)
         if raw is not None:
@@ -254,6 +264,15 @@ class Completer:
             decoded = sum(g.generated_tokens for g in generations)
             self.stats.count(Count.TOKENS_WASTED, max(0, decoded - sum(engine.count_tokens(c.text) for c in shown)))
         return list(dict.fromkeys(shown))
+
+    def _retrieve(self, ctx: CursorContext, budget: int) -> list:
+        """Definitions from the workspace index that the code before the cursor refers to (setting projectContext)."""
+        if self.project is None or not self.settings.project_context or self._block_counts is None:
+            return []
+        counts = self._block_counts
+        share = retrieval_budget(budget, self.settings.project_context_share)
+        measure = lambda block: counts(snippet_block(block, ctx.language))  # noqa: E731
+        return self.project.retrieve(ctx.prefix, ctx.line_suffix, ctx.path, ctx.language, share, measure)
 
     def _run(
         self, engine: Engine, requests: list[GenerationRequest], ctx: CursorContext, cancel: CancelToken, trace: Trace

@@ -126,6 +126,7 @@ class Prompt:
     snippet_tokens: int = 0
     snippets: int = 0
     suffix_tokens: int = 0
+    retrieved: int = 0  # of the snippets, how many came from the workspace index (they go first)
 
 
 def line_comment(language: str) -> str:
@@ -150,6 +151,11 @@ def snippet_block(snippet, language: str) -> str:
     comment = languages.language(language).comment
     body = "".join(comment(line) + "\n" for line in snippet.text.rstrip("\n").split("\n"))
     return f"{comment(f'Compare this snippet from {display_path(snippet.path)}:')}\n{body}"
+
+
+def retrieval_budget(budget: int, share: float) -> int:
+    """The tokens the retrieved blocks may take of a prompt of `budget` tokens (as build_prompt counts them)."""
+    return int(max(budget - MARGIN_TOKENS, 1) * share)
 
 
 def cut_head_to_budget(text: str, budget: int, count_tokens: Callable[[str], int], max_token_chars: int = 64) -> str:
@@ -182,12 +188,16 @@ def build_prompt(
     max_token_chars: int = 64,
     with_header: bool = True,
     block_counts: BlockCounts | None = None,
+    retrieved: Sequence = (),
+    retrieved_share: float = 0.0,
 ) -> Prompt:
     """Header, snippets and the code around the cursor within `budget` tokens, newest code first to stay.
 
     The header and snippets come first and change only when other documents or the lines above the
     cursor do, so that while the user types the prompt's start stays put for the engine's KV cache.
     `block_counts` (kept across keystrokes) also remembers the header's and the snippets' counts.
+    `retrieved`: definitions from the workspace index (workspace_index.retrieval), ahead of the open documents'
+    snippets, within `retrieved_share` of the budget; both together stay within the larger of the two shares.
     """
     budget = max(budget - MARGIN_TOKENS, 1)
     if block_counts is None:
@@ -196,14 +206,10 @@ def build_prompt(
     head_tokens = block_counts(head) if head else 0
     if head_tokens > budget // 8:
         head, head_tokens = "", 0
-    blocks, snippet_tokens = [], 0
-    for snippet in snippets:
-        block = snippet_block(snippet, language)
-        tokens = block_counts(block)
-        if snippet_tokens + tokens > budget * SNIPPET_SHARE:
-            continue
-        blocks.append(block)
-        snippet_tokens += tokens
+    found, snippet_tokens = _fit(retrieved, budget * retrieved_share, 0, language, block_counts)
+    opened, snippet_tokens = _fit(snippets, budget * max(SNIPPET_SHARE, retrieved_share), snippet_tokens, language,
+                                  block_counts)
+    blocks = found + opened
     left = budget - head_tokens - snippet_tokens
     suffix_text, suffix_tokens = "", 0
     if fim is not None:
@@ -217,4 +223,16 @@ def build_prompt(
         context += "\n"
     before = context + code
     text = fim.render(before, suffix_text) if fim is not None else before
-    return Prompt(text, head_tokens, snippet_tokens, len(blocks), suffix_tokens)
+    return Prompt(text, head_tokens, snippet_tokens, len(blocks), suffix_tokens, len(found))
+
+
+def _fit(snippets: Sequence, limit: float, used: int, language: str, block_counts: BlockCounts) -> tuple[list[str], int]:
+    """The snippets' blocks, in order, that fit while the tokens used stay within `limit`; and the tokens used."""
+    blocks = []
+    for snippet in snippets:
+        block = snippet_block(snippet, language)
+        tokens = block_counts(block)
+        if used + tokens <= limit:
+            blocks.append(block)
+            used += tokens
+    return blocks, used

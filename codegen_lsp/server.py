@@ -20,12 +20,14 @@ from .features import (
     AcceptanceFeature,
     CompletionFeature,
     LanguageFeature,
+    ProjectContextFeature,
     SessionFeature,
     StatusFeature,
     as_function,
 )
 from .lsp import STATUS_NOTIFICATION, CodegenProtocol, OwnTransport
 from .settings import Settings, parse_settings
+from .workspace_index.service import ProjectContext
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,8 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
     def __init__(self, settings: Settings) -> None:
         super().__init__("codegen-lsp", __version__, protocol_cls=CodegenProtocol)
         self.flag_settings = settings
-        self.completer = Completer(settings, on_error=self.show_error_once)
+        self.project_context = ProjectContext()  # the workspace index (features/project_context.py keeps it)
+        self.completer = Completer(settings, on_error=self.show_error_once, project=self.project_context)
         self.features: list[LanguageFeature] = []
         self._shown_errors: set[str] = set()
         self._load_task: asyncio.Task | None = None
@@ -97,7 +100,7 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
 
     async def _load_with_progress(self) -> None:
         token = str(uuid.uuid4())
-        progress = await self._start_progress(token, f"loading {self.completer.settings.model}")
+        progress = await self.start_progress(token, f"loading {self.completer.settings.model}")
         loop = asyncio.get_running_loop()
 
         def report(message: str, percentage: int | None) -> None:
@@ -113,7 +116,7 @@ class CodegenLanguageServer(OwnTransport, LanguageServer):
             self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
         self.send_status()
 
-    async def _start_progress(self, token: str, title: str) -> bool:
+    async def start_progress(self, token: str, title: str) -> bool:
         window = self.client_capabilities.window
         if not (window and window.work_done_progress):
             return False
@@ -145,7 +148,12 @@ def create_server(
     """The server; `clock` and `wall_clock` time the acceptance retention checks (tests pass their own)."""
     server = CodegenLanguageServer(settings)
     acceptance = AcceptanceFeature(server, clock, wall_clock)
-    features: list[LanguageFeature] = [acceptance, CompletionFeature(server, acceptance), StatusFeature(server, acceptance)]
+    features: list[LanguageFeature] = [
+        acceptance,
+        CompletionFeature(server, acceptance),
+        StatusFeature(server, acceptance),
+        ProjectContextFeature(server),
+    ]
     for feature in [SessionFeature(server, features), *features]:
         server.add_feature(feature)
     return server

@@ -145,6 +145,12 @@ class Settings:
         within=(0, 64))
     typed_through: bool = setting(
         True, "answer from the completion on screen while the user types its first characters")
+    # Project context (docs/context.md).
+    project_context: bool = setting(
+        True, "definitions that the code before the cursor refers to, found in an index of the workspace's files, "
+        "go into the prompt ahead of the open documents' snippets (docs/context.md)")
+    project_context_share: float = setting(
+        0.25, "the share of the prompt that definitions from the workspace index may take", within=(0.0, 0.75))
     # Speculative decoding (greedy, in-process engines; the text is the same).
     draft_tokens: int = setting(
         4, "speculative decoding (greedy, in-process engines): tokens drafted per model pass; the text is the "

@@ -43,6 +43,7 @@ class Trace:
     outcome: Outcome | None = None
     snippets: int | None = None  # snippets of other documents in the prompt
     snippet_tokens: int | None = None
+    retrieved: int | None = None  # of those snippets, the ones from the workspace index (docs/context.md)
     engine_ms: float | None = None  # the model call: its time, tokens, passes and why it ended
     prefilled: int | None = None
     reused: int | None = None

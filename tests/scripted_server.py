@@ -1,6 +1,7 @@
 """The real server with a scripted engine, for the golden suite and the editor tests:
 `python tests/scripted_server.py --stdio`, with the `model` setting naming a JSON file `{"raw": "..."}` (and
-`"fim": true` for a model that sees the code after the cursor).
+`"fim": true` for a model that sees the code after the cursor, `"prompt_log": path` to have each prompt appended to
+that file as a JSON line).
 
 The engine "generates" the file's raw text, read afresh on every request (a test writes the next answer before
 it asks), token by token in word-sized pieces, asking the pipeline's stop check after each piece exactly as the
@@ -47,7 +48,11 @@ class ScriptedEngine:
     def generate(
         self, request: GenerationRequest, cancel: CancelToken, should_stop: StopCheck | None = None
     ) -> Generation:
-        raw = json.loads(self.script.read_text(encoding="utf-8"))["raw"]
+        script = json.loads(self.script.read_text(encoding="utf-8"))
+        raw = script["raw"]
+        if script.get("prompt_log"):  # a test reads the prompts the server built
+            with open(script["prompt_log"], "a", encoding="utf-8") as log:
+                log.write(json.dumps(request.prompt) + "\n")
         text, reason, pieces = "", FinishReason.EOS, 0
         for piece in PIECES.findall(raw):
             if cancel.cancelled:

@@ -49,7 +49,7 @@ REMOTE_CHANGES = {
 PER_REQUEST = {
     "max_new_tokens": 8, "temperature": 0.5, "top_p": 0.9, "mode": "line", "candidates": 5, "context_tokens": 100,
     "cache_entries": 3, "cache_ttl_seconds": 5.0, "typed_through": False, "draft_tokens": 8, "enabled": False,
-    "log_level": "debug", "persist_stats": True,
+    "log_level": "debug", "persist_stats": True, "project_context": False, "project_context_share": 0.5,
 }
 
 

@@ -2,8 +2,9 @@
 the state behind them; the server registers its handlers and tells every feature what concerns them all.
 
 LSP lets one handler take a method, and several features follow the same documents and settings, so those
-arrive as hooks (`initialize`, `settings_changed`, `document_changed`, `document_closed`, `close`) that the
-server calls on each feature in turn, instead of one feature's handler calling into another's state.
+arrive as hooks (`initialize`, `initialized`, `settings_changed`, `document_changed`, `document_closed`,
+`close`) that the server calls on each feature in turn, instead of one feature's handler calling into another's
+state.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ class LanguageFeature:
 
     def initialize(self, params: types.InitializeParams) -> None:
         """The session starts (the position encoding and the client are known)."""
+
+    def initialized(self) -> None:
+        """The client is ready for the server's own requests (registrations, $/progress)."""
 
     def settings_changed(self, settings: Settings) -> None:
         """New settings were applied (at initialize, and at each didChangeConfiguration)."""

@@ -44,6 +44,8 @@ class SessionFeature(LanguageFeature):
         self.server.show_warnings(self.pending_messages)
         self.pending_messages = []
         self.server.request_load()
+        for feature in self.features:
+            feature.initialized()
 
     def did_change_configuration(self, params: types.DidChangeConfigurationParams) -> None:
         self.server.show_warnings(self.server.apply_settings(params.settings, self.server.completer.settings))

@@ -26,7 +26,8 @@ class StatusFeature(LanguageFeature):
         running = {"max_running": completer.scheduler.max_running, "in_flight": self.server.protocol.in_flight()}
         self.acceptance.check_retention()
         acceptance = {"acceptance": self.acceptance.tracker.snapshot()}
-        return {**completer.stats.snapshot(), **completer.status(), **running, **acceptance}
+        context = {"project_context": self.server.project_context.stats()}
+        return {**completer.stats.snapshot(), **completer.status(), **running, **acceptance, **context}
 
     def document_text(self, params: DocumentTextParams) -> dict:
         """The open document's text and version (null text when it is not open)."""

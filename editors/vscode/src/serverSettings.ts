@@ -20,6 +20,8 @@ export const SERVER_SETTINGS: ReadonlyArray<{ key: string; fallback: boolean | n
   { key: 'cacheTtlSeconds', fallback: 600.0 },
   { key: 'kvCacheSlots', fallback: 4 },
   { key: 'typedThrough', fallback: true },
+  { key: 'projectContext', fallback: true },
+  { key: 'projectContextShare', fallback: 0.25 },
   { key: 'draftTokens', fallback: 4 },
   { key: 'draftModel', fallback: "" },
   { key: 'apiBase', fallback: "" },

@@ -1,0 +1,166 @@
+"""The retrieved block of the prompt: the definitions the cursor's code refers to (see resolve.py), then the
+regions of other files edited last, rendered as snippets and fitted to their share of the prompt budget.
+
+Kept stable for the engine's KV cache: the targets depend only on the references in the current scope, the
+nearest references are kept when not all fit, and what is kept is shown in the order it appears in the code,
+so a new reference adds a block instead of reshuffling the others.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
+
+from ..languages import language
+from .definitions import Definition, Kind
+from .index import FileEntry, WorkspaceIndex
+from .resolve import Target, TargetKind, targets_for
+
+OUTLINE_CHARS = 1400  # a module outline longer than this lists names only (80 classes: ~200 tokens, not ~700)
+OUTLINE_LINE_CHARS = 100
+OUTLINE_ORDER = (Kind.CLASS, Kind.INTERFACE, Kind.TYPE, Kind.FUNCTION, Kind.VARIABLE)  # the names most asked for first
+MIN_LINES = 1  # a block cut to fewer lines than this is left out
+CLASS_MEMBERS = 40
+RECENT_EDITS = 4  # regions of other files edited last, kept as the second source
+RECENT_EDIT_LINES = 6  # lines around an edit
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """A snippet for the prompt (it renders as prompt.snippet_block does: path and text), and why it is there."""
+
+    path: str
+    text: str
+    reason: str
+    score: float = 1.0
+
+
+@dataclass(frozen=True)
+class RecentEdit:
+    path: str
+    language: str
+    line: int
+    text: str
+
+
+class RecentEdits:
+    """The last few edited regions, one per file and place: a new edit near an old one replaces it."""
+
+    def __init__(self, size: int = RECENT_EDITS) -> None:
+        self._edits: deque[RecentEdit] = deque(maxlen=size)
+
+    def record(self, path: str, language_id: str, line: int, text: str) -> None:
+        lines = text.split("\n")
+        start = max(0, line - RECENT_EDIT_LINES // 2)
+        window = "\n".join(lines[start : start + RECENT_EDIT_LINES]).strip("\n")
+        for edit in list(self._edits):
+            if edit.path == path and abs(edit.line - line) <= RECENT_EDIT_LINES:
+                self._edits.remove(edit)
+        if window.strip():
+            self._edits.append(RecentEdit(path, language_id, line, window))
+
+    def forget(self, path: str) -> None:
+        for edit in [e for e in self._edits if e.path == path]:
+            self._edits.remove(edit)
+
+    def others(self, path: str, language_id: str) -> list[RecentEdit]:
+        family = language(language_id).snippet_family
+        return [e for e in self._edits if e.path != path and language(e.language).snippet_family == family]
+
+
+def retrieve(
+    index: WorkspaceIndex,
+    prefix: str,
+    line_suffix: str,
+    path: str,
+    language_id: str,
+    budget: int,
+    measure: Callable[[Retrieved], int],
+    recent: Iterable[RecentEdit] = (),
+) -> list[Retrieved]:
+    """The blocks for the prompt, within `budget` tokens as `measure` counts a rendered block."""
+    current = os.path.realpath(path)
+    targets = [t for t in targets_for(index, prefix, line_suffix, path, language_id) if not _in_file(t, current)]
+    nearest_first = sorted(targets, key=lambda t: -t.position)
+    chosen: list[tuple[int, Retrieved]] = []
+    used = 0
+    for target in nearest_first:
+        block = shorten(render(target, language_id), budget - used, measure)
+        if block is None:
+            continue
+        chosen.append((target.first, block))
+        used += measure(block)
+    blocks = [block for _, block in sorted(chosen, key=lambda c: c[0])]
+    for edit in recent:
+        block = Retrieved(edit.path, edit.text, f"recently edited, line {edit.line + 1}")
+        tokens = measure(block)
+        if used + tokens <= budget:
+            blocks.append(block)
+            used += tokens
+    return blocks
+
+
+def shorten(block: Retrieved, tokens: int, measure: Callable[[Retrieved], int]) -> Retrieved | None:
+    """`block`, or its first lines that fit `tokens` (an outline's head: the later names go), or None."""
+    if measure(block) <= tokens:
+        return block
+    lines = block.text.split("\n")
+    fits, too_many = 0, len(lines)
+    while too_many - fits > 1:
+        middle = (fits + too_many) // 2
+        if measure(replace(block, text="\n".join(lines[:middle]))) <= tokens:
+            fits = middle
+        else:
+            too_many = middle
+    return replace(block, text="\n".join(lines[:fits])) if fits >= MIN_LINES else None
+
+
+def _in_file(target: Target, path: str) -> bool:
+    if target.definition is not None:
+        return target.definition.path == path
+    return any(entry.path == path for entry in target.files)
+
+
+def render(target: Target, language_id: str) -> Retrieved:
+    if target.kind == TargetKind.MODULE:
+        return Retrieved(target.files[0].path, module_outline(target.files, language_id), target.reason)
+    definition = target.definition
+    assert definition is not None
+    if target.kind == TargetKind.CLASS:
+        return Retrieved(definition.path, class_outline(definition, target), target.reason)
+    return Retrieved(definition.path, definition.excerpt or definition.signature, target.reason)
+
+
+def module_outline(files: tuple[FileEntry, ...], language_id: str) -> str:
+    """The top-level definitions' signatures; only their names (by kind) when that would be too long."""
+    exported_only = language_id == "go"
+    definitions = [
+        d for entry in files for d in entry.top_level() if not exported_only or d.name[:1].isupper()
+    ]
+    full = "\n".join(d.signature for d in definitions)
+    if len(full) <= OUTLINE_CHARS:
+        return full
+    public = [d for d in definitions if not d.name.startswith("_")] or definitions
+    lines = []
+    for kind in OUTLINE_ORDER:
+        names = [d.name for d in public if d.kind == kind]
+        line = f"{kind}:"
+        for name in names:  # lines of about OUTLINE_LINE_CHARS: a short budget keeps whole lines
+            if len(line) > OUTLINE_LINE_CHARS:
+                lines.append(line.rstrip(","))
+                line = f"{kind}:"
+            line += f" {name},"
+        if names:
+            lines.append(line.rstrip(","))
+    return "\n".join(lines)
+
+
+def class_outline(cls: Definition, target: Target) -> str:
+    """The class's header, its attributes' types and its methods' signatures."""
+    indent = "    "
+    attributes = [f"{indent}{name}: {kind}" for name, kind in cls.attributes]
+    public = [d for d in target.members if not d.name.startswith("_") or d.name == "__init__"]
+    methods = [f"{indent}{d.signature}" for d in public[:CLASS_MEMBERS]]
+    return "\n".join([cls.signature, *attributes, *methods])

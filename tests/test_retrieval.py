@@ -1,0 +1,167 @@
+"""Retrieval for the cursor: what the code before it refers to, resolved to definitions in other files of the
+workspace (Python, JavaScript/TypeScript, Go), kept stable while the user types in the same scope."""
+
+from __future__ import annotations
+
+import pytest
+
+from codegen_lsp.workspace_index import RecentEdits, WorkspaceIndex, retrieve
+
+pytest.importorskip("tree_sitter_language_pack")
+
+PY_FILES = {
+    "pkg/__init__.py": "",
+    "pkg/nodes.py": "class Node:\n    fields = ()\n\n\nclass Const(Node):\n    def as_const(self, ctx):\n        return self.value\n",
+    "pkg/idtracking.py": "class Symbols:\n    def find_ref(self, name):\n        return self.refs.get(name)\n",
+    "pkg/utils.py": "missing = object()\n\n\ndef concat(parts):\n    return ''.join(parts)\n",
+    "pkg/compiler.py": (
+        "from . import nodes\nfrom .idtracking import Symbols\nfrom .utils import missing\nimport pkg.nodes as n\n\n"
+        "class Frame:\n    def __init__(self):\n        self.symbols = Symbols()\n\n\n"
+        "class CodeGenerator:\n    def __init__(self):\n        self.frame = Frame()\n\n"
+        "    def visit(self, node, frame: Frame):\n        pass\n"
+    ),
+}
+JS_FILES = {
+    "src/lexer.ts": "export class Lexer {\n  next(): Token { return this.tok }\n}\nexport function tokenize(s: string): Token[] {\n  return []\n}\n",
+    "src/util/index.js": "export function clamp(x, lo, hi) {\n  return Math.min(hi, Math.max(lo, x))\n}\n",
+    "src/parser.ts": "import { tokenize } from './lexer';\nimport * as lex from './lexer';\n\nexport function parse(src: string) {\n",
+}
+GO_FILES = {
+    "go.mod": "module example.com/app\n\ngo 1.22\n",
+    "lex/lex.go": "package lex\n\nfunc Tokenize(s string) []string {\n\treturn nil\n}\n\nfunc private() {}\n",
+    "util.go": "package main\n\nfunc helper(n int) int {\n\treturn n + 1\n}\n",
+    "main.go": 'package main\n\nimport (\n\t"fmt"\n\t"example.com/app/lex"\n)\n\nfunc main() {\n',
+}
+
+
+def workspace(tmp_path, files: dict[str, str]) -> WorkspaceIndex:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    index = WorkspaceIndex([str(tmp_path)])
+    index.build()
+    return index
+
+
+def blocks_at(index, tmp_path, name: str, prefix: str, language: str, budget: int = 400, suffix: str = ""):
+    return retrieve(index, prefix, suffix, str(tmp_path / name), language, budget, lambda b: len(b.text) // 3)
+
+
+def text_of(blocks) -> str:
+    return "\n".join(f"[{b.reason}]\n{b.text}" for b in blocks)
+
+
+@pytest.fixture
+def python_ws(tmp_path):
+    return workspace(tmp_path, PY_FILES), tmp_path
+
+
+def compiler(tail: str) -> str:
+    return PY_FILES["pkg/compiler.py"] + tail
+
+
+def test_python_module_before_a_dot(python_ws):
+    index, root = python_ws
+    found = text_of(blocks_at(index, root, "pkg/compiler.py", compiler("        return nodes."), "python"))
+    assert "class Const(Node):" in found and "pkg.nodes" in found
+    found = text_of(blocks_at(index, root, "pkg/compiler.py", compiler("        return n."), "python"))  # import a.b as n
+    assert "class Const(Node):" in found
+
+
+def test_python_attribute_chains_through_annotations_and_self(python_ws):
+    index, root = python_ws
+    found = text_of(blocks_at(index, root, "pkg/compiler.py", compiler("        frame.symbols."), "python"))
+    assert "class Symbols:" in found and "def find_ref(self, name):" in found
+    found = text_of(blocks_at(index, root, "pkg/compiler.py", compiler("        self.frame.symbols."), "python"))
+    assert "def find_ref(self, name):" in found
+
+
+def test_python_from_import_at_the_cursor_and_imported_names_used(python_ws):
+    index, root = python_ws
+    found = text_of(blocks_at(index, root, "pkg/compiler.py", "from .utils import ", "python"))
+    assert "def concat(parts):" in found
+    found = text_of(blocks_at(index, root, "pkg/compiler.py", "from pkg.idtracking import ", "python"))
+    assert "class Symbols:" in found
+    found = text_of(blocks_at(index, root, "pkg/compiler.py", compiler("        if node is missing:\n            "), "python"))
+    assert "missing = object()" in found
+
+
+def test_the_current_files_own_definitions_are_not_retrieved(python_ws):
+    index, root = python_ws
+    blocks = blocks_at(index, root, "pkg/compiler.py", compiler("        frame."), "python")
+    assert all(not b.path.endswith("compiler.py") for b in blocks)
+
+
+def test_javascript_and_typescript_imports(tmp_path):
+    index = workspace(tmp_path, JS_FILES)
+    parser = JS_FILES["src/parser.ts"]
+    found = text_of(blocks_at(index, tmp_path, "src/parser.ts", parser + "  const l = lex.", "typescript"))
+    assert "class Lexer" in found and "function tokenize(s: string): Token[]" in found
+    found = text_of(blocks_at(index, tmp_path, "src/parser.ts", parser + "  const t = tokenize(src);\n  ", "typescript"))
+    assert "return []" in found  # the imported function's body
+    found = text_of(blocks_at(index, tmp_path, "src/parser.ts", "import { ", "typescript", suffix=" } from './util';"))
+    assert "function clamp(x, lo, hi)" in found
+    found = text_of(blocks_at(index, tmp_path, "src/main.js", "const { ", "javascript", suffix=" } = require('./lexer');"))
+    assert "function tokenize(s: string): Token[]" in found
+
+
+def test_go_package_imports_and_the_same_packages_other_files(tmp_path):
+    index = workspace(tmp_path, GO_FILES)
+    main = GO_FILES["main.go"]
+    found = text_of(blocks_at(index, tmp_path, "main.go", main + "\tparts := lex.", "go"))
+    assert "func Tokenize(s string) []string" in found and "private" not in found
+    found = text_of(blocks_at(index, tmp_path, "main.go", main + "\tn := helper(2)\n\t", "go"))
+    assert "func helper(n int) int {" in found
+
+
+def test_a_language_without_a_resolver_gets_nothing(tmp_path):
+    index = workspace(tmp_path, {"a.rs": "fn main() {}\n", "b.rb": "def x; end\n"})
+    assert blocks_at(index, tmp_path, "c.rs", "use a;\nfn f() { a::", "rust") == []
+
+
+def test_the_block_is_stable_while_typing_in_the_same_scope(python_ws):
+    index, root = python_ws
+    start = compiler("        x = frame.symbols.find_ref(node)\n        return nodes.")
+    first = blocks_at(index, root, "pkg/compiler.py", start, "python")
+    typed = "Const(value, lineno=3)\n        y = 1 + 2\n        z = y"
+    for end in range(len(typed) + 1):
+        assert blocks_at(index, root, "pkg/compiler.py", start + typed[:end], "python") == first, typed[:end]
+    # A new reference adds its block after the others; the others stay as they were.
+    more = blocks_at(index, root, "pkg/compiler.py", start + typed + "\n        w = missing", "python")
+    assert more[: len(first)] == first and len(more) == len(first) + 1
+
+
+def test_nearest_references_win_when_the_budget_is_short(python_ws):
+    index, root = python_ws
+    prefix = compiler("        frame.symbols.find_ref(node)\n        nodes.")
+    blocks = blocks_at(index, root, "pkg/compiler.py", prefix, "python", budget=12)
+    assert [b.reason for b in blocks] == ["nodes. is pkg.nodes"]
+
+
+def test_recent_edits_of_other_files_come_after_the_definitions(python_ws):
+    index, root = python_ws
+    recent = RecentEdits()
+    recent.record(str(root / "pkg/utils.py"), "python", 3, PY_FILES["pkg/utils.py"])
+    recent.record(str(root / "pkg/compiler.py"), "python", 1, PY_FILES["pkg/compiler.py"])  # the current file: left out
+    recent.record(str(root / "web/app.js"), "javascript", 0, "const a = 1;\n")  # another language: left out
+    prefix = compiler("        return nodes.")
+    path = str(root / "pkg/compiler.py")
+    blocks = retrieve(index, prefix, "", path, "python", 400, lambda b: len(b.text) // 3, recent.others(path, "python"))
+    assert blocks[0].reason == "nodes. is pkg.nodes"
+    assert blocks[-1].reason == "recently edited, line 4" and "def concat(parts):" in blocks[-1].text
+    assert len(blocks) == 2
+
+
+def test_a_long_outline_is_cut_to_fit_and_lists_public_names_first(tmp_path):
+    many = "".join(f"class Node{i}(Base):\n    pass\n\n\n" for i in range(120)) + "def _private():\n    pass\n"
+    index = workspace(tmp_path, {"pkg/__init__.py": "", "pkg/nodes.py": many, "pkg/use.py": ""})
+    blocks = blocks_at(index, tmp_path, "pkg/use.py", "from .nodes import ", "python", budget=60)
+    assert len(blocks) == 1 and blocks[0].text.startswith("class: Node0, Node1,")
+    assert len(blocks[0].text) // 3 <= 60 and "_private" not in blocks[0].text
+
+
+def test_untyped_receivers_and_attributes_named_like_a_class(python_ws):
+    index, root = python_ws
+    found = text_of(blocks_at(index, root, "pkg/compiler.py", "def f(symbols):\n    symbols.", "python"))
+    assert "def find_ref(self, name):" in found
