@@ -156,7 +156,11 @@ def test_ghost_text_status_bar_tab_and_toggle(code_server, vsix, wordy_model_dir
     usage = re.search(r"(\d+) requests, (\d+) answered by the model", result["stats"])
     assert usage and int(usage[1]) >= 1 and int(usage[2]) >= 1, result["stats"]
     kept = re.search(r"suggestions: (\d+) shown, (\d+) accepted \((\d+%|n/a)\), (\d+) in part", result["stats"])
-    assert kept and int(kept[1]) >= 2 and int(kept[2]) >= 1 and int(kept[4]) >= 1, result["stats"]
+    assert kept and int(kept[1]) >= 2 and int(kept[2]) >= 1, result["stats"]
+    if len(re.findall(r"\w+", partial_ghost)) > 1:  # the next-word key took part of the suggestion
+        assert int(kept[4]) >= 1, result["stats"]
+    else:  # it took the one word whole: VS Code runs the item's command, a second whole acceptance
+        assert int(kept[2]) >= 2, result["stats"]
     # Restart server: the spinner, then ready again; Toggle completions: the status bar says they are off.
     assert result["restarting"].startswith("sync") and result["restarted"].startswith("check")
     assert result["toggled"].startswith("circle-slash")

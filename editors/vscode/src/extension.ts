@@ -77,12 +77,16 @@ function createClient(): LanguageClient {
   return created;
 }
 
-// The server announces its loading progress with $/progress: show it in our status bar item.
+// The server announces its loading progress (and the workspace index's, which may come after the model is
+// ready) with $/progress: show it in our status bar item, and the server's last status again when it ends.
 function followLoadingProgress(running: LanguageClient): void {
   running.onRequest(WorkDoneProgressCreateRequest.type, ({ token }) => {
     const disposable = running.onProgress(WorkDoneProgress.type, token, (value) => {
       if (value.kind === 'end') {
         disposable.dispose();
+        if (lastStatus) {
+          show({ kind: 'server', status: lastStatus });
+        }
         return;
       }
       show({
