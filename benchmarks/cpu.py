@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine import SHAPES, HFBaseline, build_hf_model, greedy_loop, host_argmax  # noqa: E402
 
 from codegen_lsp.engines.config import EngineKind, choose_engine  # noqa: E402
-from codegen_lsp.engines.local.codegen.model import StaticCodeGen, weights_from_hf  # noqa: E402
+from codegen_lsp.engines.local.codegen.model import StaticCodeGen  # noqa: E402
+from codegen_lsp.engines.local.codegen.weights import weights_from_hf  # noqa: E402
 from codegen_lsp.engines.local.codegen.quantize import Quantization, quantizer_for  # noqa: E402
 from codegen_lsp.engines.local.codegen.quantized_loading import quantize_weights  # noqa: E402
 from codegen_lsp.engines.local.cpu import CpuCores, choose_threads  # noqa: E402
