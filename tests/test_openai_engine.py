@@ -177,7 +177,9 @@ def test_transformers_serve_stops_generating_when_cancelled(transformers_server,
         time.sleep(0.6)
         idle_rate = (transformers_server.cpu_seconds() - before) / (time.perf_counter() - started)
         assert idle_rate < busy_rate / 4, (idle_rate, busy_rate)
-        assert generate(engine, "y = ", 4).generated_tokens == 4
+        # and it serves the next request whole (the count is of chunks: transformers serve may merge tokens in one)
+        after = generate(engine, "y = ", 4)
+        assert after.finish_reason == "length" and after.text and 0 < after.generated_tokens <= 4, after
     finally:
         engine.close()
 
