@@ -7,7 +7,8 @@ prompt, decode ms/token, and the keystroke: the prompt is cached, 16 tokens are 
 (what a keystroke costs the engine). Random weights of the real shapes: timing only, the text is noise.
 
 Variants: `transformers` and `fast` at each --threads count; `auto`: the engine and the thread count the server
-chooses on this machine (engines/config.choose_engine, engines/local/cpu.choose_threads); `today's auto`;
+chooses on this machine (engines/config.choose_engine; engines/local/cpu.FreeCoreThreads, from the load over the
+second before the run: the server chooses again before each generation, see typing_replay.py --busy); `today's auto`;
 and with --fast-extras, the fast engine with bfloat16 weights (bf16) or int8 weights (int8, float32 activations
 with bfloat16 products), at the auto thread count. Each extra row also gives one verification of 1 + 4 tokens
 (prompt lookup's speculation) as a multiple of one decode step.
@@ -40,7 +41,7 @@ from codegen_lsp.engines.local.codegen.model import StaticCodeGen  # noqa: E402
 from codegen_lsp.engines.local.codegen.weights import weights_from_hf  # noqa: E402
 from codegen_lsp.engines.local.codegen.quantize import Quantization, quantizer_for  # noqa: E402
 from codegen_lsp.engines.local.codegen.quantized_loading import quantize_weights  # noqa: E402
-from codegen_lsp.engines.local.cpu import CpuCores, choose_threads  # noqa: E402
+from codegen_lsp.engines.local.cpu import CpuCores, FreeCoreThreads, OtherLoad, fixed_threads  # noqa: E402
 from codegen_lsp.settings import Settings  # noqa: E402
 
 DRAFT = 4  # prompt lookup's default draftTokens: a verification runs 1 + 4 tokens
@@ -192,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     # What the server picks here for a CodeGen checkpoint on this CPU, and what it picked before (torch's default).
     auto_engine = str(choose_engine(Settings(model="Salesforce/codegen-350M-mono", device="cpu")))
     auto_engine = "fast" if auto_engine == EngineKind.FAST else "transformers"
-    auto_threads = choose_threads(0, cores)
+    auto_threads = fixed_threads(0, cores)
+    if auto_threads is None:
+        load = OtherLoad(cores.cpus)
+        time.sleep(1.0)
+        auto_threads = FreeCoreThreads(cores, load).choose()
     today_threads = cores.logical
     import transformers
 

@@ -32,6 +32,7 @@ import asyncio
 import os
 import re
 import statistics
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -504,6 +505,7 @@ async def main_async(args) -> None:
           f"engine {args.engine}; files: {', '.join(str(s.path) for s in scripts)}; {sum(len(s.typed) for s in scripts)} keystrokes; "
           f"pause {args.pause * 1000:.0f} ms, {args.line_pause * 1000:.0f} ms at line ends; "
           f"max_new_tokens {args.max_new_tokens}{'; closed loop' if args.closed_loop else ''}"
+          f"{f'; {args.busy} CPU-bound processes beside it' if args.busy else ''}"
           f"{'; accepting hints that match' if args.accept else ''}")
     prefill_table(model, args.device, args.engine, scripts)
     if args.variants:
@@ -534,10 +536,18 @@ def main() -> None:
                         help="take the ghost text when it is what is typed next (Tab, or its first words)")
     parser.add_argument("--kept-wait", type=float, default=31.0,
                         help="with --accept: seconds to wait at the end so the 30-s retention checks are measured")
+    parser.add_argument("--busy", type=int, default=0,
+                        help="CPU-bound processes spinning beside the servers for the whole run (another program, "
+                             "a build, the editor itself: the machine a laptop user has)")
     parser.add_argument("--png", default=str(ROOT / "docs" / "typing_latency.png"))
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    asyncio.run(main_async(args))
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        asyncio.run(main_async(args))
+    finally:
+        for spinner in spinners:
+            spinner.kill()
 
 
 if __name__ == "__main__":

@@ -123,8 +123,8 @@ class Settings:
         "torch.compile, CUDA graphs on a GPU), `dynamic` (eager, dynamic cache), `auto` (static on CUDA, dynamic "
         "on a CPU, where it measured slower; docs/engine.md)", reloads=True)
     threads: int = setting(
-        0, "torch's CPU threads for an in-process engine, set once at load; 0 = the free physical cores minus one "
-        "(see docs/cpu.md)", reloads=True, within=(0, 1024))
+        0, "torch's CPU threads for an in-process engine; 0 = on a CPU, the physical cores other programs leave "
+        "free, chosen again before each completion (see docs/cpu.md)", reloads=True, within=(0, 1024))
     # Generation.
     max_new_tokens: int = setting(64, "tokens generated at most per completion", within=(1, 2048))
     temperature: float = setting(0.0, "0 decodes greedily", within=(0.0, 5.0))

@@ -20,7 +20,7 @@ from ..decoding.loop import DecodeLoop
 from ..decoding.speculation import Drafter, ModelDrafter, PromptLookup
 from ..decoding.stopping import FinishReason, StoppingCriteria
 from ..decoding.token_model import TokenModel
-from .cpu import CpuCores, choose_threads, native_bf16
+from .cpu import CpuCores, FreeCoreThreads, OtherLoad, fixed_threads, native_bf16
 from .loading import fast_backend, load_tokenizer, resolve_device, route_library_output, with_model_sources
 
 log = logging.getLogger(__name__)
@@ -38,16 +38,19 @@ class LocalEngine:
     fills_in_the_middle = False  # the caller renders the model's FIM template into the prompt
 
     def __init__(self, config: LocalConfig, *, decode_loop=DecodeLoop, tokenizer_loader=load_tokenizer,
-                 cpu_cores=CpuCores.of_this_process) -> None:
+                 cpu_cores=CpuCores.of_this_process, other_load=OtherLoad) -> None:
         """`decode_loop`: what runs a generation, called as DecodeLoop is (model, decode, chooser, stopper,
         drafter) and `.run(ids, request, cancel, result)`; `tokenizer_loader`: `(config, model_id=None)` ->
-        the tokenizer, load_tokenizer; `cpu_cores`: () -> the CpuCores the thread count is chosen from. Seams
-        for tests (tests/fault_server.py injects faults through them)."""
+        the tokenizer, load_tokenizer; `cpu_cores`: () -> the CpuCores the thread count is chosen from;
+        `other_load`: (cpus) -> the OtherLoad that `threads: 0` follows. Seams for tests (tests/fault_server.py
+        injects faults through them)."""
         self.config = config
         self.named_model = config.model
         self.decode_loop = decode_loop
         self.tokenizer_loader = tokenizer_loader
         self.cpu_cores = cpu_cores
+        self.other_load = other_load
+        self._free_core_threads: FreeCoreThreads | None = None  # threads: 0 on a CPU: chosen per generation
         self.tokenizer = None
         self.model: TokenModel | None = None
         self.drafter: ModelDrafter | None = None  # when a draft model is set (else prompt lookup, per request)
@@ -77,15 +80,29 @@ class LocalEngine:
         report("ready", 100)
 
     def _set_threads(self) -> None:
-        """torch's intra-op threads, once, for the whole process (the engine is its only torch user): on a CPU
-        from the free physical cores (cpu.choose_threads); on a GPU torch's default stays unless the
-        `threads` setting names a number."""
+        """torch's intra-op threads for the whole process (the engine is its only torch user; this runs on the
+        model thread, as every generation does): the `threads` setting or OMP_NUM_THREADS when set; else, on
+        a CPU, the physical cores other processes leave free, chosen again before each generation
+        (cpu.FreeCoreThreads); on a GPU torch's default."""
         device = resolve_device(self.config.device)
-        if device == "cpu" or self.config.threads > 0:
-            torch.set_num_threads(choose_threads(self.config.threads, self.cpu_cores()))
-        self.runtime.update(device=device, threads=torch.get_num_threads())
+        cores = self.cpu_cores()
+        fixed = fixed_threads(self.config.threads, cores)
+        if fixed is not None:
+            torch.set_num_threads(fixed)
+        elif device == "cpu":
+            self._free_core_threads = FreeCoreThreads(cores, self.other_load(cores.cpus) if cores.cpus else None)
+            torch.set_num_threads(self._free_core_threads.threads)
+        self.runtime.update(device=device, threads=torch.get_num_threads(),
+                            threads_from="free cores" if self._free_core_threads else "setting" if fixed else "torch")
         if device == "cpu":  # dtype: bfloat16 pays only with it (docs/cpu.md)
             self.runtime["cpu_bf16"] = "native" if native_bf16() else "emulated"
+
+    def _follow_free_cores(self) -> None:
+        if self._free_core_threads is not None:
+            threads = self._free_core_threads.choose()
+            if threads != torch.get_num_threads():
+                torch.set_num_threads(threads)
+                self.runtime["threads"] = threads
 
     def _load_model(self, report: ProgressFn) -> None:
         """Load the model into `self.model` (the base engine loads none)."""
@@ -156,6 +173,7 @@ class LocalEngine:
         if cancel.cancelled:
             result.finish_reason = FinishReason.CANCELLED
             return result
+        self._follow_free_cores()
         try:
             return self._decode(ids, heal, request, cancel, should_stop, result)
         except torch.OutOfMemoryError as err:
