@@ -307,6 +307,15 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
+def describe(cursor: Cursor, root: Path, blocks) -> str:
+    before = cursor.document[: cursor.offset]
+    line = before[before.rfind("\n") + 1 :].strip()[-50:]
+    has = any(used_before(cursor.name, block.text) for block in blocks)
+    where = f"{cursor.file.relative_to(root)}:{before.count(chr(10)) + 1}"
+    reasons = "; ".join(block.reason for block in blocks) or "nothing retrieved"
+    return f"{cursor.name:18} {'in block' if has else 'missing':8} {where:28} {line!r:54} [{reasons}]"
+
+
 def pct(values: list[float], q: float) -> float:
     data = sorted(values)
     return data[min(len(data) - 1, int(round(q * (len(data) - 1))))] if data else float("nan")
@@ -324,6 +333,8 @@ async def main() -> None:
                         help="the contextTokens setting (0: the model's window less maxNewTokens)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for scoring")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--show", type=int, default=0,
+                        help="print the N cross-file cursors with the least gain from retrieval, and what was retrieved")
     args = parser.parse_args()
 
     import torch
@@ -336,6 +347,7 @@ async def main() -> None:
     keystrokes = {"on": [], "off": []}
     reuse = {"current": [0, 0], "retrieval": [0, 0]}
     retrieval_ms: list[float] = []
+    shown: list[tuple[float, str]] = []  # (gain, a line about the cursor) for --show
     for package, root in packages.items():
         project = ProjectContext()
         project.start([str(root)])
@@ -355,6 +367,10 @@ async def main() -> None:
                     continue
                 prompt, _ = await prompt_of(completer, cursor, condition)
                 results.setdefault((package, cursor.kind, condition), []).append(scorer.score(prompt, cursor.name))
+            if args.show and cursor.kind == "cross-file":
+                blocks = project._last[1] if project._last is not None else []
+                gain = results[(package, cursor.kind, "retrieval")][-1][0] - results[(package, cursor.kind, "current")][-1][0]
+                shown.append((gain, describe(cursor, root, blocks)))
             print(f"\r  {number}/{len(cursors)} cursors", end="", file=sys.stderr)
         print(file=sys.stderr)
         # Keystrokes: type what follows each of some cursors, with projectContext on and off in turn.
@@ -412,6 +428,11 @@ async def main() -> None:
         print(f"\nindexing a {args.large_tree}-file tree: {large['files']} files, {large['definitions']} definitions in "
               f"{large['seconds']:.1f} s; resident memory grew {large['resident_mb']:.0f} MB")
     print(f"machine: {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}")
+    if args.show:
+        print(f"\nthe {args.show} cross-file cursors retrieval helped least (gain in nats, the name, whether a retrieved "
+              "block has it, the code before the cursor, the blocks' reasons):")
+        for gain, line in sorted(shown)[: args.show]:
+            print(f"{gain:+7.2f} {line}")
 
 
 if __name__ == "__main__":

@@ -165,3 +165,99 @@ def test_untyped_receivers_and_attributes_named_like_a_class(python_ws):
     index, root = python_ws
     found = text_of(blocks_at(index, root, "pkg/compiler.py", "def f(symbols):\n    symbols.", "python"))
     assert "def find_ref(self, name):" in found
+
+
+# -- Python: what a name holds, read through calls, assignments, headers and base classes -------------------
+TYPED_FILES = {
+    "app/__init__.py": "",
+    "app/context.py": (
+        "import typing as t\n\n\n"
+        "class Context:\n"
+        "    def __init__(self, parent: t.Optional['Context'] = None):\n"
+        "        self.parent = parent\n\n"
+        "    def find_root(self) -> 'Context':\n        return self\n\n"
+        "    def scope(self) -> 'te.Self':\n        return self\n\n"
+        "    def lookup_default(self, name):\n        return None\n\n\n"
+        "def get_current_context(silent: bool = False) -> 'Context':\n    return _stack[-1]\n\n\n"
+        "def all_contexts() -> t.List[Context]:\n    return _stack\n"
+    ),
+    "app/base.py": "class BaseCommand:\n    def make_context(self, name) -> 'Context':\n        pass\n\n    def invoke_base(self, ctx):\n        pass\n",
+    "app/commands.py": (
+        "from .base import BaseCommand\n\n\n"
+        "class Command(BaseCommand):\n    def invoke(self, ctx):\n        pass\n"
+    ),
+    "app/env.py": "class Environment:\n    def get_template(self, name):\n        pass\n\n\ndefault_env: 'Environment' = Environment()\n",
+}
+
+
+@pytest.fixture
+def typed_ws(tmp_path):
+    return workspace(tmp_path, TYPED_FILES), tmp_path
+
+
+def at_cursor(typed_ws, prefix: str) -> str:
+    index, root = typed_ws
+    return text_of(blocks_at(index, root, "app/cli.py", prefix, "python"))
+
+
+def test_a_name_assigned_what_a_function_returns_has_that_type(typed_ws):
+    found = at_cursor(typed_ws, "from .context import get_current_context\n\n\ndef main():\n    ctx = get_current_context()\n    ctx.")
+    assert "def lookup_default(self, name):" in found and "ctx. is class Context" in found
+    # A container of Contexts is not a Context: nothing is claimed for it.
+    found = at_cursor(typed_ws, "from .context import all_contexts\n\n\ndef main():\n    ctxs = all_contexts()\n    ctxs.")
+    assert "ctxs." not in found
+
+
+def test_a_call_in_a_chain_gives_what_it_returns(typed_ws):
+    head = "from .context import Context, get_current_context\n\n\ndef main(c: Context):\n"
+    assert "get_current_context(). is class Context" in at_cursor(typed_ws, head + "    get_current_context().")
+    assert "c.find_root().scope(). is class Context" in at_cursor(typed_ws, head + "    c.find_root().scope().")
+    # A method of another module's class, reached through an annotated parameter and called with arguments.
+    found = at_cursor(typed_ws, "from .commands import Command\n\n\ndef run(cli: Command, args):\n"
+                                "    ctx = cli.make_context(args.pop(0), list(args))\n    ctx.")
+    assert "def lookup_default(self, name):" in found
+
+
+def test_members_are_found_in_base_classes_of_other_modules(typed_ws):
+    found = at_cursor(typed_ws, "from .commands import Command\n\n\ndef run(cli: Command):\n    cli.make_context('x').")
+    assert "class Context:" in found
+    found = at_cursor(typed_ws, "from .commands import Command\n\n\ndef run(cli: Command):\n    cli.invoke_base.")
+    assert "def invoke_base(self, ctx):" in found
+
+
+def test_a_module_variable_holds_an_instance_of_its_class(typed_ws):
+    found = at_cursor(typed_ws, "from .env import default_env\n\n\ndef main():\n    default_env.")
+    assert "def get_template(self, name):" in found
+
+
+def test_parameters_of_a_long_function_are_read_from_its_header(typed_ws):
+    body = "".join(f"    x{i} = {i}\n" for i in range(150))  # the scope starts on a grid line, far below
+    prefix = "from .context import Context\n\n\ndef main(\n    ctx: Context,\n    flag=False,\n):\n" + body + "    ctx."
+    assert "ctx. is class Context" in at_cursor(typed_ws, prefix)
+    # A top-level statement between the function and the cursor ends the search: no function encloses it.
+    prefix = "from .context import Context\n\n\ndef main(ctx: Context):\n    pass\n\n\nx = 1\n" + body + "ctx."
+    assert "ctx." not in at_cursor(typed_ws, prefix)
+
+
+def test_a_name_that_is_assigned_itself_resolves_without_looping(typed_ws):
+    found = at_cursor(typed_ws, "def main():\n    node = node.parent\n    node.")
+    assert found == ""
+
+
+def test_a_long_class_lists_every_method_by_name_and_its_bases_methods_after(tmp_path):
+    methods = "".join(f"    def method_{i}(self, first_argument, second_argument=None):\n        pass\n\n" for i in range(60))
+    index = workspace(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/base.py": "class Node:\n    def set_environment(self, environment):\n        pass\n",
+        "pkg/big.py": "from .base import Node\n\n\nclass Big(Node):\n" + methods,
+    })
+    blocks = blocks_at(index, tmp_path, "pkg/use.py", "from .big import Big\n\n\ndef f(b: Big):\n    b.", "python", budget=600)
+    text = text_of(blocks)
+    assert "class Big(Node):" in text and "method_59()" in text  # the last of 60 methods, by name
+    assert "# from Node: set_environment()" in text
+    assert len(blocks[0].text) // 3 <= 600
+    # A short class keeps its signatures, its base's after its own.
+    small = workspace(tmp_path / "small", {"pkg/__init__.py": "", "pkg/base.py": PY_FILES["pkg/idtracking.py"],
+                                           "pkg/more.py": "from .base import Symbols\n\n\nclass More(Symbols):\n    def extra(self):\n        pass\n"})
+    text = text_of(blocks_at(small, tmp_path / "small", "pkg/use.py", "from .more import More\n\n\ndef f(m: More):\n    m.", "python"))
+    assert text.index("def extra(self):") < text.index("def find_ref(self, name):")

@@ -36,6 +36,9 @@ class Definition:
     container: str | None = None  # the class (Go: the receiver type) a method or attribute belongs to
     excerpt: str = ""  # the first EXCERPT_LINES lines of the definition
     attributes: tuple[tuple[str, str], ...] = field(default=())  # a class's attributes and their types' names
+    # Python: the class a function returns (its `->` annotation) or a module variable holds (`x: T`, `x = T()`),
+    # by name; "Self" for a method that returns its own class. What `x = f()` then `x.¦` is read through.
+    returns: str | None = None
 
     def attribute_type(self, name: str) -> str | None:
         return next((kind for attribute, kind in self.attributes if attribute == name), None)
@@ -90,7 +93,7 @@ def _python_node(node, lines: list[str], path: str, container: str | None) -> li
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         kind = Kind.METHOD if container else Kind.FUNCTION
         return [Definition(node.name, kind, _python_header(node, lines), start, end, path, container,
-                           _excerpt(lines, start, end))]
+                           _excerpt(lines, start, end), returns=_held_type(node.returns))]
     if isinstance(node, ast.ClassDef):
         members = [d for child in node.body for d in _python_node(child, lines, path, node.name)]
         attributes = _python_attributes(node)
@@ -99,8 +102,14 @@ def _python_node(node, lines: list[str], path: str, container: str | None) -> li
         return [cls, *members]
     if isinstance(node, (ast.Assign, ast.AnnAssign)) and container is None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if isinstance(node, ast.AnnAssign):
+            held = _held_type(node.annotation)
+        else:  # `x = Frame(...)`: a class is called (a function's result is not followed here)
+            held = _held_type(node.value.func) if isinstance(node.value, ast.Call) else None
+            held = held if held and held[:1].isupper() else None
         return [
-            Definition(t.id, Kind.VARIABLE, _one_line(lines[start]), start, end, path, None, _excerpt(lines, start, end))
+            Definition(t.id, Kind.VARIABLE, _one_line(lines[start]), start, end, path, None, _excerpt(lines, start, end),
+                       returns=held)
             for t in targets
             if isinstance(t, ast.Name)
         ]
@@ -122,6 +131,33 @@ def _type_name(node) -> str | None:
     if isinstance(node, ast.BinOp):  # X | None
         return _type_name(node.left)
     return None
+
+
+# Annotations around one class that name it: `Optional[Frame]`, `t.Union[Frame, None]`, `te.Final[Frame]`.
+# Containers (`List[Frame]`, `Iterator[Frame]`) hold something else than a Frame: not followed.
+WRAPPING_TYPES = frozenset({"Optional", "Union", "Final", "ClassVar", "Annotated", "Type"})
+
+
+def _held_type(node) -> str | None:
+    """The class an annotation or a call names, when it names one (see WRAPPING_TYPES); None otherwise."""
+    if node is None:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a forward reference: "Frame"
+        try:
+            return _held_type(ast.parse(node.value.strip(), mode="eval").body)
+        except SyntaxError:
+            return None
+    if isinstance(node, ast.Subscript):
+        outer = _type_name(node.value)
+        if outer not in WRAPPING_TYPES:
+            return None
+        inner = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and node.slice.elts else node.slice
+        return _held_type(inner)
+    if isinstance(node, ast.BinOp):  # X | None
+        return _held_type(node.left) or _held_type(node.right)
+    if isinstance(node, ast.Constant):  # None
+        return None
+    return _type_name(node)
 
 
 def _python_attributes(cls: ast.ClassDef) -> tuple[tuple[str, str], ...]:

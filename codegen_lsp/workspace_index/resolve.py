@@ -19,10 +19,16 @@ from .index import FileEntry, WorkspaceIndex, python_module
 
 IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*")
 CHAIN = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*)(\s*\.)?")
+# A name, called with arguments that hold no parentheses: `get_context()`, `frame.soft()`, `env.get_template(name)`.
+SEGMENT = r"[A-Za-z_$][\w$]*(?:\([^()\n]*\))?"
+# A chain with a call in it, before a `.`: what a function returns is a receiver too (`get_context().¦`).
+CALLED_CHAIN = re.compile(rf"(?<![\w$.])({SEGMENT}(?:\s*\.\s*{SEGMENT})*)\s*\.")
 SCOPE_MAX_LINES = 64  # a scope longer than this starts on a 32-line grid (stable while typing inside it)
 SCOPE_GRID = 32
 IMPORT_HEAD_CHARS = 30_000
 CLASS_LOOKBACK_LINES = 3000  # imports are read from the file's start (and from the scope)
+LINEAGE_DEPTH = 3  # base classes followed for a member: the class's parents, theirs, and theirs
+CLASS_BASES = re.compile(r"^\s*(?:export\s+)?(?:abstract\s+)?class\s+[\w$]+\s*(?:\[[^\]]*\])?\s*\(([^)]*)\)")
 
 
 class TargetKind(StrEnum):
@@ -116,11 +122,16 @@ class Resolver:
         raise NotImplementedError
 
     def chain_targets(self, scope: str, cursor_line: int) -> list[Target]:
-        """`a.b.¦` and `a.b.c(`: the object the last `.` is taken from, resolved step by step."""
+        """`a.b.¦`, `a.b.c(` and `f().¦`: the object the last `.` is taken from, resolved step by step."""
         found = []
+        receivers = []
         for match in CHAIN.finditer(scope):
             names = [n.strip() for n in match.group(1).split(".")]
-            receiver = names if match.group(2) else names[:-1]
+            receivers.append((names if match.group(2) else names[:-1], match.start()))
+        for match in CALLED_CHAIN.finditer(scope):
+            if "(" in match.group(1):
+                receivers.append((chain_names(match.group(1)), match.start()))
+        for receiver, position in sorted(receivers, key=lambda r: r[1]):
             if not receiver:
                 continue
             key = tuple(receiver)
@@ -128,15 +139,11 @@ class Resolver:
                 self._chains[key] = self.resolve_chain(receiver, 0, cursor_line)
             target = self._chains[key]
             if target is not None:
-                found.append(replace(target, position=match.start()))
+                found.append(replace(target, position=position))
         return found
 
     def resolve_chain(self, names: list[str], position: int, cursor_line: int) -> Target | None:
-        thing = self.first(names[0], cursor_line)
-        for name in names[1:]:
-            if thing is None:
-                return None
-            thing = self.step(thing, name)
+        thing = self.thing_of(names, cursor_line)
         if thing is None:
             return None
         shown = ".".join(names)
@@ -144,9 +151,36 @@ class Resolver:
             return Target(TargetKind.MODULE, "module:" + thing[0].path, f"{shown}. is {_name_of(thing)}", position, files=thing)
         if thing.kind in (Kind.CLASS, Kind.INTERFACE):
             return Target(TargetKind.CLASS, f"{thing.path}:{thing.start_line}", f"{shown}. is {thing.kind} {thing.name}",
-                          position, definition=thing, members=tuple(self.class_members(thing)))
+                          position, definition=thing, members=self.members_with_inherited(thing))
         return Target(TargetKind.DEFINITION, f"{thing.path}:{thing.start_line}", f"{shown}. is {thing.kind} {thing.name}",
                       position, definition=thing)
+
+    def thing_of(self, names: list[str], cursor_line: int):
+        """What a chain of names leads to: files (a module), or a definition; a name ending in `()` is called
+        (a function gives what it returns, a class an instance of itself)."""
+        thing = None
+        for number, name in enumerate(names):
+            called = name.endswith("()")
+            name = name.removesuffix("()")
+            thing = self.first(name, cursor_line) if number == 0 else self.step(thing, name) if thing else None
+            if called and thing is not None:
+                thing = self.called(thing)
+            if not isinstance(thing, tuple) and thing is not None and thing.kind == Kind.VARIABLE and thing.returns:
+                thing = self.class_named(thing.returns, near=thing.path)  # `env = Environment()` in a module
+            if thing is None:
+                return None
+        return thing
+
+    def called(self, thing):
+        if isinstance(thing, tuple):
+            return None
+        if thing.kind in (Kind.CLASS, Kind.INTERFACE):
+            return thing
+        if thing.kind in (Kind.FUNCTION, Kind.METHOD) and thing.returns:
+            if thing.returns == "Self" and thing.container:
+                return self.class_named(thing.container, near=thing.path)
+            return self.class_named(thing.returns, near=thing.path)
+        return None
 
     def first(self, name: str, cursor_line: int):
         if name in self.self_names:
@@ -172,12 +206,40 @@ class Resolver:
         if isinstance(thing, tuple):
             return self.module_member(thing, name)
         if thing.kind in (Kind.CLASS, Kind.INTERFACE):
-            kind = thing.attribute_type(name)
-            if kind:
-                return self.class_named(kind, near=thing.path)
-            member = next((d for d in self.class_members(thing) if d.name == name), None)
-            return member or self.class_like(name)
+            for cls in self.lineage(thing):  # the class, then its bases
+                kind = cls.attribute_type(name)
+                if kind:
+                    return self.class_named(kind, near=cls.path)
+                member = next((d for d in self.class_members(cls) if d.name == name), None)
+                if member is not None:
+                    return member
+            return self.class_like(name)
         return None
+
+    def lineage(self, cls: Definition) -> list[Definition]:
+        """The class and the classes it derives from (as written in its header, found in the index), nearest
+        first, each once, LINEAGE_DEPTH generations at most."""
+        found, generation = [cls], [cls]
+        for _ in range(LINEAGE_DEPTH):
+            parents = []
+            for child in generation:
+                bases = CLASS_BASES.match(child.signature)
+                for base in bases.group(1).split(",") if bases else ():
+                    name = base.split("[")[0].split("=")[0].strip().split(".")[-1]
+                    parent = self.class_named(name, near=child.path) if IDENTIFIER.fullmatch(name or "-") else None
+                    if parent is not None and parent not in found:
+                        found.append(parent)
+                        parents.append(parent)
+            generation = parents
+        return found
+
+    def members_with_inherited(self, cls: Definition) -> tuple[Definition, ...]:
+        """The class's members, then those of its bases that it does not override."""
+        found: dict[str, Definition] = {}
+        for ancestor in self.lineage(cls):
+            for member in self.class_members(ancestor):
+                found.setdefault(member.name, member)
+        return tuple(found.values())
 
     def module_member(self, files: tuple[FileEntry, ...], name: str):
         return next((d for entry in files for d in entry.top_level() if d.name == name), None)
@@ -234,6 +296,11 @@ def _blank(match: re.Match) -> str:
     return " " * len(match.group(0))
 
 
+def chain_names(text: str) -> list[str]:
+    """`env.get_template(name).render` -> ['env', 'get_template()', 'render']."""
+    return [m.group(0).split("(")[0] + ("()" if "(" in m.group(0) else "") for m in re.finditer(SEGMENT, text)]
+
+
 def _used_names(scope: str) -> list[tuple[str, int]]:
     return [(m.group(0), m.start()) for m in IDENTIFIER.finditer(scope)]
 
@@ -243,7 +310,10 @@ PY_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)?
 PY_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n]+)", re.MULTILINE)
 PY_FROM_AT_CURSOR = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import\b")
 PY_ANNOTATED = re.compile(r"\b(\w+)[ \t]*:[ \t]*(?:[\w.]+\[)?[\"']?([A-Za-z_][\w.]*)")
-PY_ASSIGNED = re.compile(r"^[ \t]*(\w+)[ \t]*=[ \t]*([A-Z][\w.]*)\(", re.MULTILINE)
+# `x = Frame(...)`, `ctx = get_current_context()`, `env = self.environment`, `t = await env.get_template(n)`.
+PY_ASSIGNED = re.compile(rf"^[ \t]*(\w+)[ \t]*=[ \t]*(?:await[ \t]+)?({SEGMENT}(?:\s*\.\s*{SEGMENT})*)([ \t]*\()?", re.MULTILINE)
+PY_DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]")
+DEF_HEADER_LINES = 20  # a signature over more lines than this is read no further
 
 
 @functools.lru_cache(maxsize=32)
@@ -274,7 +344,9 @@ class PythonResolver(Resolver):
         self.bindings: dict[str, tuple[str, str | None]] = {}  # name -> (module, name in it or None)
         for alias, module, member in python_imports(head) + python_imports(scope):
             self.bindings[alias] = (self.absolute(module) if member is not None else module, member)
-        self.locals: dict[str, str] = {}
+        self.locals: dict[str, str] = {}  # name -> the class its annotation names
+        self.assigned: dict[str, list[str]] = {}  # name -> the chain last assigned to it (`get_context()`)
+        self._resolving: set[str] = set()  # assigned names being resolved (`x = x.parent`)
 
     def _package(self) -> str:
         module = python_module(self.path)
@@ -298,9 +370,15 @@ class PythonResolver(Resolver):
     def bound(self, name: str):
         if name in self.locals:
             return self.class_named(self.locals[name], near=self.path)
+        if name in self.assigned and name not in self._resolving:
+            self._resolving.add(name)
+            try:
+                return self.thing_of(self.assigned[name], -1)
+            finally:
+                self._resolving.discard(name)
         binding = self.bindings.get(name)
-        if binding is None:
-            return None
+        if binding is None:  # a name this file defines at its top level (`_env = Environment()`, a function)
+            return next((d for d in self.entry.top_level() if d.name == name), None) if self.entry else None
         module, member = binding
         if member is None:
             return self.module_files(module)
@@ -318,11 +396,33 @@ class PythonResolver(Resolver):
         submodule = self.module_files(f"{files[0].module}.{name}") if files[0].module else None
         return submodule or super().module_member(files, name)
 
+    def enclosing_signatures(self) -> str:
+        """The headers of the functions the cursor is in, innermost first (their parameters' annotations name
+        the types of the names the scope uses, also when the scope starts below a long function's header)."""
+        headers = []
+        line = self.lines[-1] if self.lines else ""
+        indent = len(line) - len(line.lstrip()) if line.strip() else 1 << 30
+        for number in range(len(self.lines) - 2, max(-1, len(self.lines) - 2 - CLASS_LOOKBACK_LINES), -1):
+            text = self.lines[number]
+            found = PY_DEF.match(text) if "def" in text else None
+            if found and len(found.group(1)) < indent:
+                header = self.lines[number : number + DEF_HEADER_LINES]
+                end = next((i for i, h in enumerate(header) if h.rstrip().endswith(":")), len(header) - 1)
+                headers.append("\n".join(header[: end + 1]))
+                indent = len(found.group(1))
+            elif text[:1].isalpha() or text[:1] == "_":
+                break  # a top-level statement: no function above encloses the cursor
+        return "\n".join(headers)
+
     def targets(self, scope: str, line: str, cursor_line: int) -> list[Target]:
-        for match in PY_ANNOTATED.finditer(scope):  # parameters and variables with a type: `frame: Frame`
-            self.locals.setdefault(match.group(1), match.group(2).split(".")[-1])
-        for match in PY_ASSIGNED.finditer(scope):  # `frame = Frame(...)`
-            self.locals.setdefault(match.group(1), match.group(2).split(".")[-1])
+        for text in (scope, self.enclosing_signatures()):  # parameters and variables with a type: `frame: Frame`
+            for match in PY_ANNOTATED.finditer(text):
+                self.locals.setdefault(match.group(1), match.group(2).split(".")[-1])
+        for match in PY_ASSIGNED.finditer(scope):  # `frame = Frame(...)`, `ctx = get_context()`: the last one
+            names = chain_names(match.group(2))
+            if match.group(3) and names and not names[-1].endswith("()"):
+                names[-1] += "()"  # called with arguments that hold parentheses
+            self.assigned[match.group(1)] = names
         found = []
         code = PY_FROM.sub(_blank, PY_IMPORT.sub(_blank, scope))  # the imports themselves use nothing
         for name, position in _used_names(code):  # imported names the scope uses

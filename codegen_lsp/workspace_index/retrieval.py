@@ -21,8 +21,9 @@ from .resolve import Target, TargetKind, targets_for
 OUTLINE_CHARS = 1400  # a module outline longer than this lists names only (80 classes: ~200 tokens, not ~700)
 OUTLINE_LINE_CHARS = 100
 OUTLINE_ORDER = (Kind.CLASS, Kind.INTERFACE, Kind.TYPE, Kind.FUNCTION, Kind.VARIABLE)  # the names most asked for first
-MIN_LINES = 1  # a block cut to fewer lines than this is left out
-CLASS_MEMBERS = 40
+# A block cut to fewer lines than this is left out: a class's header alone says nothing of its members.
+MIN_LINES = {TargetKind.MODULE: 1, TargetKind.CLASS: 2, TargetKind.DEFINITION: 1}
+CLASS_MEMBERS = 120  # methods listed at most, the class's own first
 RECENT_EDITS = 4  # regions of other files edited last, kept as the second source
 RECENT_EDIT_LINES = 6  # lines around an edit
 
@@ -87,7 +88,10 @@ def retrieve(
     chosen: list[tuple[int, Retrieved]] = []
     used = 0
     for target in nearest_first:
-        block = shorten(render(target, language_id), budget - used, measure)
+        block = render(target, language_id)
+        if measure(block) > budget - used and target.kind != TargetKind.DEFINITION:
+            block = render(target, language_id, names_only=True)  # every name, rather than the first signatures
+        block = shorten(block, budget - used, measure, MIN_LINES[target.kind])
         if block is None:
             continue
         chosen.append((target.first, block))
@@ -102,7 +106,7 @@ def retrieve(
     return blocks
 
 
-def shorten(block: Retrieved, tokens: int, measure: Callable[[Retrieved], int]) -> Retrieved | None:
+def shorten(block: Retrieved, tokens: int, measure: Callable[[Retrieved], int], min_lines: int = 1) -> Retrieved | None:
     """`block`, or its first lines that fit `tokens` (an outline's head: the later names go), or None."""
     if measure(block) <= tokens:
         return block
@@ -114,7 +118,7 @@ def shorten(block: Retrieved, tokens: int, measure: Callable[[Retrieved], int]) 
             fits = middle
         else:
             too_many = middle
-    return replace(block, text="\n".join(lines[:fits])) if fits >= MIN_LINES else None
+    return replace(block, text="\n".join(lines[:fits])) if fits >= min_lines else None
 
 
 def _in_file(target: Target, path: str) -> bool:
@@ -123,44 +127,57 @@ def _in_file(target: Target, path: str) -> bool:
     return any(entry.path == path for entry in target.files)
 
 
-def render(target: Target, language_id: str) -> Retrieved:
+def render(target: Target, language_id: str, names_only: bool = False) -> Retrieved:
     if target.kind == TargetKind.MODULE:
-        return Retrieved(target.files[0].path, module_outline(target.files, language_id), target.reason)
+        return Retrieved(target.files[0].path, module_outline(target.files, language_id, names_only), target.reason)
     definition = target.definition
     assert definition is not None
     if target.kind == TargetKind.CLASS:
-        return Retrieved(definition.path, class_outline(definition, target), target.reason)
+        return Retrieved(definition.path, class_outline(definition, target, names_only), target.reason)
     return Retrieved(definition.path, definition.excerpt or definition.signature, target.reason)
 
 
-def module_outline(files: tuple[FileEntry, ...], language_id: str) -> str:
+def module_outline(files: tuple[FileEntry, ...], language_id: str, names_only: bool = False) -> str:
     """The top-level definitions' signatures; only their names (by kind) when that would be too long."""
     exported_only = language_id == "go"
     definitions = [
         d for entry in files for d in entry.top_level() if not exported_only or d.name[:1].isupper()
     ]
     full = "\n".join(d.signature for d in definitions)
-    if len(full) <= OUTLINE_CHARS:
+    if len(full) <= OUTLINE_CHARS and not names_only:
         return full
     public = [d for d in definitions if not d.name.startswith("_")] or definitions
     lines = []
     for kind in OUTLINE_ORDER:
-        names = [d.name for d in public if d.kind == kind]
-        line = f"{kind}:"
-        for name in names:  # lines of about OUTLINE_LINE_CHARS: a short budget keeps whole lines
-            if len(line) > OUTLINE_LINE_CHARS:
-                lines.append(line.rstrip(","))
-                line = f"{kind}:"
-            line += f" {name},"
-        if names:
-            lines.append(line.rstrip(","))
+        lines += name_lines(f"{kind}:", [d.name for d in public if d.kind == kind])
     return "\n".join(lines)
 
 
-def class_outline(cls: Definition, target: Target) -> str:
-    """The class's header, its attributes' types and its methods' signatures."""
+def name_lines(head: str, names: list[str]) -> list[str]:
+    """`head name, name, ...` in lines of about OUTLINE_LINE_CHARS (a short budget then keeps whole lines)."""
+    lines, line = [], head
+    for name in names:
+        if len(line) > OUTLINE_LINE_CHARS:
+            lines.append(line.rstrip(","))
+            line = head
+        line += f" {name},"
+    if names:
+        lines.append(line.rstrip(","))
+    return lines
+
+
+def class_outline(cls: Definition, target: Target, names_only: bool = False) -> str:
+    """The class's header, its attributes' types and its methods' signatures, its bases' methods after its
+    own; only their names when that would be too long (a class of 60 methods: the one the cursor needs is
+    more often late than early, and names are what `.¦` completes)."""
     indent = "    "
-    attributes = [f"{indent}{name}: {kind}" for name, kind in cls.attributes]
-    public = [d for d in target.members if not d.name.startswith("_") or d.name == "__init__"]
-    methods = [f"{indent}{d.signature}" for d in public[:CLASS_MEMBERS]]
-    return "\n".join([cls.signature, *attributes, *methods])
+    public = [d for d in target.members if not d.name.startswith("_") or d.name == "__init__"][:CLASS_MEMBERS]
+    full = "\n".join([cls.signature, *(f"{indent}{name}: {kind}" for name, kind in cls.attributes),
+                      *(f"{indent}{d.signature}" for d in public)])
+    if len(full) <= OUTLINE_CHARS and not names_only:
+        return full
+    lines = [cls.signature, *name_lines(f"{indent}# attributes:", [name for name, _ in cls.attributes])]
+    for container in dict.fromkeys(d.container for d in public):
+        head = f"{indent}# methods:" if container == cls.name else f"{indent}# from {container}:"
+        lines += name_lines(head, [d.name + "()" for d in public if d.container == container])
+    return "\n".join(lines)
