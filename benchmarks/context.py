@@ -7,7 +7,8 @@ from npm. Cursors:
 
 - cross-file: the name after a `.` (`nodes.¦Const`, `frame.symbols.¦find_ref`) or after `from X import ¦` /
   `import { ¦ } from "./x.js"`, where the name is defined in another module of the package, not in the current
-  file, and does not occur in the text before the cursor;
+  file, and does not occur in the text before the cursor; not after a receiver that another package's import or
+  a builtin binds (`t.¦Dict` is typing's, although the package defines a `Dict` too);
 - same-file (control): `self.¦name` (Python) or a call of a name (JS) already used earlier in the file.
 
 Conditions, each through the real `Completer` (cursor context, retrieval, snippets, prompt budget); the engine is
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import builtins
 import asyncio
 import os
 import random
@@ -113,6 +115,25 @@ def typing_after(text: str, offset: int, limit: int = 60) -> str:
     return text[offset:end][:limit]
 
 
+def foreign_names(tree: ast.Module, package: str) -> set[str]:
+    """Names a module binds to other packages' modules and names (`import typing as t`, `from os import path`),
+    and the builtins: `t.¦Dict` needs typing, not the package's own `Dict` class."""
+    found = set(dir(builtins))
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found.update(a.asname or a.name.split(".")[0] for a in node.names if a.name.split(".")[0] != package)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] != package:
+            found.update(a.asname or a.name for a in node.names)
+    return found
+
+
+def receiver_root(node: ast.Attribute) -> str | None:
+    value = node.value
+    while isinstance(value, (ast.Attribute, ast.Call, ast.Subscript)):
+        value = value.func if isinstance(value, ast.Call) else value.value
+    return value.id if isinstance(value, ast.Name) else None
+
+
 def python_cursors(package: str, root: Path, index: WorkspaceIndex) -> list[Cursor]:
     found = []
     for path in sorted(root.rglob("*.py")):
@@ -122,7 +143,11 @@ def python_cursors(package: str, root: Path, index: WorkspaceIndex) -> list[Curs
             continue
         here = {d.name for d in entry.definitions}
         starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
-        for node in ast.walk(ast.parse(text)):
+        tree = ast.parse(text)
+        foreign = foreign_names(tree, package)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and receiver_root(node) in foreign:
+                continue  # `t.Dict`, `re.compile`, `object.__new__`: a name of another package, not a cross-file one
             if isinstance(node, ast.Attribute) and node.end_lineno == node.lineno:
                 offset = starts[node.end_lineno - 1] + node.end_col_offset - len(node.attr)
                 if text[offset : offset + len(node.attr)] != node.attr:
@@ -265,6 +290,21 @@ class Scorer:
         return logp, exact
 
 
+def length_probe(scorer: Scorer, path: Path, lengths=(400, 800, 1200, 1600, 1950)) -> None:
+    """The same 15 cursors (`self.writeline`, `self.indent`, ...), scored with the last N tokens of the file before
+    each: with a model that uses its whole window, more context never costs much."""
+    text = path.read_text(encoding="utf-8")
+    cursors = [m.end() for m in re.finditer(r"\n +self\.(?=writeline|write\(|indent|outdent)", text)][200:260:4]
+    print(f"\nlength probe ({len(cursors)} cursors in {path.name}): tokens of the file before the cursor -> median LL")
+    for keep in lengths:
+        scores = []
+        for offset in cursors:
+            name = WORD.match(text, offset).group(0)
+            prompt = scorer.tokenizer.decode(scorer.tokenizer.encode(text[:offset])[-keep:])
+            scores.append(scorer.score(prompt, name)[0])
+        print(f"  {keep:5d} tokens: median {statistics.median(scores):6.2f}, mean {statistics.mean(scores):6.2f}")
+
+
 # -- the index of a large tree ---------------------------------------------------------------------------------
 def index_large_tree(packages: dict[str, Path], scratch: Path, files: int) -> dict:
     """A tree of `files` real Python modules (the packages' modules copied into numbered folders)."""
@@ -313,7 +353,7 @@ def describe(cursor: Cursor, root: Path, blocks) -> str:
     has = any(used_before(cursor.name, block.text) for block in blocks)
     where = f"{cursor.file.relative_to(root)}:{before.count(chr(10)) + 1}"
     reasons = "; ".join(block.reason for block in blocks) or "nothing retrieved"
-    return f"{cursor.name:18} {'in block' if has else 'missing':8} {where:28} {line!r:54} [{reasons}]"
+    return f"{cursor.kind:10} {cursor.name:18} {'in block' if has else 'missing':8} {where:28} {line!r:54} [{reasons}]"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -334,7 +374,11 @@ async def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads for scoring")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--show", type=int, default=0,
-                        help="print the N cross-file cursors with the least gain from retrieval, and what was retrieved")
+                        help="print the N cursors with the least gain from retrieval, and what was retrieved")
+    parser.add_argument("--length-probe", action="store_true",
+                        help="first: the model's log-likelihood of `self.<method>` in jinja2's compiler.py against how "
+                             "much of the file is before it (a model trained on short sequences loses past that length)")
+    parser.add_argument("--packages", default=",".join([*PYPI, *NPM]), help="comma list of the packages to use")
     args = parser.parse_args()
 
     import torch
@@ -342,6 +386,8 @@ async def main() -> None:
     torch.set_num_threads(args.threads)
     packages = fetch_packages(Path(args.cache))
     scorer = Scorer(args.model)
+    if args.length_probe:
+        length_probe(scorer, packages["jinja2"] / "compiler.py")
     rng = random.Random(args.seed)
     results: dict[tuple[str, str, str], list[tuple[float, bool]]] = {}
     keystrokes = {"on": [], "off": []}
@@ -349,6 +395,8 @@ async def main() -> None:
     retrieval_ms: list[float] = []
     shown: list[tuple[float, str]] = []  # (gain, a line about the cursor) for --show
     for package, root in packages.items():
+        if package not in args.packages.split(","):
+            continue
         project = ProjectContext()
         project.start([str(root)])
         project.built.wait()
@@ -367,7 +415,7 @@ async def main() -> None:
                     continue
                 prompt, _ = await prompt_of(completer, cursor, condition)
                 results.setdefault((package, cursor.kind, condition), []).append(scorer.score(prompt, cursor.name))
-            if args.show and cursor.kind == "cross-file":
+            if args.show:
                 blocks = project._last[1] if project._last is not None else []
                 gain = results[(package, cursor.kind, "retrieval")][-1][0] - results[(package, cursor.kind, "current")][-1][0]
                 shown.append((gain, describe(cursor, root, blocks)))
@@ -413,6 +461,8 @@ async def main() -> None:
             pairs = [(s[0], b[0]) for (p, k, c), scores in results.items() if k == kind and c == condition
                      for s, b in zip(scores, results[(p, k, "current")])]
             gains = [a - b for a, b in pairs]
+            if not pairs:
+                continue
             print(f"{'all':10} {kind:10} {condition:10} {len(pairs):4d} {statistics.mean(a for a, _ in pairs):8.2f} "
                   f"{statistics.median(a for a, _ in pairs):9.2f} {statistics.median(gains):+10.2f}")
     print(f"\nper keystroke ({len(keystrokes['on'])} requests each, interleaved): server time with projectContext "
@@ -429,7 +479,7 @@ async def main() -> None:
               f"{large['seconds']:.1f} s; resident memory grew {large['resident_mb']:.0f} MB")
     print(f"machine: {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}")
     if args.show:
-        print(f"\nthe {args.show} cross-file cursors retrieval helped least (gain in nats, the name, whether a retrieved "
+        print(f"\nthe {args.show} cursors retrieval helped least (gain in nats, the kind, the name, whether a retrieved "
               "block has it, the code before the cursor, the blocks' reasons):")
         for gain, line in sorted(shown)[: args.show]:
             print(f"{gain:+7.2f} {line}")

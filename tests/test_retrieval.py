@@ -159,6 +159,9 @@ def test_a_long_outline_is_cut_to_fit_and_lists_public_names_first(tmp_path):
     blocks = blocks_at(index, tmp_path, "pkg/use.py", "from .nodes import ", "python", budget=60)
     assert len(blocks) == 1 and blocks[0].text.startswith("class: Node0, Node1,")
     assert len(blocks[0].text) // 3 <= 60 and "_private" not in blocks[0].text
+    # Reached through a name, each is written as the code reaches it: what follows `nodes.` in the prompt.
+    blocks = blocks_at(index, tmp_path, "pkg/use.py", "from . import nodes\n\n\nx = nodes.", "python", budget=800)
+    assert blocks[0].text.startswith("class: nodes.Node0, nodes.Node1,") and "nodes.Node119" in blocks[0].text
 
 
 def test_untyped_receivers_and_attributes_named_like_a_class(python_ws):

@@ -45,6 +45,7 @@ class Target:
     position: int  # where in the scope text the reference was last seen (later: nearer the cursor)
     first: int = 0  # where the first reference is (the order the blocks are shown in)
     files: tuple[FileEntry, ...] = ()  # MODULE
+    via: str = ""  # MODULE: the name the code reaches it through (`nodes`), when it is a receiver
     definition: Definition | None = None  # CLASS, DEFINITION
     members: tuple[Definition, ...] = ()  # CLASS: its methods
 
@@ -148,7 +149,8 @@ class Resolver:
             return None
         shown = ".".join(names)
         if isinstance(thing, tuple):  # files: a module or package
-            return Target(TargetKind.MODULE, "module:" + thing[0].path, f"{shown}. is {_name_of(thing)}", position, files=thing)
+            return Target(TargetKind.MODULE, "module:" + thing[0].path, f"{shown}. is {_name_of(thing)}", position,
+                          files=thing, via=shown)
         if thing.kind in (Kind.CLASS, Kind.INTERFACE):
             return Target(TargetKind.CLASS, f"{thing.path}:{thing.start_line}", f"{shown}. is {thing.kind} {thing.name}",
                           position, definition=thing, members=self.members_with_inherited(thing))

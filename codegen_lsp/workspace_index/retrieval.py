@@ -129,7 +129,8 @@ def _in_file(target: Target, path: str) -> bool:
 
 def render(target: Target, language_id: str, names_only: bool = False) -> Retrieved:
     if target.kind == TargetKind.MODULE:
-        return Retrieved(target.files[0].path, module_outline(target.files, language_id, names_only), target.reason)
+        return Retrieved(target.files[0].path, module_outline(target.files, language_id, names_only, target.via),
+                         target.reason)
     definition = target.definition
     assert definition is not None
     if target.kind == TargetKind.CLASS:
@@ -137,8 +138,9 @@ def render(target: Target, language_id: str, names_only: bool = False) -> Retrie
     return Retrieved(definition.path, definition.excerpt or definition.signature, target.reason)
 
 
-def module_outline(files: tuple[FileEntry, ...], language_id: str, names_only: bool = False) -> str:
-    """The top-level definitions' signatures; only their names (by kind) when that would be too long."""
+def module_outline(files: tuple[FileEntry, ...], language_id: str, names_only: bool = False, via: str = "") -> str:
+    """The top-level definitions' signatures; only their names (by kind) when that would be too long, each
+    written as the code reaches it (`nodes.Const`) when it is reached through a name."""
     exported_only = language_id == "go"
     definitions = [
         d for entry in files for d in entry.top_level() if not exported_only or d.name[:1].isupper()
@@ -148,8 +150,9 @@ def module_outline(files: tuple[FileEntry, ...], language_id: str, names_only: b
         return full
     public = [d for d in definitions if not d.name.startswith("_")] or definitions
     lines = []
+    prefix = f"{via}." if via else ""
     for kind in OUTLINE_ORDER:
-        lines += name_lines(f"{kind}:", [d.name for d in public if d.kind == kind])
+        lines += name_lines(f"{kind}:", [prefix + d.name for d in public if d.kind == kind])
     return "\n".join(lines)
 
 
