@@ -171,8 +171,8 @@ def name_lines(head: str, names: list[str]) -> list[str]:
 
 def class_outline(cls: Definition, target: Target, names_only: bool = False) -> str:
     """The class's header, its attributes' types and its methods' signatures, its bases' methods after its
-    own; only their names when that would be too long (a class of 60 methods: the one the cursor needs is
-    more often late than early, and names are what `.¦` completes)."""
+    own; only their names when that would be too long (names are what `.¦` completes, and all of them fit
+    where only the first few signatures would: a cut list of signatures missed `ctx.¦get_help`)."""
     indent = "    "
     public = [d for d in target.members if not d.name.startswith("_") or d.name == "__init__"][:CLASS_MEMBERS]
     full = "\n".join([cls.signature, *(f"{indent}{name}: {kind}" for name, kind in cls.attributes),

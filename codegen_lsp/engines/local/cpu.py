@@ -38,8 +38,9 @@ BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 # more than SMALL_MACHINE_CORES physical cores.
 CORES_LEFT_FREE = 1
 SMALL_MACHINE_CORES = 3
-# A core counts as free when other processes used less than this share of it over the last interval: a thread
-# on a core that is busy a third of the time already waits at barriers.
+# A core counts as free when at least this share of it was left idle by other processes over the last interval
+# (they used less than a fifth of it): a thread on a core that is busy a third of the time already waits at
+# barriers.
 FREE_CORE_SHARE = 0.8
 # The shortest interval the load is measured over (/proc/stat counts in 10 ms ticks); a generation sooner than
 # this after the last one keeps its thread count.
