@@ -9,12 +9,15 @@ with Inductor (what these tests check), without Inductor's minutes of C++ compil
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch._dynamo.utils import counters
 
 from codegen_lsp.engines.base import CancelToken, GenerationRequest
 from codegen_lsp.engines.config import TransformersConfig
+from codegen_lsp.engines.local.cpu import CpuCores
 from codegen_lsp.engines.local.static_model import StaticTokenModel
 from codegen_lsp.engines.local.static_plan import PlanKind, StaticPlan, choose_plan
 from codegen_lsp.engines.local.transformers_engine import HFTokenModel, TransformersEngine
@@ -33,10 +36,10 @@ def dynamo_eager(forward, plan):
     return torch.compile(forward, backend="eager", dynamic=False)
 
 
-def load(model_dir, **config):
+def load(model_dir, seams=None, **config):
     engine = TransformersEngine(
         TransformersConfig(model=str(model_dir), device="cpu", **{"decode_plan": "static", "kv_cache_slots": 2, **config}),
-        compiler=dynamo_eager, prefill_buckets=(16,),
+        compiler=dynamo_eager, prefill_buckets=(16,), **(seams or {}),
     )
     engine.load(lambda message, pct: None)
     return engine
@@ -107,6 +110,27 @@ def test_no_recompilation_across_fifty_keystrokes_with_reuse_speculation_and_slo
             assert result.reused_tokens >= len(engine.encode(document)) - 6 or i == 0  # swapped back in
             complete(engine, other, max_new_tokens=6)  # another document takes the second slot
     assert counters["stats"]["unique_graphs"] == graphs
+
+
+def test_compiled_graphs_keep_the_thread_count_of_the_load_as_other_programs_come_and_go(models, tmp_path):
+    """torch.compile guards on torch's thread count: following the free cores would compile every graph again
+    (seconds) in the middle of typing, the first time another program takes a core."""
+    before = torch.get_num_threads()
+    busy = iter([0.0, 1.9, 0.0, 1.9])  # other programs' busy CPUs per interval, as OtherLoad reports them
+    engine = load(models["llama"][1].name_or_path, {
+        "cpu_cores": lambda: CpuCores(logical=2, physical=2, cpus=(0, 1)),
+        "other_load": lambda cpus: SimpleNamespace(since_last=lambda: next(busy)),
+    })
+    try:
+        graphs = counters["stats"]["unique_graphs"]
+        threads = torch.get_num_threads()
+        for _ in range(4):
+            complete(engine, BASE[:800], max_new_tokens=4)
+            assert torch.get_num_threads() == threads
+        assert counters["stats"]["unique_graphs"] == graphs
+        assert engine.runtime["threads_from"] == "free cores at load (compiled graphs)"
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_slots_keep_two_documents_and_their_text_is_generates(models):

@@ -77,6 +77,8 @@ class LocalEngine:
         self._load_model(report)
         if self.config.draft_model:
             self._load_draft_model(report)
+        if self._free_core_threads is not None and self._runs_compiled_graphs():
+            self._keep_threads_from_load()
         report("ready", 100)
 
     def _set_threads(self) -> None:
@@ -96,6 +98,17 @@ class LocalEngine:
                             threads_from="free cores" if self._free_core_threads else "setting" if fixed else "torch")
         if device == "cpu":  # dtype: bfloat16 pays only with it (docs/cpu.md)
             self.runtime["cpu_bf16"] = "native" if native_bf16() else "emulated"
+
+    def _runs_compiled_graphs(self) -> bool:
+        """Whether a generation runs torch.compile'd code (the base engine loads no model: no)."""
+        return False
+
+    def _keep_threads_from_load(self) -> None:
+        """torch.compile guards every graph on torch's thread count: a change would compile them all again
+        (seconds, in the middle of typing; a second count keeps both). So an engine that runs compiled graphs
+        keeps the free cores it counted at load, when it compiled them."""
+        self._free_core_threads = None
+        self.runtime["threads_from"] = "free cores at load (compiled graphs)"
 
     def _follow_free_cores(self) -> None:
         if self._free_core_threads is not None:

@@ -151,6 +151,9 @@ class TransformersEngine(LocalEngine):
         report("warming up", 90)
         self._warm_up(self.model)
 
+    def _runs_compiled_graphs(self) -> bool:
+        return isinstance(self.model, StaticTokenModel)
+
     def _token_model(self, model_id: str, report: ProgressFn) -> HFTokenModel | StaticTokenModel:
         """Any causal LM checkpoint (the model, or the draft model), with prefix reuse, decoded as the plan
         chosen for it says."""

@@ -42,6 +42,9 @@ class FastCodeGenEngine(LocalEngine):
         report("warming up", 80)
         self._warm_up(self.model)
 
+    def _runs_compiled_graphs(self) -> bool:
+        return self.model.plan.compiled
+
     def _token_model(self, model_id: str, report: ProgressFn) -> StaticCodeGen:
         """A CodeGen checkpoint (the model, or the draft model) in the fused layout on this engine's device."""
         from transformers import AutoModelForCausalLM
