@@ -418,7 +418,7 @@ async def main() -> None:
             if args.show:
                 blocks = project._last[1] if project._last is not None else []
                 gain = results[(package, cursor.kind, "retrieval")][-1][0] - results[(package, cursor.kind, "current")][-1][0]
-                shown.append((gain, describe(cursor, root, blocks)))
+                shown.append((gain, f"{package:8} {describe(cursor, root, blocks)}"))
             print(f"\r  {number}/{len(cursors)} cursors", end="", file=sys.stderr)
         print(file=sys.stderr)
         # Keystrokes: type what follows each of some cursors, with projectContext on and off in turn.

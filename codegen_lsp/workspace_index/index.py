@@ -66,6 +66,11 @@ class WorkspaceIndex:
         path = self._modules.get(dotted)
         return self._files.get(path) if path else None
 
+    def submodules(self, package: str) -> list[str]:
+        """The names of a Python package's modules and subpackages (`nodes` for `jinja2`), sorted."""
+        start = package + "."
+        return sorted({m[len(start) :].split(".")[0] for m in list(self._modules) if m.startswith(start)})
+
     def package_files(self, folder: str) -> list[FileEntry]:
         """The indexed files directly in `folder` (a Go package)."""
         folder = os.path.realpath(folder)

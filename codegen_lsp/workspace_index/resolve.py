@@ -46,6 +46,12 @@ class Target:
     first: int = 0  # where the first reference is (the order the blocks are shown in)
     files: tuple[FileEntry, ...] = ()  # MODULE
     via: str = ""  # MODULE: the name the code reaches it through (`nodes`), when it is a receiver
+    submodules: tuple[str, ...] = ()  # MODULE: a package's modules, at `from . import ¦`
+    # MODULE: the enclosing functions' names and their `_` parts, lower case (`visit_overlayscope`, `visit`,
+    # `overlayscope`): a module name among them is likely the one wanted (`def visit_OverlayScope(self, node:
+    # nodes.¦OverlayScope`, `def parse_and(self): ... nodes.¦And`).
+    scope_words: frozenset[str] = frozenset()
+    import_head: str = ""  # MODULE: `from .utils import`, when the cursor is at that import
     definition: Definition | None = None  # CLASS, DEFINITION
     members: tuple[Definition, ...] = ()  # CLASS: its methods
 
@@ -149,11 +155,10 @@ class Resolver:
             return None
         shown = ".".join(names)
         if isinstance(thing, tuple):  # files: a module or package
-            return Target(TargetKind.MODULE, "module:" + thing[0].path, f"{shown}. is {_name_of(thing)}", position,
-                          files=thing, via=shown)
+            return self.module_target(thing, position, f"{shown}. is", via=shown)
         if thing.kind in (Kind.CLASS, Kind.INTERFACE):
             return Target(TargetKind.CLASS, f"{thing.path}:{thing.start_line}", f"{shown}. is {thing.kind} {thing.name}",
-                          position, definition=thing, members=self.members_with_inherited(thing))
+                          position, definition=thing, members=self.members_with_inherited(thing), via=shown)
         return Target(TargetKind.DEFINITION, f"{thing.path}:{thing.start_line}", f"{shown}. is {thing.kind} {thing.name}",
                       position, definition=thing)
 
@@ -280,8 +285,18 @@ class Resolver:
             return None
         return Target(TargetKind.DEFINITION, f"{found.path}:{found.start_line}", f"{why} {name}", position, definition=found)
 
-    def module_target(self, files: tuple[FileEntry, ...], position: int, why: str) -> Target:
-        return Target(TargetKind.MODULE, "module:" + files[0].path, f"{why} {_name_of(files)}", position, files=files)
+    def module_target(self, files: tuple[FileEntry, ...], position: int, why: str, via: str = "") -> Target:
+        entry = files[0]
+        submodules = ()
+        if entry.module is not None and os.path.basename(entry.path) == "__init__.py":
+            own = self.entry.module if self.entry is not None else None  # not `from . import compiler` in compiler.py
+            submodules = tuple(m for m in self.index.submodules(entry.module) if f"{entry.module}.{m}" != own)
+        return Target(TargetKind.MODULE, "module:" + entry.path, f"{why} {_name_of(files)}", position, files=files,
+                      via=via, submodules=submodules, scope_words=self.scope_words())
+
+    def scope_words(self) -> frozenset[str]:
+        """Target.scope_words (read from the enclosing functions' headers, so stable while the user types in them)."""
+        return frozenset()
 
 
 def _name_of(files: tuple[FileEntry, ...]) -> str:
@@ -315,6 +330,7 @@ PY_ANNOTATED = re.compile(r"\b(\w+)[ \t]*:[ \t]*(?:[\w.]+\[)?[\"']?([A-Za-z_][\w
 # `x = Frame(...)`, `ctx = get_current_context()`, `env = self.environment`, `t = await env.get_template(n)`.
 PY_ASSIGNED = re.compile(rf"^[ \t]*(\w+)[ \t]*=[ \t]*(?:await[ \t]+)?({SEGMENT}(?:\s*\.\s*{SEGMENT})*)([ \t]*\()?", re.MULTILINE)
 PY_DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]")
+PY_DEF_NAME = re.compile(r"\bdef[ \t]+(\w+)")
 DEF_HEADER_LINES = 20  # a signature over more lines than this is read no further
 
 
@@ -349,6 +365,7 @@ class PythonResolver(Resolver):
         self.locals: dict[str, str] = {}  # name -> the class its annotation names
         self.assigned: dict[str, list[str]] = {}  # name -> the chain last assigned to it (`get_context()`)
         self._resolving: set[str] = set()  # assigned names being resolved (`x = x.parent`)
+        self._signatures: str | None = None
 
     def _package(self) -> str:
         module = python_module(self.path)
@@ -401,6 +418,11 @@ class PythonResolver(Resolver):
     def enclosing_signatures(self) -> str:
         """The headers of the functions the cursor is in, innermost first (their parameters' annotations name
         the types of the names the scope uses, also when the scope starts below a long function's header)."""
+        if self._signatures is None:
+            self._signatures = self._enclosing_signatures()
+        return self._signatures
+
+    def _enclosing_signatures(self) -> str:
         headers = []
         line = self.lines[-1] if self.lines else ""
         indent = len(line) - len(line.lstrip()) if line.strip() else 1 << 30
@@ -415,6 +437,14 @@ class PythonResolver(Resolver):
             elif text[:1].isalpha() or text[:1] == "_":
                 break  # a top-level statement: no function above encloses the cursor
         return "\n".join(headers)
+
+    def scope_words(self) -> frozenset[str]:
+        words = set()
+        line = self.lines[-1] if self.lines else ""  # a header being written: `def visit_Include(self, node: nodes.¦`
+        for name in PY_DEF_NAME.findall(self.enclosing_signatures() + "\n" + line):
+            words.add(name.lower())
+            words.update(part.lower() for part in name.split("_") if part)
+        return frozenset(words)
 
     def targets(self, scope: str, line: str, cursor_line: int) -> list[Target]:
         for text in (scope, self.enclosing_signatures()):  # parameters and variables with a type: `frame: Frame`
@@ -439,7 +469,8 @@ class PythonResolver(Resolver):
         if at_cursor:
             files = self.module_files(self.absolute(at_cursor.group(1)))
             if files:
-                found.append(self.module_target(files, len(scope), "from ... import at the cursor:"))
+                target = self.module_target(files, len(scope), "from ... import at the cursor:")
+                found.append(replace(target, import_head=f"from {at_cursor.group(1)} import"))
         return found
 
 

@@ -129,8 +129,11 @@ def _in_file(target: Target, path: str) -> bool:
 
 def render(target: Target, language_id: str, names_only: bool = False) -> Retrieved:
     if target.kind == TargetKind.MODULE:
-        return Retrieved(target.files[0].path, module_outline(target.files, language_id, names_only, target.via),
-                         target.reason)
+        if target.import_head:
+            outline = import_lines(target)
+        else:
+            outline = module_outline(target.files, language_id, names_only, target.via, target.scope_words)
+        return Retrieved(target.files[0].path, outline, target.reason)
     definition = target.definition
     assert definition is not None
     if target.kind == TargetKind.CLASS:
@@ -138,9 +141,11 @@ def render(target: Target, language_id: str, names_only: bool = False) -> Retrie
     return Retrieved(definition.path, definition.excerpt or definition.signature, target.reason)
 
 
-def module_outline(files: tuple[FileEntry, ...], language_id: str, names_only: bool = False, via: str = "") -> str:
-    """The top-level definitions' signatures; only their names (by kind) when that would be too long, each
-    written as the code reaches it (`nodes.Const`) when it is reached through a name."""
+def module_outline(files: tuple[FileEntry, ...], language_id: str, names_only: bool = False, via: str = "",
+                   scope_words: frozenset[str] = frozenset()) -> str:
+    """The top-level definitions' signatures; only their names when that would be too long: by kind, or, when
+    the module is reached through a name, one per line as the code writes it (`nodes.Const`), a name the
+    enclosing functions are named after first (Target.scope_words)."""
     exported_only = language_id == "go"
     definitions = [
         d for entry in files for d in entry.top_level() if not exported_only or d.name[:1].isupper()
@@ -149,11 +154,29 @@ def module_outline(files: tuple[FileEntry, ...], language_id: str, names_only: b
     if len(full) <= OUTLINE_CHARS and not names_only:
         return full
     public = [d for d in definitions if not d.name.startswith("_")] or definitions
+    if via:
+        return "\n".join(f"{via}.{name}" for name in ranked([d.name for d in public], scope_words))
     lines = []
-    prefix = f"{via}." if via else ""
     for kind in OUTLINE_ORDER:
-        lines += name_lines(f"{kind}:", [prefix + d.name for d in public if d.kind == kind])
+        lines += name_lines(f"{kind}:", [d.name for d in public if d.kind == kind])
     return "\n".join(lines)
+
+
+def import_lines(target: Target) -> str:
+    """At `from .utils import ¦`: one `from .utils import name` line per public name of the module (and a
+    package's modules), a name the enclosing functions are named after first. The line the cursor is on, once
+    per name: the model copies the name that follows the words it has just read (median gain on 127 such
+    cursors +2.74 nats, against +1.37 with the module's signatures or names listed)."""
+    definitions = target.files[0].top_level() if len(target.files) == 1 else []
+    names = [d.name for d in definitions] + list(target.submodules)
+    public = [name for name in dict.fromkeys(names) if not name.startswith("_")] or names
+    return "\n".join(f"{target.import_head} {name}" for name in ranked(public, target.scope_words))
+
+
+def ranked(names: list[str], scope_words: frozenset[str]) -> list[str]:
+    """A name the enclosing functions are named after first (`def visit_Include(self, node: nodes.¦`), the
+    others in their order (sorted is stable)."""
+    return sorted(names, key=lambda name: name.lower() not in scope_words)
 
 
 def name_lines(head: str, names: list[str]) -> list[str]:
@@ -170,17 +193,38 @@ def name_lines(head: str, names: list[str]) -> list[str]:
 
 
 def class_outline(cls: Definition, target: Target, names_only: bool = False) -> str:
-    """The class's header, its attributes' types and its methods' signatures, its bases' methods after its
-    own; only their names when that would be too long (names are what `.¦` completes, and all of them fit
-    where only the first few signatures would: a cut list of signatures missed `ctx.¦get_help`)."""
+    """The class's header, then its attributes (with their types) and its methods as the code at the cursor
+    reaches them: `ctx.command: Command`, `ctx.invoke(callback, *args, **kwargs)`, its bases' methods after its
+    own; only the names (`# methods: ctx.invoke(), …`) when that would be too long. Written after the receiver,
+    a name is what the model copies at `ctx.¦` (on 27 such cursors with the class in the prompt, median gain
+    +4.24 nats, against +1.29 with `def invoke(self, callback, ...)` signatures or bare names)."""
     indent = "    "
-    public = [d for d in target.members if not d.name.startswith("_") or d.name == "__init__"][:CLASS_MEMBERS]
-    full = "\n".join([cls.signature, *(f"{indent}{name}: {kind}" for name, kind in cls.attributes),
-                      *(f"{indent}{d.signature}" for d in public)])
+    via = f"{target.via}." if target.via else ""
+    public = [d for d in target.members if not d.name.startswith("_")][:CLASS_MEMBERS]
+    full = "\n".join([cls.signature, *(f"{indent}{via}{name}: {kind}" for name, kind in cls.attributes),
+                      *(f"{indent}{via}{call_form(d)}" for d in public)])
     if len(full) <= OUTLINE_CHARS and not names_only:
         return full
-    lines = [cls.signature, *name_lines(f"{indent}# attributes:", [name for name, _ in cls.attributes])]
+    lines = [cls.signature, *name_lines(f"{indent}# attributes:", [via + name for name, _ in cls.attributes])]
     for container in dict.fromkeys(d.container for d in public):
         head = f"{indent}# methods:" if container == cls.name else f"{indent}# from {container}:"
-        lines += name_lines(head, [d.name + "()" for d in public if d.container == container])
+        lines += name_lines(head, [f"{via}{d.name}()" for d in public if d.container == container])
     return "\n".join(lines)
+
+
+def call_form(method: Definition) -> str:
+    """`invoke(callback, *args)` from `def invoke(self, callback, *args) -> t.Any:` (a TS `next(): Token`, a Go
+    `func (s *Stack) Push(x int)` alike): the name and its parameters, without self."""
+    signature = method.signature
+    start = signature.find(method.name + "(")
+    if start < 0:
+        return method.name + "()"
+    start += len(method.name) + 1
+    depth, end = 1, start
+    while end < len(signature) and depth:
+        depth += {"(": 1, ")": -1}.get(signature[end], 0)
+        end += 1
+    parameters = [p.strip() for p in signature[start : end - 1 if depth == 0 else end].split(",")]
+    if parameters and parameters[0] in ("self", "cls"):
+        parameters = parameters[1:]
+    return f"{method.name}({', '.join(p for p in parameters if p)})"
