@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from codegen_lsp.workspace_index import RecentEdits, WorkspaceIndex, retrieve
+from codegen_lsp.workspace_index import Definition, Kind, RecentEdits, WorkspaceIndex, retrieve
+from codegen_lsp.workspace_index.retrieval import call_form
 
 pytest.importorskip("tree_sitter_language_pack")
 
@@ -282,3 +283,15 @@ def test_from_a_package_import_lists_its_modules(python_ws):
     found = text_of(blocks_at(index, root, "pkg/compiler.py", "from . import ", "python"))
     assert "from . import idtracking\nfrom . import nodes\nfrom . import utils" in found
     assert "import compiler" not in found  # the module the cursor is in
+
+
+@pytest.mark.parametrize("signature, name, written", [
+    ("def invoke(self, callback, *args, **kwargs) -> t.Any:", "invoke", "invoke(callback, *args, **kwargs)"),
+    ("def scope(cls, x=(1, 2)):", "scope", "scope(x=(1, 2))"),
+    ("func (s *Stack) Push(x int) error {", "Push", "Push(x int)"),  # a Go receiver is not a parameter
+    ("next(): Token {", "next", "next()"),
+    ("def cut_at_the_limit(self, first, second", "cut_at_the_limit", "cut_at_the_limit(first, second)"),
+])
+def test_a_member_is_written_as_a_call(signature, name, written):
+    method = Definition(name, Kind.METHOD, signature, 0, 1, "/w/a.py", container="C")
+    assert call_form(method) == written
