@@ -23,6 +23,7 @@ OUTLINE_LINE_CHARS = 100
 OUTLINE_ORDER = (Kind.CLASS, Kind.INTERFACE, Kind.TYPE, Kind.FUNCTION, Kind.VARIABLE)  # the names most asked for first
 # A block cut to fewer lines than this is left out: a class's header alone says nothing of its members.
 MIN_LINES = {TargetKind.MODULE: 1, TargetKind.CLASS: 2, TargetKind.DEFINITION: 1}
+CALLABLE = (Kind.METHOD, Kind.FUNCTION)  # a class's members written as calls (a field is not)
 CLASS_MEMBERS = 120  # methods listed at most, the class's own first
 RECENT_EDITS = 4  # regions of other files edited last, kept as the second source
 RECENT_EDIT_LINES = 6  # lines around an edit
@@ -202,13 +203,14 @@ def class_outline(cls: Definition, target: Target, names_only: bool = False) -> 
     via = f"{target.via}." if target.via else ""
     public = [d for d in target.members if not d.name.startswith("_")][:CLASS_MEMBERS]
     full = "\n".join([cls.signature, *(f"{indent}{via}{name}: {kind}" for name, kind in cls.attributes),
-                      *(f"{indent}{via}{call_form(d)}" for d in public)])
+                      *(f"{indent}{via}{call_form(d) if d.kind in CALLABLE else d.name}" for d in public)])
     if len(full) <= OUTLINE_CHARS and not names_only:
         return full
     lines = [cls.signature, *name_lines(f"{indent}# attributes:", [via + name for name, _ in cls.attributes])]
     for container in dict.fromkeys(d.container for d in public):
         head = f"{indent}# methods:" if container == cls.name else f"{indent}# from {container}:"
-        lines += name_lines(head, [f"{via}{d.name}()" for d in public if d.container == container])
+        lines += name_lines(head, [f"{via}{d.name}{'()' if d.kind in CALLABLE else ''}" for d in public
+                                   if d.container == container])
     return "\n".join(lines)
 
 
