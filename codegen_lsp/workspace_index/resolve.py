@@ -286,13 +286,8 @@ class Resolver:
         return Target(TargetKind.DEFINITION, f"{found.path}:{found.start_line}", f"{why} {name}", position, definition=found)
 
     def module_target(self, files: tuple[FileEntry, ...], position: int, why: str, via: str = "") -> Target:
-        entry = files[0]
-        submodules = ()
-        if entry.module is not None and os.path.basename(entry.path) == "__init__.py":
-            own = self.entry.module if self.entry is not None else None  # not `from . import compiler` in compiler.py
-            submodules = tuple(m for m in self.index.submodules(entry.module) if f"{entry.module}.{m}" != own)
-        return Target(TargetKind.MODULE, "module:" + entry.path, f"{why} {_name_of(files)}", position, files=files,
-                      via=via, submodules=submodules, scope_words=self.scope_words())
+        return Target(TargetKind.MODULE, "module:" + files[0].path, f"{why} {_name_of(files)}", position, files=files,
+                      via=via, scope_words=self.scope_words())
 
     def scope_words(self) -> frozenset[str]:
         """Target.scope_words (read from the enclosing functions' headers, so stable while the user types in them)."""
@@ -438,6 +433,13 @@ class PythonResolver(Resolver):
                 break  # a top-level statement: no function above encloses the cursor
         return "\n".join(headers)
 
+    def submodules(self, entry: FileEntry) -> tuple[str, ...]:
+        """A package's modules (`from . import ¦nodes`), less the one the cursor is in."""
+        if entry.module is None or os.path.basename(entry.path) != "__init__.py":
+            return ()
+        own = self.entry.module if self.entry is not None else None
+        return tuple(m for m in self.index.submodules(entry.module) if f"{entry.module}.{m}" != own)
+
     def scope_words(self) -> frozenset[str]:
         words = set()
         line = self.lines[-1] if self.lines else ""  # a header being written: `def visit_Include(self, node: nodes.¦`
@@ -470,7 +472,8 @@ class PythonResolver(Resolver):
             files = self.module_files(self.absolute(at_cursor.group(1)))
             if files:
                 target = self.module_target(files, len(scope), "from ... import at the cursor:")
-                found.append(replace(target, import_head=f"from {at_cursor.group(1)} import"))
+                found.append(replace(target, import_head=f"from {at_cursor.group(1)} import",
+                                     submodules=self.submodules(files[0])))
         return found
 
 

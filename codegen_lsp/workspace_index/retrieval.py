@@ -168,8 +168,7 @@ def import_lines(target: Target) -> str:
     package's modules), a name the enclosing functions are named after first. The line the cursor is on, once
     per name: the model copies the name that follows the words it has just read (median gain on 127 such
     cursors in jinja2 and click +2.96 nats, against +1.34 with the module's signatures or names listed)."""
-    definitions = target.files[0].top_level() if len(target.files) == 1 else []
-    names = [d.name for d in definitions] + list(target.submodules)
+    names = [d.name for d in target.files[0].top_level()] + list(target.submodules)
     public = [name for name in dict.fromkeys(names) if not name.startswith("_")] or names
     return "\n".join(f"{target.import_head} {name}" for name in ranked(public, target.scope_words))
 
