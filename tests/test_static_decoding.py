@@ -112,7 +112,7 @@ def test_no_recompilation_across_fifty_keystrokes_with_reuse_speculation_and_slo
     assert counters["stats"]["unique_graphs"] == graphs
 
 
-def test_compiled_graphs_keep_the_thread_count_of_the_load_as_other_programs_come_and_go(models, tmp_path):
+def test_compiled_graphs_keep_the_thread_count_of_the_load_as_other_programs_come_and_go(models):
     """torch.compile guards on torch's thread count: following the free cores would compile every graph again
     (seconds) in the middle of typing, the first time another program takes a core."""
     before = torch.get_num_threads()
