@@ -287,11 +287,10 @@ class Resolver:
 
     def module_target(self, files: tuple[FileEntry, ...], position: int, why: str, via: str = "") -> Target:
         return Target(TargetKind.MODULE, "module:" + files[0].path, f"{why} {_name_of(files)}", position, files=files,
-                      via=via, scope_words=self.scope_words())
+                      via=via, scope_words=self.scope_words)
 
-    def scope_words(self) -> frozenset[str]:
-        """Target.scope_words (read from the enclosing functions' headers, so stable while the user types in them)."""
-        return frozenset()
+    # Target.scope_words (read from the enclosing functions' headers, so stable while the user types in them).
+    scope_words: frozenset[str] = frozenset()
 
 
 def _name_of(files: tuple[FileEntry, ...]) -> str:
@@ -360,7 +359,6 @@ class PythonResolver(Resolver):
         self.locals: dict[str, str] = {}  # name -> the class its annotation names
         self.assigned: dict[str, list[str]] = {}  # name -> the chain last assigned to it (`get_context()`)
         self._resolving: set[str] = set()  # assigned names being resolved (`x = x.parent`)
-        self._signatures: str | None = None
 
     def _package(self) -> str:
         module = python_module(self.path)
@@ -410,14 +408,10 @@ class PythonResolver(Resolver):
         submodule = self.module_files(f"{files[0].module}.{name}") if files[0].module else None
         return submodule or super().module_member(files, name)
 
+    @functools.cached_property
     def enclosing_signatures(self) -> str:
         """The headers of the functions the cursor is in, innermost first (their parameters' annotations name
         the types of the names the scope uses, also when the scope starts below a long function's header)."""
-        if self._signatures is None:
-            self._signatures = self._enclosing_signatures()
-        return self._signatures
-
-    def _enclosing_signatures(self) -> str:
         headers = []
         line = self.lines[-1] if self.lines else ""
         indent = len(line) - len(line.lstrip()) if line.strip() else 1 << 30
@@ -440,16 +434,17 @@ class PythonResolver(Resolver):
         own = self.entry.module if self.entry is not None else None
         return tuple(m for m in self.index.submodules(entry.module) if f"{entry.module}.{m}" != own)
 
+    @functools.cached_property
     def scope_words(self) -> frozenset[str]:
         words = set()
         line = self.lines[-1] if self.lines else ""  # a header being written: `def visit_Include(self, node: nodes.¦`
-        for name in PY_DEF_NAME.findall(self.enclosing_signatures() + "\n" + line):
+        for name in PY_DEF_NAME.findall(self.enclosing_signatures + "\n" + line):
             words.add(name.lower())
             words.update(part.lower() for part in name.split("_") if part)
         return frozenset(words)
 
     def targets(self, scope: str, line: str, cursor_line: int) -> list[Target]:
-        for text in (scope, self.enclosing_signatures()):  # parameters and variables with a type: `frame: Frame`
+        for text in (scope, self.enclosing_signatures):  # parameters and variables with a type: `frame: Frame`
             for match in PY_ANNOTATED.finditer(text):
                 self.locals.setdefault(match.group(1), match.group(2).split(".")[-1])
         for match in PY_ASSIGNED.finditer(scope):  # `frame = Frame(...)`, `ctx = get_context()`: the last one
